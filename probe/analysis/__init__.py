@@ -1,0 +1,47 @@
+"""Judgement: pure functions from observations to verdicts. No sockets, no packet library, no clock.
+
+Verdicts are stored beside the raw observations, never instead of them, and carry the id of the rule that decided
+them and `ANALYSIS_VERSION`, so the dataset can judge old measurements again when the rules improve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from probe.analysis.facts import EndpointFacts
+from probe.analysis.rules import RULES
+from probe.analysis.services import aggregate
+from probe.analysis.vantage import VantageFacts, assess
+from probe.model import Confidence, EndpointVerdict, Measured, Verdict
+
+ANALYSIS_VERSION = "1"
+
+__all__ = ["ANALYSIS_VERSION", "VantageFacts", "aggregate", "assess", "classify"]
+
+# Verdicts whose best evidence is a packet: without a capture we say so.
+_PACKET_VERDICTS = {Verdict.DNS_INJECTION, Verdict.TCP_RESET, Verdict.TLS_RESET, Verdict.TLS_CLOSED}
+
+
+def classify(measured: Measured, vantage: VantageFacts) -> EndpointVerdict:
+    """The verdict of one endpoint: the first rule of `RULES` whose condition holds."""
+    facts = EndpointFacts(measured, vantage)
+    for rule in RULES:
+        evidence = rule.condition(facts)
+        if evidence is None:
+            continue
+        confidence = rule.confidence
+        notes: list[str] = []
+        if rule.verdict is not Verdict.OK and rule.verdict is not Verdict.INCONCLUSIVE:
+            if not vantage.has_controls:
+                confidence = Confidence.LOW
+                notes.append("the target list has no controls: confidence is at most low")
+            if rule.verdict in _PACKET_VERDICTS and not measured.observations.packets:
+                notes.append("packet capture not available: injected packets not confirmed by their headers")
+        return EndpointVerdict(
+            verdict=rule.verdict, confidence=confidence, evidence=tuple(evidence) + tuple(notes), rule_id=rule.id
+        )
+    raise AssertionError("the last rule always matches")  # pragma: no cover
+
+
+def classify_all(measured: Iterable[Measured], vantage: VantageFacts) -> tuple[EndpointVerdict, ...]:
+    return tuple(classify(m, vantage) for m in measured)

@@ -1,0 +1,41 @@
+"""Bogons: addresses that are never a public server's (OONI netxlite/bogon.go, RFC 6890, RFC 5737, RFC 3849).
+
+A bogon answer counts against a name only when the trusted control resolves the name differently: the lab's
+genuine servers live in documentation ranges, which are bogons too, and that rule is what keeps a clean lab
+clean. Never special-case the lab here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cache
+
+_V4 = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
+)  # fmt: skip
+_V6 = (
+    "::/128", "::1/128", "::ffff:0:0/96", "::/96", "100::/64", "2001:10::/28", "2001:db8::/32", "fc00::/7",
+    "fe80::/10", "fec0::/10", "ff00::/8",
+)  # fmt: skip
+_NETWORKS = tuple(ipaddress.ip_network(n) for n in _V4 + _V6)
+_V4_NETWORKS = tuple(n for n in _NETWORKS if n.version == 4)
+FAKE_IP_PROXY = ipaddress.ip_network("198.18.0.0/15")  # Clash/Surge-style local proxies answer from here
+DNS64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: NAT64 synthesises these; not a bogon
+
+
+@cache
+def is_bogon(address: str) -> bool:
+    """True for non-routable addresses, including IPv4 bogons embedded in 6to4 and Teredo addresses."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if any(ip in n for n in _NETWORKS if n.version == ip.version):
+        return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            return any(embedded in n for n in _V4_NETWORKS)
+    return False

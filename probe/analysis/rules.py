@@ -1,0 +1,447 @@
+"""The verdict rules, as data: an ordered table of (id, verdict, confidence, condition, comment).
+
+The first rule whose condition holds decides the endpoint's verdict; its condition returns the evidence. Rule ids
+are stable API (the dataset records them): add rules, never rename one. Order matters and is part of the design:
+positive artefacts (an injected answer) come before failures that need contrast, vantage problems come before
+anything that could call a broken vantage point "blocked", and `ok` is last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from probe.analysis.bogons import FAKE_IP_PROXY, is_bogon
+from probe.analysis.facts import AddressFacts, EndpointFacts, leaf_summary
+from probe.analysis.fingerprints import forged_answer
+from probe.failures import Failure
+from probe.model import Confidence, Verdict, VantageStatus
+
+Evidence = tuple[str, ...]
+Condition = Callable[[EndpointFacts], Evidence | None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    verdict: Verdict
+    confidence: Confidence
+    condition: Condition
+    comment: str
+
+
+def _ms(seconds: float) -> str:
+    return f"{round(seconds * 1000)} ms"
+
+
+def _answer_text(addresses: tuple[str, ...], failure: str | None) -> str:
+    return ", ".join(addresses) if addresses else (failure or "an empty answer")
+
+
+# --- vantage ----------------------------------------------------------------------------------------------------
+
+
+def vantage_offline(f: EndpointFacts) -> Evidence | None:
+    if f.vantage.status is VantageStatus.OFFLINE:
+        return (f"vantage point offline: none of the {f.vantage.controls} control endpoints could be reached",)
+    return None
+
+
+# --- DNS --------------------------------------------------------------------------------------------------------
+
+
+def dns_non_resolver_answered(f: EndpointFacts) -> Evidence | None:
+    if not f.non_resolver_responses or f.vantage.dns_proxy:
+        return None
+    q = f.non_resolver_responses[0]
+    return (
+        f"answer {_answer_text(q.addresses(), q.failure)} for {q.hostname} came from {q.resolver_address}, "
+        f"a host that runs no DNS server",
+    )
+
+
+def dns_two_answers(f: EndpointFacts) -> Evidence | None:
+    if not f.late_answers:
+        return None
+    out = []
+    for first, late in f.late_answers[:2]:
+        genuine = [ip for ip in late.addresses() if ip in f.doh_addresses]
+        out.append(
+            f"two answers to one {first.query_type} query for {first.hostname}: "
+            f"{_answer_text(first.addresses(), first.failure)} after {_ms(first.t - first.t0)}, then "
+            f"{_answer_text(late.addresses(), late.failure)} after {_ms(late.t - late.t0)}"
+            + (" (the one the DoH control gives)" if genuine else "")
+        )
+    return tuple(out)
+
+
+def _resolver_nxdomain(f: EndpointFacts) -> bool:
+    return f.resolver_failures.get("A") == Failure.DNS_NXDOMAIN_ERROR.value and not f.resolver_addresses
+
+
+def dns_nxdomain_everywhere(f: EndpointFacts) -> Evidence | None:
+    if _resolver_nxdomain(f) and f.doh_nxdomain:
+        return ("the name does not exist for the DoH control either: gone or mistyped, not censored",)
+    return None
+
+
+def dns_nxdomain_control_resolves(f: EndpointFacts) -> Evidence | None:
+    if _resolver_nxdomain(f) and f.doh_addresses:
+        return (f"resolver says NXDOMAIN; the DoH control resolves it to {', '.join(f.doh_addresses[:3])}",)
+    return None
+
+
+def dns_nxdomain_no_control(f: EndpointFacts) -> Evidence | None:
+    if _resolver_nxdomain(f) and f.vantage.resolver:
+        return ("resolver says NXDOMAIN while it resolves the control names; no DoH answer to compare",)
+    return None
+
+
+def _suspect(f: EndpointFacts, bogon: bool) -> tuple[str, ...]:
+    """Resolver answers the control does not give, bogon or routable, that never proved themselves with a valid
+    certificate for the name (a CDN's other address passes that test, and then it is no evidence at all)."""
+    return tuple(
+        ip
+        for ip in f.resolver_addresses
+        if is_bogon(ip) == bogon and ip not in f.doh_addresses and not f.valid_tls_at([ip])
+        and not (bogon and ip in FAKE_IP_PROXY and f.connects_at([ip]))
+    )  # fmt: skip
+
+
+def _all_suspect(f: EndpointFacts, bogon: bool) -> tuple[str, ...]:
+    """The suspect answers, when they are all the resolver gave (a mixed answer still lets the app through)."""
+    suspect = _suspect(f, bogon)
+    return suspect if suspect and len(suspect) == len(f.resolver_addresses) else ()
+
+
+def _fingerprint_text(ips: tuple[str, ...]) -> str | None:
+    for ip in ips:
+        fp = forged_answer(ip)
+        if fp is not None:
+            return f"{ip} is a known forged answer ({fp.name}; {fp.source}, seen {fp.seen})"
+    return None
+
+
+def dns_bogon_known(f: EndpointFacts) -> Evidence | None:
+    ips = _all_suspect(f, bogon=True)
+    text = _fingerprint_text(ips)
+    return (f"resolver answers {', '.join(ips)} (non-routable)", text) if text else None
+
+
+def dns_bogon_control_differs(f: EndpointFacts) -> Evidence | None:
+    ips = _all_suspect(f, bogon=True)
+    if ips and f.doh_addresses:
+        return (
+            f"resolver answers {', '.join(ips)} (non-routable); the DoH control gives {', '.join(f.doh_addresses[:3])}",
+        )
+    return None
+
+
+def dns_bogon_no_control(f: EndpointFacts) -> Evidence | None:
+    ips = _all_suspect(f, bogon=True)
+    if ips and not f.doh and f.vantage.resolver:
+        return (f"resolver answers {', '.join(ips)} (non-routable); no DoH control to compare",)
+    return None
+
+
+def dns_mismatch_known(f: EndpointFacts) -> Evidence | None:
+    ips = _all_suspect(f, bogon=False)
+    text = _fingerprint_text(ips)
+    return (f"resolver answers {', '.join(ips)}, which the DoH control does not give", text) if text else None
+
+
+def _outside_expected_asns(f: EndpointFacts, ips: tuple[str, ...]) -> bool:
+    """True unless an answer's recorded ASN is one the list expects (unknown ASNs do not clear an answer)."""
+    expected = set(f.target.expected_asns)
+    asns = {a.asn for q in f.resolver_answers for a in q.answers or () if (a.ipv4 or a.ipv6) in ips and a.asn}
+    return not (expected and asns and asns <= expected)
+
+
+def dns_mismatch_tls_invalid(f: EndpointFacts) -> Evidence | None:
+    ips = _all_suspect(f, bogon=False)
+    if not ips or f.target.protocol != "tls" or not f.valid_tls_at(f.doh_addresses):
+        return None
+    if not _outside_expected_asns(f, ips):
+        return None
+    return (
+        f"resolver answers {', '.join(ips)}: no valid certificate for {f.target.server_name} there, while the DoH "
+        f"control's {', '.join(f.doh_addresses[:3])} presents one",
+    )
+
+
+def dns_mismatch_unreachable(f: EndpointFacts) -> Evidence | None:
+    ips = _all_suspect(f, bogon=False)
+    if not ips or f.connects_at(ips) or not f.connects_at(f.doh_addresses):
+        return None
+    if not _outside_expected_asns(f, ips):
+        return None
+    return (
+        f"resolver answers {', '.join(ips)}, which never connect; the DoH control's "
+        f"{', '.join(f.doh_addresses[:3])} connects",
+    )
+
+
+def dns_timeout(f: EndpointFacts) -> Evidence | None:
+    if f.resolver_addresses or f.resolver_failures.get("A") not in (
+        Failure.GENERIC_TIMEOUT_ERROR.value, Failure.TIMED_OUT.value,
+    ):  # fmt: skip
+        return None
+    if not f.vantage.resolver:
+        return None
+    return ("queries for this name went unanswered while the same resolver answers the control names",)
+
+
+def dns_resolver_broken(f: EndpointFacts) -> Evidence | None:
+    if f.resolver_addresses or not f.resolver_answers or f.vantage.resolver or f.target.is_control:
+        return None
+    return ("the resolver under test answers neither this name nor the control names",)
+
+
+def dns_other_failure(f: EndpointFacts) -> Evidence | None:
+    failure = f.resolver_failures.get("A")
+    if f.resolver_addresses or failure is None or not f.resolver_answers or f.judged:
+        return None
+    return (f"resolver failed with {failure} and no address could be tested",)
+
+
+# --- TCP and TLS ---------------------------------------------------------------------------------------------------
+
+
+def _failing(f: EndpointFacts) -> tuple[AddressFacts, ...]:
+    """The judged addresses, when every one of them fails repeatedly (none works)."""
+    judged = f.judged
+    if not judged or any(a.works for a in judged):
+        return ()
+    return judged
+
+
+def _kind(f: EndpointFacts) -> str | None:
+    failing = _failing(f)
+    kinds = [a.kind for a in failing if a.kind]
+    return max(set(kinds), key=kinds.count) if kinds else None
+
+
+def _tries_text(a: AddressFacts, what: str) -> str:
+    return f"{a.failures} of {len(a.tries)} {what} to {a.ip}:{a.tries[0].connect.port}" if a.tries else what
+
+
+def _control_sni_text(a: AddressFacts) -> str | None:
+    c = a.control_before
+    if c is None:
+        return None
+    sni = c.handshake.server_name if c.handshake else "the control name"
+    if c.reached_tls:
+        return f"the control SNI {sni} completed a handshake with the same address just before"
+    return f"the control SNI {sni} failed at the same address too ({c.kind})"
+
+
+def _residual_text(a: AddressFacts) -> str | None:
+    c = a.control_after
+    if c is None or c.reached_tls or a.control_before is None or not a.control_before.reached_tls:
+        return None
+    return f"afterwards the control SNI failed too ({c.kind}): residual blocking of the address and port"
+
+
+def _contrast(f: EndpointFacts) -> bool:
+    return f.vantage.has_controls and f.vantage.reachable_controls > 0
+
+
+def vantage_local_firewall(f: EndpointFacts) -> Evidence | None:
+    if _kind(f) == "local":
+        return ("connect() was refused locally (permission denied): a firewall on this machine, not the path",)
+    return None
+
+
+def vantage_no_route(f: EndpointFacts) -> Evidence | None:
+    if _kind(f) == "unreachable":
+        return ("no route to the endpoint's addresses from this vantage point (e.g. IPv6 only, without IPv6)",)
+    return None
+
+
+def vantage_lost(f: EndpointFacts) -> Evidence | None:
+    if _failing(f) and f.vantage.afterflight is False:
+        return ("the control endpoints failed after the targets too: the vantage point lost connectivity mid-run",)
+    return None
+
+
+def _transport_rule(kind: str, what: str, contrast: str) -> Condition:
+    """A TCP failure of one kind at every judged address, repeated, while the controls connect (`contrast`)."""
+
+    def condition(f: EndpointFacts) -> Evidence | None:
+        failing = _failing(f)
+        if _kind(f) != kind or (contrast == "controls") != _contrast(f):
+            return None
+        text = [_tries_text(a, what) for a in failing if a.kind == kind][:3]
+        if contrast == "controls":
+            text.append(f"{f.vantage.reachable_controls} control endpoints connect")
+        return tuple(text)
+
+    return condition
+
+
+def _tls_rule(kind: str, what: str, control_sni_ok: bool | None) -> Condition:
+    """A handshake failure of one kind at every judged address. `control_sni_ok`: True needs the control SNI to
+    have completed at the same address (SNI filtering), False needs it to have failed, None ignores it."""
+
+    def condition(f: EndpointFacts) -> Evidence | None:
+        failing = [a for a in _failing(f) if a.kind == kind]
+        if _kind(f) != kind or not failing:
+            return None
+        sni_ok = any(a.control_before is not None and a.control_before.reached_tls for a in failing)
+        if control_sni_ok is not None and sni_ok != control_sni_ok:
+            return None
+        if control_sni_ok is None and not _contrast(f):
+            return None
+        text = [_tries_text(a, f"{what} with SNI {f.target.server_name}") for a in failing[:3]]
+        text += [t for a in failing[:1] for t in (_control_sni_text(a), _residual_text(a)) if t]
+        return tuple(text)
+
+    return condition
+
+
+def tls_mitm_forged(f: EndpointFacts) -> Evidence | None:
+    """An untrusted certificate that claims the target's very name: someone minted it for this connection."""
+    failing = [a for a in _failing(f) if a.kind == "tls.mitm"]
+    for a in failing:
+        for attempt in a.tries:
+            h = attempt.handshake
+            if h is not None and h.failure == Failure.SSL_UNKNOWN_AUTHORITY.value:
+                summary = leaf_summary(h) or "with an unreadable certificate"
+                if f.target.server_name in summary or "*." in summary:
+                    return (
+                        f"{a.ip} presented a certificate {summary}, which no trust anchor vouches for",
+                        *[t for t in (_control_sni_text(a),) if t],
+                    )
+    return None
+
+
+def tls_mitm_other(f: EndpointFacts) -> Evidence | None:
+    failing = [a for a in _failing(f) if a.kind == "tls.mitm"]
+    if _kind(f) != "tls.mitm" or not failing:
+        return None
+    a = failing[0]
+    h = next((t.handshake for t in a.tries if t.handshake is not None), None)
+    failure = h.failure if h is not None else "?"
+    return (f"{a.ip} presented a certificate {leaf_summary(h) or ''} that is not valid for "
+            f"{f.target.server_name} ({failure})",)  # fmt: skip
+
+
+def tls_expired(f: EndpointFacts) -> Evidence | None:
+    if _kind(f) != "tls.expired":
+        return None
+    return ("the certificate is outside its validity period: a server mistake or this machine's clock, not a block",)
+
+
+def tls_not_tls(f: EndpointFacts) -> Evidence | None:
+    if _kind(f) not in ("tls.other", "tcp.other"):
+        return None
+    a = _failing(f)[0]
+    failure = next((t.handshake.failure if t.handshake else t.connect.status.failure for t in a.tries if t.kind), None)
+    return (f"{a.ip} failed in an unexpected way ({failure}); not a known blocking signature",)
+
+
+# --- success --------------------------------------------------------------------------------------------------------
+
+
+def works(f: EndpointFacts) -> Evidence | None:
+    judged = f.judged
+    if not judged:
+        return None
+    good = [a for a in judged if a.works]
+    if not good:
+        return None
+    text = []
+    flaky = [a for a in good if a.failures]
+    if flaky:
+        a = flaky[0]
+        text.append(f"{a.failures} of {len(a.tries)} tries to {a.ip} failed: loss, not a repeatable block")
+    bad = [a for a in judged if not a.works]
+    if bad:
+        text.append(f"{len(bad)} of {len(judged)} addresses fail ({bad[0].ip}: {bad[0].kind}); the others work")
+    return tuple(text)
+
+
+def nothing_to_judge(f: EndpointFacts) -> Evidence | None:
+    return ("no address could be tested for this endpoint",)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("vantage.offline", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_offline,
+         "Controls fail too: nothing here can be told from an offline vantage point."),
+    Rule("dns.injection.non_resolver", Verdict.DNS_INJECTION, Confidence.HIGH, dns_non_resolver_answered,
+         "A host that runs no DNS server cannot answer: the answer was forged on the path."),
+    Rule("dns.injection.two_answers", Verdict.DNS_INJECTION, Confidence.HIGH, dns_two_answers,
+         "Two different answers to one query id: two senders, one of them on the path (OONI tq-002)."),
+    Rule("dns.nxdomain.everywhere", Verdict.INCONCLUSIVE, Confidence.LOW, dns_nxdomain_everywhere,
+         "The control agrees the name does not exist: a gone or wrong name, not censorship."),
+    Rule("dns.nxdomain.control_resolves", Verdict.DNS_NXDOMAIN, Confidence.MEDIUM, dns_nxdomain_control_resolves,
+         "The resolver denies a name the DoH control resolves."),
+    Rule("dns.nxdomain.no_control", Verdict.DNS_NXDOMAIN, Confidence.LOW, dns_nxdomain_no_control,
+         "The resolver denies the name but answers the controls; no DoH answer to contrast."),
+    Rule("dns.bogon.known_forged", Verdict.DNS_BOGON, Confidence.HIGH, dns_bogon_known,
+         "A non-routable answer from a known censor's pool, not given by the control."),
+    Rule("dns.bogon.control_differs", Verdict.DNS_BOGON, Confidence.MEDIUM, dns_bogon_control_differs,
+         "A non-routable answer the control does not give (OONI bogon_not_in_ctrl)."),
+    Rule("dns.bogon.no_control", Verdict.DNS_BOGON, Confidence.LOW, dns_bogon_no_control,
+         "A non-routable answer, with no control to compare."),
+    Rule("dns.mismatch.known_forged", Verdict.DNS_MISMATCH, Confidence.HIGH, dns_mismatch_known,
+         "A routable answer from a known forged pool that the control does not give."),
+    Rule("dns.mismatch.tls_invalid", Verdict.DNS_MISMATCH, Confidence.MEDIUM, dns_mismatch_tls_invalid,
+         "A routable answer outside the control's set and the expected ASNs, without a valid certificate."),
+    Rule("dns.mismatch.unreachable", Verdict.DNS_MISMATCH, Confidence.MEDIUM, dns_mismatch_unreachable,
+         "A routable answer outside the control's set that never connects, while the control's does."),
+    Rule("dns.timeout.resolver_ok", Verdict.DNS_TIMEOUT, Confidence.MEDIUM, dns_timeout,
+         "Only this name goes unanswered by a resolver that answers the control names."),
+    Rule("dns.resolver_broken", Verdict.INCONCLUSIVE, Confidence.LOW, dns_resolver_broken,
+         "The resolver answers nothing: a broken resolver, not a blocked name."),
+    Rule("dns.other_failure", Verdict.INCONCLUSIVE, Confidence.LOW, dns_other_failure,
+         "A DNS failure that is no known blocking signature, and nothing else to test."),
+    Rule("vantage.local_firewall", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_local_firewall,
+         "EPERM/EACCES from connect(): local policy, never the path."),
+    Rule("vantage.no_route", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_no_route,
+         "No route from here (a network without IPv6): the vantage point, not the path."),
+    Rule("vantage.lost", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_lost,
+         "The after-flight canaries failed: the failures may be the vantage point's own."),
+    Rule("tcp.timeout.controls_ok", Verdict.TCP_TIMEOUT, Confidence.MEDIUM,
+         _transport_rule("tcp.timeout", "connections timed out", "controls"),
+         "SYNs to the address go unanswered while the controls connect: an IP blackhole."),
+    Rule("tcp.timeout.no_control", Verdict.TCP_TIMEOUT, Confidence.LOW,
+         _transport_rule("tcp.timeout", "connections timed out", "none"),
+         "SYNs go unanswered; no control to contrast."),
+    Rule("tcp.reset.controls_ok", Verdict.TCP_RESET, Confidence.MEDIUM,
+         _transport_rule("tcp.reset", "connections were refused (RST)", "controls"),
+         "The connection attempt is answered by a RST while the controls connect."),
+    Rule("tcp.reset.no_control", Verdict.TCP_RESET, Confidence.LOW,
+         _transport_rule("tcp.reset", "connections were refused (RST)", "none"),
+         "The connection attempt is answered by a RST; no control to contrast."),
+    Rule("tls.mitm.forged_certificate", Verdict.TLS_MITM, Confidence.HIGH, tls_mitm_forged,
+         "An untrusted certificate naming the target: minted by an interception box."),
+    Rule("tls.mitm.invalid_certificate", Verdict.TLS_MITM, Confidence.MEDIUM, tls_mitm_other,
+         "A certificate not valid for the name (untrusted issuer or wrong name)."),
+    Rule("tls.expired", Verdict.INCONCLUSIVE, Confidence.LOW, tls_expired,
+         "Validity-period failures come from servers and clocks, not censors."),
+    Rule("tls.reset.sni", Verdict.TLS_RESET, Confidence.MEDIUM,
+         _tls_rule("tls.reset", "handshakes were reset after the ClientHello", True),
+         "Reset after the ClientHello with the target SNI, while the control SNI completes: SNI filtering."),
+    Rule("tls.reset.any_sni", Verdict.TLS_RESET, Confidence.LOW,
+         _tls_rule("tls.reset", "handshakes were reset after the ClientHello", False),
+         "Reset after the ClientHello whatever the SNI: not SNI-specific."),
+    Rule("tls.timeout.sni", Verdict.TLS_TIMEOUT, Confidence.MEDIUM,
+         _tls_rule("tls.timeout", "handshakes stalled after the ClientHello", True),
+         "The handshake stalls with the target SNI, while the control SNI completes."),
+    Rule("tls.timeout.any_sni", Verdict.TLS_TIMEOUT, Confidence.LOW,
+         _tls_rule("tls.timeout", "handshakes stalled after the ClientHello", False),
+         "The handshake stalls whatever the SNI."),
+    Rule("tls.closed.sni", Verdict.TLS_CLOSED, Confidence.MEDIUM,
+         _tls_rule("tls.closed", "handshakes were closed after the ClientHello", True),
+         "FIN or alert after the ClientHello with the target SNI, while the control SNI completes."),
+    Rule("tls.closed.any_sni", Verdict.TLS_CLOSED, Confidence.LOW,
+         _tls_rule("tls.closed", "handshakes were closed after the ClientHello", False),
+         "FIN or alert after the ClientHello whatever the SNI."),
+    Rule("tls.unexpected", Verdict.INCONCLUSIVE, Confidence.LOW, tls_not_tls,
+         "A failure that matches no blocking signature."),
+    Rule("ok", Verdict.OK, Confidence.HIGH, works,
+         "Resolved consistently, connected, and (for tls) a valid certificate for the name."),
+    Rule("nothing_to_judge", Verdict.INCONCLUSIVE, Confidence.LOW, nothing_to_judge,
+         "Nothing was measured that a verdict could rest on."),
+)  # fmt: skip

@@ -1,0 +1,75 @@
+"""What the control endpoints say about the vantage point itself, before any target is judged.
+
+A failure means something only against controls that work: an offline host, a broken resolver or a network
+without IPv6 must come out `inconclusive`, never `blocked`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from probe.model import DNSQuery, Measured, Tag, VantageStatus
+
+
+@dataclass(frozen=True)
+class VantageFacts:
+    """Facts about the vantage point, from the controls measured before (and again after) the targets."""
+
+    controls: int  # how many control endpoints the list had
+    status: VantageStatus
+    reachable_controls: int  # controls that completed a TCP connection before the targets
+    ipv4: bool  # some control connected over IPv4
+    ipv6: bool  # some control connected over IPv6
+    tls: bool  # some control completed a handshake with a valid certificate
+    resolver: bool  # the resolver under test answered some control name
+    doh: bool  # the DoH control answered some control name
+    afterflight: bool | None  # the controls still connected after the targets (None: not checked)
+    dns_proxy: bool  # a non-resolver answered a benign name: port 53 is intercepted, not name-triggered
+
+    @property
+    def has_controls(self) -> bool:
+        return self.controls > 0
+
+    def as_dict(self) -> dict[str, object]:
+        """The facts as they go into a result file's `controls`."""
+        return {
+            "vantage": self.status.value,
+            "controls": self.controls,
+            "reachable_controls": self.reachable_controls,
+            "ipv4": self.ipv4,
+            "ipv6": self.ipv6,
+            "tls": self.tls,
+            "resolver": self.resolver,
+            "doh": self.doh,
+            "afterflight": self.afterflight,
+            "transparent_dns_proxy": self.dns_proxy,
+        }
+
+
+def assess(controls: Iterable[Measured], benign_non_resolver: Iterable[DNSQuery] = ()) -> VantageFacts:
+    """Judge the vantage point from the control measurements (with their after-flight records, if any) and the
+    non-resolver query for a benign name."""
+    controls = tuple(controls)
+    before = [c for m in controls for c in m.observations.tcp_connect if Tag.AFTERFLIGHT.value not in c.tags]
+    after = [c for m in controls for c in m.observations.tcp_connect if Tag.AFTERFLIGHT.value in c.tags]
+    connected = [c for c in before if c.status.success]
+    reachable = sum(1 for m in controls if any(c.status.success and Tag.AFTERFLIGHT.value not in c.tags
+                                               for c in m.observations.tcp_connect))  # fmt: skip
+    queries = [q for m in controls for q in m.observations.queries]
+    handshakes = [h for m in controls for h in m.observations.tls_handshakes]
+    has_controls = bool(controls)
+    online = reachable > 0 or not has_controls  # without controls we cannot tell; assume online, judge low
+    return VantageFacts(
+        controls=len(controls),
+        status=VantageStatus.ONLINE if online else VantageStatus.OFFLINE,
+        reachable_controls=reachable,
+        ipv4=any(ipaddress.ip_address(c.ip).version == 4 for c in connected),
+        ipv6=any(ipaddress.ip_address(c.ip).version == 6 for c in connected),
+        tls=any(h.failure is None for h in handshakes),
+        resolver=any(Tag.SYSTEM_RESOLVER.value in q.tags and q.addresses() for q in queries),
+        doh=any(Tag.CONTROL_DOH.value in q.tags and q.addresses() for q in queries),
+        afterflight=any(c.status.success for c in after) if after else None,
+        dns_proxy=any(q.failure is None and q.answers for q in benign_non_resolver),
+    )

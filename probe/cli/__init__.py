@@ -1,0 +1,40 @@
+"""The `probe` command line: a thin typer shell. The only place that prints for humans or picks an exit code.
+
+Each command group lives in its own module and is registered here, explicitly. Command modules import only typer
+at the top and load the rest inside the command, so `probe --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from probe.cli import run
+
+app = typer.Typer(
+    name="probe",
+    help="Measure whether messaging services are reachable from here, and how they are blocked when they are not.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    """Measure whether messaging services are reachable from here, and how they are blocked when they are not."""
+    if version:
+        from probe import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+app.command("run")(run.run)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()

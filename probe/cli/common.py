@@ -1,0 +1,18 @@
+"""What every command shares: exit codes and the one way to report a problem to the user."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+
+EXIT_OK = 0
+EXIT_BAD = 1  # `probe verify`: the signature does not hold
+EXIT_BAD_INPUT = 2  # a file or option is wrong; the message names it
+EXIT_CANNOT_MEASURE = 3  # e.g. no network at all; said so, and the offline result file is still written
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Print `message` on stderr, prefixed so it stands out in cron mail and journald, and exit."""
+    typer.echo(f"probe: {message}", err=True)
+    raise typer.Exit(code)

@@ -1,0 +1,203 @@
+"""`probe run`: measure the target list, print what was found, write the result file."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from probe.cli.common import EXIT_CANNOT_MEASURE, fail
+
+if TYPE_CHECKING:
+    from probe.runner import RunOutcome
+
+RESOLV_CONF = Path("/etc/resolv.conf")
+
+
+def run(
+    targets: Annotated[
+        list[Path] | None, typer.Option("--targets", help="Target list (TOML); repeatable. Default: the bundled lists.")
+    ] = None,
+    service: Annotated[
+        list[str] | None, typer.Option("--service", help="Measure only this service (and the controls); repeatable.")
+    ] = None,
+    resolver: Annotated[
+        str | None,
+        typer.Option(help="The resolver to test, ADDR[:PORT]. Default: the system's, from /etc/resolv.conf."),
+    ] = None,
+    doh: Annotated[
+        list[str] | None, typer.Option("--doh", help="Trusted control resolver (DNS-over-HTTPS URL); repeatable.")
+    ] = None,
+    ca_file: Annotated[
+        list[Path] | None, typer.Option("--ca-file", help="Extra trust anchors (PEM) for TLS and DoH; repeatable.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed for each network operation.")] = 5.0,
+    results_dir: Annotated[Path, typer.Option(help="Where result files are written.")] = Path("results"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print a machine summary (JSON) and nothing else.")] = False,
+    no_capture: Annotated[bool, typer.Option("--no-capture", help="Never sniff packets, even with privileges.")] = False,
+    upload: Annotated[
+        bool | None, typer.Option("--upload/--no-upload", help="Queue the result for upload (default: settings).")
+    ] = None,
+) -> None:
+    """Measure every endpoint of the target list: DNS, TCP and TLS, with controls; print a per-service table and
+    write a result file. Exit 0 when the run completed (whatever it found), 2 on bad input, 3 when nothing could
+    be measured."""
+    from probe import targets as target_lists
+    from probe.net.doh import DEFAULT_DOH
+    from probe.runner import RunConfig, run as run_measurements
+
+    if timeout <= 0:
+        fail(f"--timeout must be a positive number of seconds, not {timeout}")
+    try:
+        selected = target_lists.load(targets)
+    except target_lists.TargetsError as exc:
+        fail("bad target list:\n  " + "\n  ".join(exc.problems))
+    if service:
+        known = {t.service for t in selected}
+        unknown = sorted(set(service) - known)
+        if unknown:
+            fail(f"unknown --service {', '.join(unknown)}; the target list has: {', '.join(sorted(known))}")
+        selected = target_lists.select(selected, service)
+    address, port, label = _resolver(resolver)
+    doh_urls = tuple(doh) if doh else DEFAULT_DOH
+    for url in doh_urls:
+        if not url.startswith("https://"):
+            fail(f"--doh {url}: a DoH resolver is an https:// URL, e.g. https://1.1.1.1/dns-query")
+    for path in ca_file or ():
+        if not path.is_file():
+            fail(f"--ca-file {path}: no such file")
+    config = RunConfig(
+        targets=selected,
+        resolver=address,
+        resolver_port=port,
+        resolver_label=label,
+        doh_urls=doh_urls,
+        ca_files=tuple(ca_file or ()),
+        timeout=timeout,
+        results_dir=results_dir,
+        options=(f"timeout={timeout:g}", f"resolver={label}", *(f"doh={u}" for u in doh_urls)),
+    )
+    try:
+        outcome = run_measurements(config)
+    except _trust_errors() as exc:
+        fail(f"--ca-file: {exc}")
+    if json_output:
+        typer.echo(json.dumps(summary(outcome), sort_keys=False))
+    else:
+        typer.echo(table(outcome))
+    if outcome.vantage.status.value == "offline":
+        fail(
+            f"no network: none of the {outcome.vantage.controls} control endpoints could be reached, so nothing was "
+            f"measured (the result file says so: {outcome.result_file})",
+            EXIT_CANNOT_MEASURE,
+        )
+
+
+def _trust_errors() -> tuple[type[Exception], ...]:
+    from probe.failures import CertificateError
+
+    return (CertificateError,)
+
+
+def _resolver(text: str | None) -> tuple[str, int, str]:
+    """(address, port, label for result files). The system resolver's address stays private: it may be a LAN
+    box that names the volunteer's network."""
+    if text is None:
+        try:
+            lines = RESOLV_CONF.read_text().splitlines()
+        except OSError as exc:
+            fail(f"cannot read {RESOLV_CONF} ({exc.strerror}); name a resolver with --resolver ADDR[:PORT]",
+                 EXIT_CANNOT_MEASURE)  # fmt: skip
+        for line in lines:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                address = parts[1].split("%", 1)[0]
+                try:
+                    ipaddress.ip_address(address)
+                except ValueError:
+                    continue
+                return address, 53, "system"
+        fail(f"{RESOLV_CONF} names no resolver; name one with --resolver ADDR[:PORT]", EXIT_CANNOT_MEASURE)
+    address, port = _split_host_port(text)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        fail(f"--resolver {text}: not an IP address (ADDR or ADDR:PORT, IPv6 as [ADDR]:PORT)")
+    if not 0 < port < 65536:
+        fail(f"--resolver {text}: port must be 1-65535")
+    label = "[private]" if not ip.is_global else (f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}")
+    return str(ip), port, label
+
+
+def _split_host_port(text: str) -> tuple[str, int]:
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else "53"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, "53"
+    try:
+        return host, int(port)
+    except ValueError:
+        fail(f"--resolver {text}: port must be a number")
+
+
+def summary(outcome: RunOutcome) -> dict[str, Any]:
+    """The `--json` object of the contract."""
+    return {
+        "result_file": str(outcome.result_file) if outcome.result_file else None,
+        "signature_file": str(outcome.signature_file) if outcome.signature_file else None,
+        "vantage": {
+            "status": outcome.vantage.status.value,
+            "probe_cc": _line_value(outcome, "probe_cc", "ZZ"),
+            "probe_asn": _line_value(outcome, "probe_asn", "AS0"),
+        },
+        "endpoints": [
+            {
+                "service": m.target.service,
+                "host": m.target.host,
+                "port": m.target.port,
+                "protocol": m.target.protocol,
+                "verdict": v.verdict.value,
+                "confidence": v.confidence.value,
+                "evidence": list(v.evidence),
+            }
+            for m, v in zip(outcome.measured, outcome.verdicts, strict=True)
+        ],
+        "services": [{"service": s.service, "status": s.status.value} for s in outcome.services],
+    }
+
+
+def _line_value(outcome: RunOutcome, key: str, default: str) -> str:
+    first = outcome.data.split(b"\n", 1)[0]
+    if not first:
+        return default
+    value = json.loads(first).get(key, default)
+    return str(value)
+
+
+def table(outcome: RunOutcome) -> str:
+    """A readable per-service table: each service's status, then its endpoints and the first evidence line."""
+    lines = []
+    by_service: dict[str, list[tuple[Any, Any]]] = {}
+    for m, v in zip(outcome.measured, outcome.verdicts, strict=True):
+        by_service.setdefault(m.target.service, []).append((m.target, v))
+    status = {s.service: s.status.value for s in outcome.services}
+    width = max((len(f"{t.host}:{t.port}") for pairs in by_service.values() for t, _ in pairs), default=20)
+    for service, pairs in by_service.items():
+        lines.append(f"{service:<12} {status.get(service, '').upper()}")
+        for target, verdict in pairs:
+            where = f"{target.host}:{target.port}"
+            line = f"  {where:<{width}}  {target.protocol:<3}  {verdict.verdict.value:<14} {verdict.confidence.value:<6}"
+            if verdict.verdict.value != "ok" and verdict.evidence:
+                line += f"  {verdict.evidence[0]}"
+            lines.append(line.rstrip())
+    lines.append("")
+    lines.append(f"vantage: {outcome.vantage.status.value}; result file: {outcome.result_file}")
+    if outcome.signature_file:
+        lines.append(f"signature: {outcome.signature_file}")
+    return "\n".join(lines)

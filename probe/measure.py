@@ -1,0 +1,228 @@
+"""One endpoint, step by step: DNS (the resolver under test, the DoH control, a non-resolver), then TCP and TLS to
+every address worth trying, each with the controls its verdict will need. Observations only; no judgement.
+
+The order inside one address matters (../shared/docs/measurement.md): the control SNI goes first, because after
+a trigger a censor may block the whole (client, server, port) for a while; the target tries follow; the control
+SNI runs once more afterwards only when the target failed, to show such residual blocking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from probe.model import (
+    DNSQuery,
+    Measured,
+    NetworkEvent,
+    Observations,
+    Target,
+    Tag,
+    TCPConnect,
+    TLSHandshake,
+)
+from probe.net import Network
+from probe.net.clock import Clock, relative_clock
+
+CONTROL_SNI = "example.org"  # OONI's control SNI (ts-024): a benign name almost no censor filters
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a run measures: the resolver under test, the controls, and how many tries a failure needs."""
+
+    resolver: str  # address of the resolver under test
+    resolver_port: int = 53
+    resolver_label: str = "system"  # what result files say the resolver was
+    doh_urls: tuple[str, ...] = ()
+    non_resolver: str | None = None  # a host known to run no DNS server: any answer from it is forged
+    control_sni: str = CONTROL_SNI
+    tries: int = 3  # a failure must repeat (2 of 3) before it can count as blocking
+    extended_tries: int = 9  # when tries disagree, ask more: a censor that fires 75% of the time is still one
+    addresses_per_source: int = 2  # per address family, from each source (resolver, late answers, DoH, list)
+
+
+@dataclass
+class _Recorder:
+    """Collects one measurement's records, hands out transaction ids, and stamps the tags every record gets."""
+
+    clock: Clock
+    tags: tuple[str, ...] = ()
+    next_id: int = 1
+    queries: list[DNSQuery] = field(default_factory=list)
+    tcp_connect: list[TCPConnect] = field(default_factory=list)
+    tls_handshakes: list[TLSHandshake] = field(default_factory=list)
+    network_events: list[NetworkEvent] = field(default_factory=list)
+
+    def transaction(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def observations(self) -> Observations:
+        return Observations(
+            queries=tuple(sorted(self.queries, key=lambda q: (q.transaction_id, q.t))),
+            tcp_connect=tuple(sorted(self.tcp_connect, key=lambda c: c.transaction_id)),
+            tls_handshakes=tuple(sorted(self.tls_handshakes, key=lambda h: h.transaction_id)),
+            network_events=tuple(sorted(self.network_events, key=lambda e: (e.transaction_id or 0, e.t0))),
+        )
+
+
+async def measure(target: Target, net: Network, plan: Plan, *, tags: tuple[str, ...] = ()) -> Measured:
+    """Measure one endpoint completely. Never raises for network trouble: failures are in the observations."""
+    started = datetime.now(UTC)
+    zero = time.monotonic()
+    rec = _Recorder(relative_clock(zero), tags)
+    if _is_ip(target.host):
+        addresses = [(target.host, ())]
+    else:
+        await _resolve(target.host, net, plan, rec)
+        addresses = _addresses(rec.queries, target.fallback_addresses, plan.addresses_per_source)
+    await asyncio.gather(*(_probe_address(target, ip, extra, net, plan, rec) for ip, extra in addresses))
+    return Measured(
+        target=target,
+        start_time=started.strftime("%Y-%m-%d %H:%M:%S"),
+        runtime=round(time.monotonic() - zero, 6),
+        observations=rec.observations(),
+    )
+
+
+async def recheck(measured: Measured, net: Network, *, tags: tuple[str, ...]) -> Measured:
+    """Connect again, once, to the first address that worked before (the after-flight canary of a control).
+
+    The new records join the old measurement, on its clock, so one result line tells the whole story.
+    """
+    obs = measured.observations
+    worked = [c.ip for c in obs.tcp_connect if c.status.success]
+    if not worked:
+        return measured
+    target = measured.target
+    start = datetime.strptime(measured.start_time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    offset = (datetime.now(UTC) - start).total_seconds()
+    clock = relative_clock(time.monotonic() - offset)
+    rec = _Recorder(clock, tags, next_id=1 + max((c.transaction_id for c in obs.tcp_connect), default=0))
+    await _try(target, worked[0], target.server_name, (Tag.TARGET.value,), net, rec)
+    new = rec.observations()
+    return measured.model_copy(
+        update={
+            "observations": Observations(
+                queries=obs.queries,
+                tcp_connect=obs.tcp_connect + new.tcp_connect,
+                tls_handshakes=obs.tls_handshakes + new.tls_handshakes,
+                network_events=obs.network_events + new.network_events,
+                packets=obs.packets,
+            )
+        }
+    )
+
+
+async def _resolve(host: str, net: Network, plan: Plan, rec: _Recorder) -> None:
+    jobs: list[Awaitable[None]] = []
+    for query_type in ("A", "AAAA"):
+        jobs.append(_udp(plan.resolver, plan.resolver_port, host, query_type, plan.resolver_label,
+                         Tag.SYSTEM_RESOLVER, net, rec))  # fmt: skip
+        for url in plan.doh_urls:
+            jobs.append(_doh(url, host, query_type, net, rec))
+    if plan.non_resolver is not None:
+        jobs.append(_udp(plan.non_resolver, 53, host, "A", None, Tag.NON_RESOLVER, net, rec))
+    await asyncio.gather(*jobs)
+
+
+async def _udp(
+    server: str, port: int, host: str, query_type: str, label: str | None, tag: Tag, net: Network, rec: _Recorder
+) -> None:
+    label = label or (f"[{server}]:{port}" if ":" in server else f"{server}:{port}")
+    records = await net.dns_udp(server, port, host, query_type, label=label, clock=rec.clock,
+                                transaction_id=rec.transaction(), tags=rec.tags + (tag.value,))  # fmt: skip
+    rec.queries.extend(records)
+
+
+async def _doh(url: str, host: str, query_type: str, net: Network, rec: _Recorder) -> None:
+    record = await net.dns_doh(url, host, query_type, clock=rec.clock, transaction_id=rec.transaction(),
+                               tags=rec.tags + (Tag.CONTROL_DOH.value,))  # fmt: skip
+    rec.queries.append(record)
+
+
+def _addresses(
+    queries: Iterable[DNSQuery], fallbacks: Iterable[str], per_source: int
+) -> list[tuple[str, tuple[str, ...]]]:
+    """The addresses worth connecting to, in order: the resolver's first answer (what the app would use), its
+    late answers (the genuine one, when the first was forged), the DoH control's, then the list's own."""
+    queries = list(queries)
+
+    def answered(tag: Tag, late: bool) -> list[str]:
+        return [
+            ip
+            for q in queries
+            if tag.value in q.tags and (Tag.LATE_RESPONSE.value in q.tags) == late
+            for ip in q.addresses()
+        ]
+
+    sources: list[tuple[list[str], tuple[str, ...]]] = [
+        (answered(Tag.SYSTEM_RESOLVER, False), ()),
+        (answered(Tag.SYSTEM_RESOLVER, True), ()),
+        (answered(Tag.CONTROL_DOH, False), ()),
+        (list(fallbacks), (Tag.FALLBACK_ADDRESS.value,)),
+    ]
+    chosen: dict[str, tuple[str, ...]] = {}
+    for ips, extra in sources:
+        taken = {4: 0, 6: 0}
+        for ip in ips:
+            try:
+                family = ipaddress.ip_address(ip).version
+            except ValueError:
+                continue
+            if ip in chosen or taken[family] >= per_source:
+                continue
+            chosen[ip] = extra
+            taken[family] += 1
+    return list(chosen.items())
+
+
+async def _probe_address(
+    target: Target, ip: str, extra: tuple[str, ...], net: Network, plan: Plan, rec: _Recorder
+) -> None:
+    sni_control = target.protocol == "tls" and not target.is_control and target.server_name != plan.control_sni
+    if sni_control:
+        await _try(target, ip, plan.control_sni, extra + (Tag.CONTROL_SNI.value,), net, rec)
+    tags = extra + (Tag.TARGET.value,)
+    outcomes = await _tries(plan.tries, lambda: _try(target, ip, target.server_name, tags, net, rec))
+    if any(outcomes) and not all(outcomes):
+        outcomes += await _tries(plan.extended_tries - plan.tries,
+                                 lambda: _try(target, ip, target.server_name, tags, net, rec))  # fmt: skip
+    if sni_control and not all(outcomes):
+        await _try(target, ip, plan.control_sni, extra + (Tag.CONTROL_SNI_AFTER.value,), net, rec)
+
+
+async def _tries(count: int, attempt: Callable[[], Awaitable[bool]]) -> list[bool]:
+    # Concurrent, so that a blackhole costs one timeout rather than `count` of them.
+    return list(await asyncio.gather(*(attempt() for _ in itertools.repeat(None, count))))
+
+
+async def _try(target: Target, ip: str, server_name: str, tags: tuple[str, ...], net: Network, rec: _Recorder) -> bool:
+    """One connection (and handshake, for tls); True when it fully worked."""
+    tags = rec.tags + tags
+    transaction = rec.transaction()
+    if target.protocol == "tcp":
+        connect = await net.tcp(ip, target.port, clock=rec.clock, transaction_id=transaction, tags=tags)
+        rec.tcp_connect.append(connect)
+        return connect.status.success
+    connect, handshake, events = await net.tls(ip, target.port, server_name, clock=rec.clock,
+                                               transaction_id=transaction, tags=tags)  # fmt: skip
+    rec.tcp_connect.append(connect)
+    rec.network_events.extend(events)
+    if handshake is not None:
+        rec.tls_handshakes.append(handshake)
+    return handshake is not None and handshake.failure is None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

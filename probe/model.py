@@ -1,0 +1,257 @@
+"""Frozen records shared by every layer: targets, observations, verdicts. Data only, no logic.
+
+Observation records mirror OONI's data formats key for key (ooni/spec `data-formats`: df-002 DNS, df-005 TCP,
+df-006 TLS, df-008 network events), so a result line is `model_dump()` of them and nothing is translated on the
+way out. `failure` is None on success, otherwise a string from `probe.failures`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Record(BaseModel):
+    """Base of every record: immutable, and unknown keys are an error rather than silently dropped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- vocabulary (stable API: ../shared/docs/contract.md; add names, never rename) -------------------------------
+
+
+class Verdict(StrEnum):
+    """Per-endpoint verdicts of the contract."""
+
+    OK = "ok"
+    DNS_INJECTION = "dns.injection"
+    DNS_BOGON = "dns.bogon"
+    DNS_NXDOMAIN = "dns.nxdomain"
+    DNS_MISMATCH = "dns.mismatch"
+    DNS_TIMEOUT = "dns.timeout"
+    TCP_TIMEOUT = "tcp.timeout"
+    TCP_RESET = "tcp.reset"
+    TLS_RESET = "tls.reset"
+    TLS_TIMEOUT = "tls.timeout"
+    TLS_CLOSED = "tls.closed"
+    TLS_MITM = "tls.mitm"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Confidence(StrEnum):
+    """How sure a verdict is: `high` needs a positive artefact, `medium` a contrasting control."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class ServiceStatus(StrEnum):
+    """A service's verdict, aggregated over its endpoints."""
+
+    REACHABLE = "reachable"
+    BLOCKED = "blocked"
+    PARTIAL = "partial"
+    INCONCLUSIVE = "inconclusive"
+
+
+class VantageStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class Tag(StrEnum):
+    """Why an observation was made; stored in OONI's `tags` list so the analysis can find its controls."""
+
+    SYSTEM_RESOLVER = "system_resolver"  # the resolver under test (the system's, or --resolver)
+    CONTROL_DOH = "control_doh"  # the trusted DoH control
+    NON_RESOLVER = "non_resolver"  # a query sent to a host that runs no DNS server
+    LATE_RESPONSE = "late_response"  # a further answer to a query that was already answered
+    TCP_FALLBACK = "tcp_fallback"  # the truncated UDP answer, asked again over TCP
+    TARGET = "target"  # the endpoint itself, as the app would reach it
+    CONTROL_SNI = "control_sni"  # the same address with a benign SNI, right before the target SNI
+    CONTROL_SNI_AFTER = "control_sni_after"  # the benign SNI again after the target tries: residual blocking
+    FALLBACK_ADDRESS = "fallback_address"  # an address from the target list, not from DNS
+    PREFLIGHT = "preflight"  # control endpoints measured before the targets
+    AFTERFLIGHT = "afterflight"  # control endpoints measured again after the targets
+
+
+# --- what is measured --------------------------------------------------------------------------------------------
+
+
+class Target(Record):
+    """One endpoint of a target list (see probe/targets/README.md for the file schema)."""
+
+    service: str
+    host: str
+    port: int
+    protocol: str  # "tls" (TLS handshake with SNI) or "tcp" (connect only)
+    sni: str | None = None
+    role: str = "messaging"
+    expected_asns: tuple[int, ...] = ()
+    core: bool = True
+    group: str | None = None  # endpoints of one group stand in for each other: the group fails only if all do
+    fallback_addresses: tuple[str, ...] = ()  # the app's own address literals, tested even when DNS lies
+    id: str | None = None
+    source: str | None = None
+    confidence: str | None = None
+    list_version: str = ""
+
+    @property
+    def server_name(self) -> str:
+        return self.sni or self.host
+
+    @property
+    def input(self) -> str:
+        """OONI's `input`: `tls://host:port` or `tcp://host:port`."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.protocol}://{host}:{self.port}"
+
+    @property
+    def is_control(self) -> bool:
+        return self.service == "control"
+
+
+# --- observations (OONI data formats) ------------------------------------------------------------------------------
+
+
+class DNSAnswer(Record):
+    """df-002 answer."""
+
+    answer_type: str  # A, AAAA, CNAME
+    ipv4: str | None = None
+    ipv6: str | None = None
+    hostname: str | None = None
+    ttl: int | None = None
+    asn: int | None = None
+
+
+class DNSQuery(Record):
+    """df-002 query: one response (or failure) to one question; further responses to the same query are
+    further records tagged `late_response`."""
+
+    engine: str  # udp | tcp | doh
+    resolver_address: str
+    hostname: str
+    query_type: str
+    answers: tuple[DNSAnswer, ...] | None = None
+    failure: str | None = None
+    rcode: int | None = None
+    raw_response: str | None = None  # base64 of the DNS message as received
+    t0: float
+    t: float
+    transaction_id: int
+    tags: tuple[str, ...] = ()
+
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(a.ipv4 or a.ipv6 or "" for a in self.answers or () if a.answer_type in ("A", "AAAA"))
+
+
+class TCPStatus(Record):
+    failure: str | None = None
+    success: bool
+
+
+class TCPConnect(Record):
+    """df-005 TCP connect."""
+
+    ip: str
+    port: int
+    status: TCPStatus
+    t0: float
+    t: float
+    transaction_id: int
+    tags: tuple[str, ...] = ()
+
+
+class BinaryData(Record):
+    data: str  # base64
+    format: str = "base64"
+
+
+class TLSHandshake(Record):
+    """df-006 TLS handshake. The peer chain is kept even when validation fails: it is the MITM evidence."""
+
+    network: str = "tcp"
+    address: str
+    cipher_suite: str | None = None
+    failure: str | None = None
+    negotiated_protocol: str | None = None
+    no_tls_verify: bool = False
+    peer_certificates: tuple[BinaryData, ...] | None = None
+    server_name: str
+    t0: float
+    t: float
+    tags: tuple[str, ...] = ()
+    tls_version: str | None = None
+    transaction_id: int
+
+
+class NetworkEvent(Record):
+    """df-008 network event."""
+
+    address: str | None = None
+    failure: str | None = None
+    num_bytes: int | None = None
+    operation: str
+    proto: str | None = None
+    t0: float
+    t: float
+    transaction_id: int | None = None
+    tags: tuple[str, ...] = ()
+
+
+class PacketSummary(Record):
+    """A captured packet of the probe's own flows, reduced to what tells an injected packet from a genuine one.
+
+    No addresses of the probe itself: `remote` is the far end, `direction` says which way the packet went.
+    """
+
+    t: float
+    direction: str  # "in" or "out"
+    proto: str  # "tcp" or "udp"
+    remote: str  # "ip:port" of the far end
+    ttl: int | None = None  # IP TTL or IPv6 hop limit
+    ip_id: int | None = None
+    flags: str | None = None  # TCP flags as scapy prints them, e.g. "SA", "R", "RA"
+    window: int | None = None
+    seq: int | None = None
+    ack: int | None = None
+    payload_len: int = 0
+    dns_id: int | None = None
+    dns_answers: tuple[str, ...] | None = None
+
+
+class Observations(Record):
+    """Everything measured for one endpoint (its controls included), in OONI's test_keys lists."""
+
+    queries: tuple[DNSQuery, ...] = ()
+    tcp_connect: tuple[TCPConnect, ...] = ()
+    tls_handshakes: tuple[TLSHandshake, ...] = ()
+    network_events: tuple[NetworkEvent, ...] = ()
+    packets: tuple[PacketSummary, ...] = ()
+
+
+# --- judgement ------------------------------------------------------------------------------------------------------
+
+
+class EndpointVerdict(Record):
+    verdict: Verdict
+    confidence: Confidence
+    evidence: tuple[str, ...] = ()
+    rule_id: str | None = None
+
+
+class ServiceVerdict(Record):
+    service: str
+    status: ServiceStatus
+
+
+class Measured(Record):
+    """One endpoint's measurement: what was measured, when, and every observation, before any judgement."""
+
+    target: Target
+    start_time: str  # "YYYY-MM-DD HH:MM:SS" UTC, OONI's measurement_start_time
+    runtime: float
+    observations: Observations

@@ -1,0 +1,216 @@
+"""DNS over UDP that sees every answer to a query, and the conversion of DNS messages into df-002 records.
+
+A stub resolver returns the first answer and drops the rest. On-path injectors (the GFW's among them) race the
+genuine resolver, so the tell is a *second, different* answer to the same query id (OONI spec
+techniques/tq-002-second-DNS-reply.md). This module keeps the socket open for `late_window` seconds after the
+first answer and records each one. It resends the same query while nothing has come back (loss is not
+censorship), and asks again over TCP when the answer is truncated (RFC 7766 section 5, RFC 1035 section 4.2.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import socket
+from dataclasses import dataclass, replace
+
+import dns.asyncquery
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+
+from probe.failures import RCODE_FAILURES, Failure, classify
+from probe.model import DNSAnswer, DNSQuery, Tag
+from probe.net.clock import Clock
+
+EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: avoids IP fragmentation
+
+
+def make_query(name: str, query_type: str) -> dns.message.QueryMessage:
+    query = dns.message.make_query(name, query_type, use_edns=0, payload=EDNS_PAYLOAD)
+    assert isinstance(query, dns.message.QueryMessage)
+    return query
+
+
+@dataclass(frozen=True)
+class Question:
+    """What one df-002 record describes, apart from the outcome: which name, how, to whom, and why."""
+
+    engine: str  # udp | tcp | doh
+    resolver_address: str
+    hostname: str
+    query_type: str
+    transaction_id: int
+    tags: tuple[str, ...] = ()
+
+    def failed(self, failure: str, t0: float, t: float) -> DNSQuery:
+        return DNSQuery(engine=self.engine, resolver_address=self.resolver_address, hostname=self.hostname,
+                        query_type=self.query_type, failure=failure, t0=t0, t=t,
+                        transaction_id=self.transaction_id, tags=self.tags)  # fmt: skip
+
+    def answered(
+        self, response: dns.message.Message, wire: bytes, t0: float, t: float, extra_tags: tuple[str, ...] = ()
+    ) -> DNSQuery:
+        """The record of a parsed response: answers, rcode, and the failure it amounts to."""
+        rcode = response.rcode()
+        answers = tuple(_answers(response))
+        failure: str | None = None
+        if rcode in RCODE_FAILURES:
+            failure = RCODE_FAILURES[rcode].value
+        elif rcode != dns.rcode.NOERROR:
+            failure = Failure.DNS_SERVER_MISBEHAVING.value
+        elif self.query_type in ("A", "AAAA") and not any(a.answer_type == self.query_type for a in answers):
+            failure = Failure.DNS_NO_ANSWER.value
+        return DNSQuery(
+            engine=self.engine,
+            resolver_address=self.resolver_address,
+            hostname=self.hostname,
+            query_type=self.query_type,
+            answers=answers or None,
+            failure=failure,
+            rcode=rcode,
+            raw_response=base64.b64encode(wire).decode("ascii"),
+            t0=t0,
+            t=t,
+            transaction_id=self.transaction_id,
+            tags=self.tags + extra_tags,
+        )
+
+    def over_tcp(self) -> Question:
+        return replace(self, engine="tcp", tags=self.tags + (Tag.TCP_FALLBACK.value,))
+
+
+def _answers(response: dns.message.Message) -> list[DNSAnswer]:
+    out = []
+    for rrset in response.answer:
+        for rdata in rrset:
+            kind = dns.rdatatype.to_text(rdata.rdtype)
+            if kind == "A":
+                out.append(DNSAnswer(answer_type="A", ipv4=rdata.address, ttl=rrset.ttl))
+            elif kind == "AAAA":
+                out.append(DNSAnswer(answer_type="AAAA", ipv6=rdata.address, ttl=rrset.ttl))
+            elif kind == "CNAME":
+                out.append(DNSAnswer(answer_type="CNAME", hostname=rdata.target.to_text(), ttl=rrset.ttl))
+    return out
+
+
+async def query_udp(
+    server: str,
+    port: int,
+    name: str,
+    query_type: str,
+    *,
+    timeout: float,
+    late_window: float,
+    clock: Clock,
+    transaction_id: int,
+    tags: tuple[str, ...] = (),
+    resolver_label: str | None = None,
+    resend_every: float = 1.0,
+) -> tuple[DNSQuery, ...]:
+    """Ask `server` for `name`/`query_type` over UDP; return one record per answer received (the first, then
+    each late one, tagged `late_response`), or a single failure record.
+
+    `resolver_label` is what the records say the resolver was (the system resolver's address is private: it may
+    be a LAN box). Responses with another id or question are not ours and are ignored, as a stub would.
+    """
+    question = Question("udp", resolver_label or _join(server, port), name, query_type, transaction_id, tags)
+    query = make_query(name, query_type)
+    family = socket.AF_INET6 if ipaddress.ip_address(server).version == 6 else socket.AF_INET
+    loop = asyncio.get_running_loop()
+    t0 = clock()
+    records: list[DNSQuery] = []
+    error: str | None = None
+    truncated = False
+    # Each resend gets a fresh id, so a second answer to the *same* id can only come from a second sender,
+    # never from our own retransmission meeting a resolver that rotates its answers.
+    sent: list[dns.message.Message] = []
+    answered: dns.message.Message | None = None
+    try:
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+    except OSError as exc:
+        return (question.failed(classify(exc), t0, clock()),)
+    with sock:
+        sock.setblocking(False)
+        try:
+            # A connected socket: the kernel drops datagrams from other sources and reports ICMP errors.
+            await loop.sock_connect(sock, (server, port))
+            sent.append(query)
+            await loop.sock_sendall(sock, query.to_wire())
+        except OSError as exc:
+            return (question.failed(classify(exc), t0, clock()),)
+        deadline = t0 + timeout
+        next_send = t0 + resend_every
+        stop = deadline
+        while (now := clock()) < stop:
+            wake = min(stop, next_send) if answered is None else stop
+            try:
+                async with asyncio.timeout(max(wake - now, 0.001)):
+                    data = await loop.sock_recv(sock, 65535)
+            except TimeoutError:
+                if answered is None and clock() >= next_send:
+                    next_send += resend_every
+                    sent.append(make_query(name, query_type))
+                    await _send_quietly(loop, sock, sent[-1].to_wire())
+                continue
+            except OSError as exc:
+                # ICMP port unreachable and friends. An injector may still answer, so keep listening a while.
+                error = error or classify(exc)
+                stop = min(deadline, clock() + late_window)
+                continue
+            t = clock()
+            if answered is None:
+                response, answered = _parse(data, sent)
+                if response is None:
+                    continue
+                stop = t + late_window
+                truncated = bool(response.flags & dns.flags.TC)
+                records.append(question.answered(response, data, t0, t))
+            else:
+                response, _ = _parse(data, [answered])
+                if response is not None:
+                    records.append(question.answered(response, data, t0, t, (Tag.LATE_RESPONSE.value,)))
+    if not records:
+        return (question.failed(error or Failure.GENERIC_TIMEOUT_ERROR.value, t0, clock()),)
+    if truncated:
+        assert answered is not None
+        records.append(await _tcp_fallback(server, port, answered, question.over_tcp(), timeout, clock))
+    return tuple(records)
+
+
+async def _tcp_fallback(
+    server: str, port: int, query: dns.message.Message, question: Question, timeout: float, clock: Clock
+) -> DNSQuery:
+    t0 = clock()
+    try:
+        response = await dns.asyncquery.tcp(query, server, timeout=timeout, port=port)
+    except Exception as exc:  # dnspython raises OSError, Timeout, BadResponse, FormError...: all are data here
+        return question.failed(classify(exc), t0, clock())
+    return question.answered(response, response.to_wire(), t0, clock())
+
+
+async def _send_quietly(loop: asyncio.AbstractEventLoop, sock: socket.socket, wire: bytes) -> None:
+    try:
+        await loop.sock_sendall(sock, wire)
+    except OSError:
+        pass  # the error, if it persists, surfaces on the next receive
+
+
+def _parse(
+    data: bytes, queries: list[dns.message.Message]
+) -> tuple[dns.message.Message | None, dns.message.Message | None]:
+    """The response in `data` and the query it answers, if it answers one of `queries`."""
+    try:
+        response = dns.message.from_wire(data, ignore_trailing=True, raise_on_truncation=False)
+    except Exception:  # garbage on our port is not an answer to our query
+        return None, None
+    for query in queries:
+        if query.is_response(response):
+            return response, query
+    return None, None
+
+
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,146 @@
+"""TLS handshake over an already connected socket, driven by hand through memory BIOs.
+
+Driving OpenSSL ourselves (instead of asyncio's TLS transport) gives two things the verdicts need: every write and
+read of the handshake as a df-008 network event (a reset after the ClientHello write and before any read is what
+SNI filtering looks like), and the peer's whole chain even when it would not validate (what an interception box
+presented). Validation happens afterwards, in probe.net.certs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import ssl
+from datetime import datetime
+
+from probe.failures import classify
+from probe.model import BinaryData, NetworkEvent, TLSHandshake
+from probe.net.certs import TrustStore
+from probe.net.clock import Clock
+
+ALPN = ("h2", "http/1.1")
+_READ_SIZE = 65536
+
+
+def client_context() -> ssl.SSLContext:
+    """A non-verifying TLS 1.2/1.3 client context; verification is ours, after the handshake."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(list(ALPN))
+    return context
+
+
+async def handshake(
+    sock: socket.socket,
+    address: str,
+    server_name: str,
+    *,
+    trust: TrustStore,
+    timeout: float,
+    clock: Clock,
+    transaction_id: int,
+    tags: tuple[str, ...] = (),
+    context: ssl.SSLContext | None = None,
+    now: datetime | None = None,
+) -> tuple[TLSHandshake, tuple[NetworkEvent, ...]]:
+    """Handshake with SNI `server_name` on `sock` (connected to `address`, "ip:port"), then validate the chain.
+
+    The socket is left open; the caller closes it. Failures are data: the record's `failure` says what happened,
+    and the events say when (after which write, before which read).
+    """
+    loop = asyncio.get_running_loop()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = (context or client_context()).wrap_bio(incoming, outgoing, server_hostname=server_name)
+    events: list[NetworkEvent] = []
+
+    def event(operation: str, t0: float, num_bytes: int | None = None, failure: str | None = None) -> None:
+        events.append(
+            NetworkEvent(address=address, failure=failure, num_bytes=num_bytes, operation=operation, proto="tcp",
+                         t0=t0, t=clock(), transaction_id=transaction_id, tags=tags)  # fmt: skip
+        )
+
+    async def flush() -> None:
+        data = outgoing.read()
+        if data:
+            t0 = clock()
+            try:
+                await loop.sock_sendall(sock, data)
+            except OSError as exc:
+                event("write", t0, failure=classify(exc))
+                raise
+            event("write", t0, len(data))
+
+    t0 = clock()
+    event("tls_handshake_start", t0)
+    failure: str | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    await flush()
+                    t_read = clock()
+                    try:
+                        chunk = await loop.sock_recv(sock, _READ_SIZE)
+                    except OSError as exc:
+                        event("read", t_read, failure=classify(exc))
+                        raise
+                    except TimeoutError:
+                        event("read", t_read, failure="generic_timeout_error")
+                        raise
+                    if chunk:
+                        event("read", t_read, len(chunk))
+                        incoming.write(chunk)
+                    else:
+                        event("read", t_read, failure="eof_error")
+                        incoming.write_eof()
+            await flush()  # the client Finished
+    except (OSError, ssl.SSLError, TimeoutError) as exc:
+        failure = classify(exc)
+    chain = _peer_chain(tls)
+    if failure is None:
+        try:
+            trust.validate([base64.b64decode(c.data) for c in chain], server_name, now)
+        except Exception as exc:  # CertificateError; classify keeps anything else visible as unknown_failure
+            failure = classify(exc)
+    cipher = tls.cipher()
+    record = TLSHandshake(
+        address=address,
+        cipher_suite=cipher[0] if cipher else None,
+        failure=failure,
+        negotiated_protocol=tls.selected_alpn_protocol(),
+        peer_certificates=tuple(chain) or None,
+        server_name=server_name,
+        t0=t0,
+        t=clock(),
+        tags=tags,
+        tls_version=tls.version(),
+        transaction_id=transaction_id,
+    )
+    event("tls_handshake_done", t0, failure=failure)
+    return record, tuple(events)
+
+
+def _peer_chain(tls: ssl.SSLObject) -> list[BinaryData]:
+    # CPython 3.10-3.12 expose the unverified chain only on the private _sslobj (public from 3.13 as
+    # SSLObject.get_unverified_chain); the leaf alone is the fallback.
+    native = getattr(tls, "_sslobj", None)
+    getter = getattr(native, "get_unverified_chain", None) or getattr(tls, "get_unverified_chain", None)
+    ders: list[bytes] = []
+    if getter is not None:
+        try:
+            ders = [c.public_bytes(ssl._ssl.ENCODING_DER) for c in getter() or ()]  # type: ignore[attr-defined]
+        except (ssl.SSLError, ValueError):
+            ders = []
+    if not ders:
+        try:
+            leaf = tls.getpeercert(binary_form=True)
+        except (ValueError, ssl.SSLError):
+            leaf = None
+        ders = [leaf] if leaf else []
+    return [BinaryData(data=base64.b64encode(der).decode("ascii")) for der in ders]

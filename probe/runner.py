@@ -1,0 +1,185 @@
+"""A whole run: controls first (is the vantage point online?), then every target concurrently, the controls
+again, the analysis, and the result file.
+
+Controls run before targets on purpose: a censor that blocks a (client, server, port) for a while after a trigger
+(measurement.md, "residual censorship") would otherwise spoil the controls that judge the targets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import resource
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from probe import analysis, codec, report, store
+from probe.analysis import VantageFacts
+from probe.measure import Plan, measure, recheck
+from probe.model import (
+    DNSQuery,
+    EndpointVerdict,
+    Measured,
+    Observations,
+    ServiceVerdict,
+    Tag,
+    Target,
+    VantageStatus,
+)
+from probe.net import Network
+from probe.net.clock import relative_clock
+
+Signer = Callable[[bytes, str], bytes]  # (file bytes, file name) -> minisig file bytes
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs, already validated by the command line."""
+
+    targets: tuple[Target, ...]
+    resolver: str
+    resolver_port: int = 53
+    resolver_label: str = "system"
+    doh_urls: tuple[str, ...] = ()
+    ca_files: tuple[Path, ...] = ()
+    timeout: float = 5.0
+    late_window: float = 2.0
+    probe_cc: str = "ZZ"
+    probe_asn: str = "AS0"
+    results_dir: Path = Path("results")
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run found and where it wrote it."""
+
+    measured: tuple[Measured, ...]
+    verdicts: tuple[EndpointVerdict, ...]
+    services: tuple[ServiceVerdict, ...]
+    vantage: VantageFacts
+    result_file: Path | None = None
+    signature_file: Path | None = None
+    data: bytes = field(default=b"", repr=False)
+
+
+def timeout_chain(timeout: float, late_window: float) -> float:
+    """The longest one endpoint can take, in seconds: DNS (timeout, then the late-answer window), the control
+    SNI (connect, handshake), the concurrent tries and the extra tries (each connect, handshake), the control SNI
+    again. Preflight and after-flight controls add one chain each before and after."""
+    return (timeout + late_window) + 2 * timeout * 4
+
+
+def socket_budget() -> int:
+    """How many sockets a run may hold open at once: raise the soft descriptor limit to the hard one (allowed
+    without privileges) and leave room for files and the interpreter."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, 65536), hard))
+            soft = min(wanted, 65536)
+        except (ValueError, OSError):
+            pass
+    return max(16, min(4096, int(soft) - 128))
+
+
+async def measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured, ...], VantageFacts]:
+    """Measure controls, then targets, then controls again; in the order of `config.targets`."""
+    controls = [t for t in config.targets if t.is_control]
+    targets = [t for t in config.targets if not t.is_control]
+    plan = Plan(resolver=config.resolver, resolver_port=config.resolver_port, resolver_label=config.resolver_label,
+                doh_urls=config.doh_urls)  # fmt: skip
+    preflight = list(await asyncio.gather(*(measure(c, net, plan, tags=(Tag.PREFLIGHT.value,)) for c in controls)))
+    vantage = analysis.assess(preflight)
+    done: dict[int, Measured] = {}
+    if vantage.status is VantageStatus.OFFLINE:
+        skipped = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        for t in targets:
+            done[id(t)] = Measured(target=t, start_time=skipped, runtime=0.0, observations=Observations())
+    else:
+        non_resolver = _non_resolver(preflight)
+        benign: tuple[DNSQuery, ...] = ()
+        if non_resolver is not None and controls:
+            benign = await net.dns_udp(non_resolver, 53, controls[0].host, "A", label=f"{non_resolver}:53",
+                                       clock=relative_clock(), transaction_id=1,
+                                       tags=(Tag.PREFLIGHT.value, Tag.NON_RESOLVER.value))  # fmt: skip
+        target_plan = Plan(**{**plan.__dict__, "non_resolver": non_resolver})
+        measured = await asyncio.gather(*(measure(t, net, target_plan) for t in targets))
+        done.update((id(m.target), m) for m in measured)
+        preflight = list(await asyncio.gather(*(recheck(m, net, tags=(Tag.AFTERFLIGHT.value,)) for m in preflight)))
+        vantage = analysis.assess(preflight, benign)
+    done.update((id(m.target), m) for m in preflight)
+    return tuple(done[id(t)] for t in config.targets), vantage
+
+
+def _non_resolver(preflight: Sequence[Measured]) -> str | None:
+    """An address known to run no DNS server: a control endpoint's that just accepted a connection (IPv4
+    preferred: it is the family most vantage points have)."""
+    candidates = [c.ip for m in preflight for c in m.observations.tcp_connect if c.status.success]
+    candidates.sort(key=lambda ip: ipaddress.ip_address(ip).version)
+    return candidates[0] if candidates else None
+
+
+def judge(
+    measured: Sequence[Measured], vantage: VantageFacts
+) -> tuple[tuple[EndpointVerdict, ...], tuple[ServiceVerdict, ...]]:
+    verdicts = analysis.classify_all(measured, vantage)
+    return verdicts, analysis.aggregate([m.target for m in measured], verdicts)
+
+
+def write(
+    config: RunConfig,
+    started: datetime,
+    measured: Sequence[Measured],
+    verdicts: Sequence[EndpointVerdict],
+    vantage: VantageFacts,
+    signer: Signer | None,
+) -> tuple[Path, Path | None, bytes]:
+    """Write the result file (and its signature first, so the file never appears without it)."""
+    start = started.strftime("%Y-%m-%d %H:%M:%S")
+    run_info = report.RunInfo(
+        report_id=report.new_report_id(start, config.probe_cc, config.probe_asn),
+        test_start_time=start,
+        probe_cc=config.probe_cc,
+        probe_asn=config.probe_asn,
+        options=config.options,
+        test_helpers={"doh": list(config.doh_urls)},
+        analysis_version=analysis.ANALYSIS_VERSION,
+    )
+    data = codec.encode_lines(report.measurements(measured, verdicts, run_info, vantage.as_dict()))
+    path = store.result_path(config.results_dir, start, run_info.report_id)
+    files: list[tuple[Path, bytes]] = []
+    signature_path = None
+    if signer is not None:
+        signature_path = path.with_name(path.name + ".minisig")
+        files.append((signature_path, signer(data, path.name)))
+    files.append((path, data))
+    store.write_group_atomic(files)
+    return path, signature_path, data
+
+
+async def run_async(config: RunConfig, net: Network | None = None, signer: Signer | None = None) -> RunOutcome:
+    """Measure, judge, write. `net` defaults to the real network."""
+    started = datetime.now(UTC)
+    if net is None:
+        from probe.net import SystemNetwork
+        from probe.net.certs import TrustStore
+        from probe.net.doh import DoHClient
+
+        trust = TrustStore(config.ca_files)
+        async with DoHClient(trust.ssl_context(), config.timeout) as doh:
+            system = SystemNetwork(timeout=config.timeout, late_window=config.late_window, trust=trust, doh=doh,
+                                   max_sockets=socket_budget())  # fmt: skip
+            measured, vantage = await measure_all(config, system)
+    else:
+        measured, vantage = await measure_all(config, net)
+    verdicts, services = judge(measured, vantage)
+    path, signature, data = write(config, started, measured, verdicts, vantage, signer)
+    return RunOutcome(measured, verdicts, services, vantage, path, signature, data)
+
+
+def run(config: RunConfig, net: Network | None = None, signer: Signer | None = None) -> RunOutcome:
+    return asyncio.run(run_async(config, net, signer))
