@@ -21,8 +21,8 @@ from probe.model import (
     Measured,
     NetworkEvent,
     Observations,
-    Target,
     Tag,
+    Target,
     TCPConnect,
     TLSHandshake,
 )
@@ -77,6 +77,7 @@ async def measure(target: Target, net: Network, plan: Plan, *, tags: tuple[str, 
     started = datetime.now(UTC)
     zero = time.monotonic()
     rec = _Recorder(relative_clock(zero), tags)
+    addresses: list[tuple[str, tuple[str, ...]]]
     if _is_ip(target.host):
         addresses = [(target.host, ())]
     else:
@@ -123,8 +124,11 @@ async def recheck(measured: Measured, net: Network, *, tags: tuple[str, ...]) ->
 async def _resolve(host: str, net: Network, plan: Plan, rec: _Recorder) -> None:
     jobs: list[Awaitable[None]] = []
     for query_type in ("A", "AAAA"):
-        jobs.append(_udp(plan.resolver, plan.resolver_port, host, query_type, plan.resolver_label,
-                         Tag.SYSTEM_RESOLVER, net, rec))  # fmt: skip
+        jobs.append(
+            _udp(
+                plan.resolver, plan.resolver_port, host, query_type, plan.resolver_label, Tag.SYSTEM_RESOLVER, net, rec
+            )
+        )
         for url in plan.doh_urls:
             jobs.append(_doh(url, host, query_type, net, rec))
     if plan.non_resolver is not None:
@@ -136,14 +140,28 @@ async def _udp(
     server: str, port: int, host: str, query_type: str, label: str | None, tag: Tag, net: Network, rec: _Recorder
 ) -> None:
     label = label or (f"[{server}]:{port}" if ":" in server else f"{server}:{port}")
-    records = await net.dns_udp(server, port, host, query_type, label=label, clock=rec.clock,
-                                transaction_id=rec.transaction(), tags=rec.tags + (tag.value,))  # fmt: skip
+    records = await net.dns_udp(
+        server,
+        port,
+        host,
+        query_type,
+        label=label,
+        clock=rec.clock,
+        transaction_id=rec.transaction(),
+        tags=rec.tags + (tag.value,),
+    )
     rec.queries.extend(records)
 
 
 async def _doh(url: str, host: str, query_type: str, net: Network, rec: _Recorder) -> None:
-    record = await net.dns_doh(url, host, query_type, clock=rec.clock, transaction_id=rec.transaction(),
-                               tags=rec.tags + (Tag.CONTROL_DOH.value,))  # fmt: skip
+    record = await net.dns_doh(
+        url,
+        host,
+        query_type,
+        clock=rec.clock,
+        transaction_id=rec.transaction(),
+        tags=rec.tags + (Tag.CONTROL_DOH.value,),
+    )
     rec.queries.append(record)
 
 
@@ -192,8 +210,9 @@ async def _probe_address(
     tags = extra + (Tag.TARGET.value,)
     outcomes = await _tries(plan.tries, lambda: _try(target, ip, target.server_name, tags, net, rec))
     if any(outcomes) and not all(outcomes):
-        outcomes += await _tries(plan.extended_tries - plan.tries,
-                                 lambda: _try(target, ip, target.server_name, tags, net, rec))  # fmt: skip
+        outcomes += await _tries(
+            plan.extended_tries - plan.tries, lambda: _try(target, ip, target.server_name, tags, net, rec)
+        )
     if sni_control and not all(outcomes):
         await _try(target, ip, plan.control_sni, extra + (Tag.CONTROL_SNI_AFTER.value,), net, rec)
 
@@ -211,8 +230,9 @@ async def _try(target: Target, ip: str, server_name: str, tags: tuple[str, ...],
         connect = await net.tcp(ip, target.port, clock=rec.clock, transaction_id=transaction, tags=tags)
         rec.tcp_connect.append(connect)
         return connect.status.success
-    connect, handshake, events = await net.tls(ip, target.port, server_name, clock=rec.clock,
-                                               transaction_id=transaction, tags=tags)  # fmt: skip
+    connect, handshake, events = await net.tls(
+        ip, target.port, server_name, clock=rec.clock, transaction_id=transaction, tags=tags
+    )
     rec.tcp_connect.append(connect)
     rec.network_events.extend(events)
     if handshake is not None:

@@ -90,8 +90,12 @@ async def measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured, 
     """Measure controls, then targets, then controls again; in the order of `config.targets`."""
     controls = [t for t in config.targets if t.is_control]
     targets = [t for t in config.targets if not t.is_control]
-    plan = Plan(resolver=config.resolver, resolver_port=config.resolver_port, resolver_label=config.resolver_label,
-                doh_urls=config.doh_urls)  # fmt: skip
+    plan = Plan(
+        resolver=config.resolver,
+        resolver_port=config.resolver_port,
+        resolver_label=config.resolver_label,
+        doh_urls=config.doh_urls,
+    )
     preflight = list(await asyncio.gather(*(measure(c, net, plan, tags=(Tag.PREFLIGHT.value,)) for c in controls)))
     vantage = analysis.assess(preflight)
     done: dict[int, Measured] = {}
@@ -103,9 +107,16 @@ async def measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured, 
         non_resolver = _non_resolver(preflight)
         benign: tuple[DNSQuery, ...] = ()
         if non_resolver is not None and controls:
-            benign = await net.dns_udp(non_resolver, 53, controls[0].host, "A", label=f"{non_resolver}:53",
-                                       clock=relative_clock(), transaction_id=1,
-                                       tags=(Tag.PREFLIGHT.value, Tag.NON_RESOLVER.value))  # fmt: skip
+            benign = await net.dns_udp(
+                non_resolver,
+                53,
+                controls[0].host,
+                "A",
+                label=f"{non_resolver}:53",
+                clock=relative_clock(),
+                transaction_id=1,
+                tags=(Tag.PREFLIGHT.value, Tag.NON_RESOLVER.value),
+            )
         target_plan = Plan(**{**plan.__dict__, "non_resolver": non_resolver})
         measured = await asyncio.gather(*(measure(t, net, target_plan) for t in targets))
         done.update((id(m.target), m) for m in measured)
@@ -171,8 +182,13 @@ async def run_async(config: RunConfig, net: Network | None = None, signer: Signe
 
         trust = TrustStore(config.ca_files)
         async with DoHClient(trust.ssl_context(), config.timeout) as doh:
-            system = SystemNetwork(timeout=config.timeout, late_window=config.late_window, trust=trust, doh=doh,
-                                   max_sockets=socket_budget())  # fmt: skip
+            system = SystemNetwork(
+                timeout=config.timeout,
+                late_window=config.late_window,
+                trust=trust,
+                doh=doh,
+                max_sockets=socket_budget(),
+            )
             measured, vantage = await measure_all(config, system)
     else:
         measured, vantage = await measure_all(config, net)

@@ -16,9 +16,12 @@ from probe.model import DNSQuery, Measured, NetworkEvent, Tag, TCPConnect, TLSHa
 
 TIMEOUTS = {Failure.GENERIC_TIMEOUT_ERROR.value, Failure.TIMED_OUT.value}
 UNREACHABLE = {
-    Failure.NETWORK_UNREACHABLE.value, Failure.HOST_UNREACHABLE.value, Failure.ADDRESS_NOT_AVAILABLE.value,
-    Failure.ADDRESS_FAMILY_NOT_SUPPORTED.value, Failure.NETWORK_DOWN.value,
-}  # fmt: skip
+    Failure.NETWORK_UNREACHABLE.value,
+    Failure.HOST_UNREACHABLE.value,
+    Failure.ADDRESS_NOT_AVAILABLE.value,
+    Failure.ADDRESS_FAMILY_NOT_SUPPORTED.value,
+    Failure.NETWORK_DOWN.value,
+}
 CERTIFICATE = {Failure.SSL_UNKNOWN_AUTHORITY.value, Failure.SSL_INVALID_HOSTNAME.value}
 
 
@@ -77,8 +80,9 @@ class Attempt:
     def reached_tls(self) -> bool:
         """The server spoke TLS back: the handshake completed, whatever the certificate said."""
         h = self.handshake
-        return h is not None and (h.failure is None or h.failure in CERTIFICATE
-                                  or h.failure == Failure.SSL_INVALID_CERTIFICATE.value)  # fmt: skip
+        return h is not None and (
+            h.failure is None or h.failure in CERTIFICATE or h.failure == Failure.SSL_INVALID_CERTIFICATE.value
+        )
 
     @property
     def read_before_failure(self) -> bool:
@@ -150,7 +154,9 @@ class EndpointFacts:
     @cached_property
     def resolver_answers(self) -> tuple[DNSQuery, ...]:
         """The resolver's first answer to each query (the TCP re-ask replaces a truncated UDP answer)."""
-        first = [q for q in self.queries if Tag.SYSTEM_RESOLVER.value in q.tags and Tag.LATE_RESPONSE.value not in q.tags]
+        first = [
+            q for q in self.queries if Tag.SYSTEM_RESOLVER.value in q.tags and Tag.LATE_RESPONSE.value not in q.tags
+        ]
         by_id: dict[int, DNSQuery] = {}
         for q in first:
             if q.transaction_id not in by_id or Tag.TCP_FALLBACK.value in q.tags:
@@ -209,8 +215,9 @@ class EndpointFacts:
             if Tag.AFTERFLIGHT.value in c.tags:
                 continue
             h = handshakes.get(c.transaction_id)
-            attempt = Attempt(c.ip, c, h, tuple(events.get(c.transaction_id, ())),
-                              failure_kind(c, h, self.target.protocol))  # fmt: skip
+            attempt = Attempt(
+                c.ip, c, h, tuple(events.get(c.transaction_id, ())), failure_kind(c, h, self.target.protocol)
+            )
             role = next((t for t in (Tag.CONTROL_SNI.value, Tag.CONTROL_SNI_AFTER.value) if t in c.tags), "try")
             groups.setdefault(c.ip, {}).setdefault(role, []).append(attempt)
         late = {ip for _, q in self.late_answers for ip in q.addresses()}
@@ -220,8 +227,8 @@ class EndpointFacts:
                 ip=ip,
                 origin=self._origin(ip, late),
                 tries=tuple(roles.get("try", ())),
-                control_before=(roles.get(Tag.CONTROL_SNI.value) or [None])[0],
-                control_after=(roles.get(Tag.CONTROL_SNI_AFTER.value) or [None])[0],
+                control_before=next(iter(roles.get(Tag.CONTROL_SNI.value, ())), None),
+                control_after=next(iter(roles.get(Tag.CONTROL_SNI_AFTER.value, ())), None),
             )
         return out
 

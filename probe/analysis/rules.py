@@ -15,7 +15,7 @@ from probe.analysis.bogons import FAKE_IP_PROXY, is_bogon
 from probe.analysis.facts import AddressFacts, EndpointFacts, leaf_summary
 from probe.analysis.fingerprints import forged_answer
 from probe.failures import Failure
-from probe.model import Confidence, Verdict, VantageStatus
+from probe.model import Confidence, VantageStatus, Verdict
 
 Evidence = tuple[str, ...]
 Condition = Callable[[EndpointFacts], Evidence | None]
@@ -103,9 +103,11 @@ def _suspect(f: EndpointFacts, bogon: bool) -> tuple[str, ...]:
     return tuple(
         ip
         for ip in f.resolver_addresses
-        if is_bogon(ip) == bogon and ip not in f.doh_addresses and not f.valid_tls_at([ip])
+        if is_bogon(ip) == bogon
+        and ip not in f.doh_addresses
+        and not f.valid_tls_at([ip])
         and not (bogon and ip in FAKE_IP_PROXY and f.connects_at([ip]))
-    )  # fmt: skip
+    )
 
 
 def _all_suspect(f: EndpointFacts, bogon: bool) -> tuple[str, ...]:
@@ -183,8 +185,9 @@ def dns_mismatch_unreachable(f: EndpointFacts) -> Evidence | None:
 
 def dns_timeout(f: EndpointFacts) -> Evidence | None:
     if f.resolver_addresses or f.resolver_failures.get("A") not in (
-        Failure.GENERIC_TIMEOUT_ERROR.value, Failure.TIMED_OUT.value,
-    ):  # fmt: skip
+        Failure.GENERIC_TIMEOUT_ERROR.value,
+        Failure.TIMED_OUT.value,
+    ):
         return None
     if not f.vantage.resolver:
         return None
@@ -322,8 +325,10 @@ def tls_mitm_other(f: EndpointFacts) -> Evidence | None:
     a = failing[0]
     h = next((t.handshake for t in a.tries if t.handshake is not None), None)
     failure = h.failure if h is not None else "?"
-    return (f"{a.ip} presented a certificate {leaf_summary(h) or ''} that is not valid for "
-            f"{f.target.server_name} ({failure})",)  # fmt: skip
+    return (
+        f"{a.ip} presented a certificate {leaf_summary(h) or ''} that is not valid for "
+        f"{f.target.server_name} ({failure})",
+    )
 
 
 def tls_expired(f: EndpointFacts) -> Evidence | None:
@@ -366,82 +371,242 @@ def nothing_to_judge(f: EndpointFacts) -> Evidence | None:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("vantage.offline", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_offline,
-         "Controls fail too: nothing here can be told from an offline vantage point."),
-    Rule("dns.injection.non_resolver", Verdict.DNS_INJECTION, Confidence.HIGH, dns_non_resolver_answered,
-         "A host that runs no DNS server cannot answer: the answer was forged on the path."),
-    Rule("dns.injection.two_answers", Verdict.DNS_INJECTION, Confidence.HIGH, dns_two_answers,
-         "Two different answers to one query id: two senders, one of them on the path (OONI tq-002)."),
-    Rule("dns.nxdomain.everywhere", Verdict.INCONCLUSIVE, Confidence.LOW, dns_nxdomain_everywhere,
-         "The control agrees the name does not exist: a gone or wrong name, not censorship."),
-    Rule("dns.nxdomain.control_resolves", Verdict.DNS_NXDOMAIN, Confidence.MEDIUM, dns_nxdomain_control_resolves,
-         "The resolver denies a name the DoH control resolves."),
-    Rule("dns.nxdomain.no_control", Verdict.DNS_NXDOMAIN, Confidence.LOW, dns_nxdomain_no_control,
-         "The resolver denies the name but answers the controls; no DoH answer to contrast."),
-    Rule("dns.bogon.known_forged", Verdict.DNS_BOGON, Confidence.HIGH, dns_bogon_known,
-         "A non-routable answer from a known censor's pool, not given by the control."),
-    Rule("dns.bogon.control_differs", Verdict.DNS_BOGON, Confidence.MEDIUM, dns_bogon_control_differs,
-         "A non-routable answer the control does not give (OONI bogon_not_in_ctrl)."),
-    Rule("dns.bogon.no_control", Verdict.DNS_BOGON, Confidence.LOW, dns_bogon_no_control,
-         "A non-routable answer, with no control to compare."),
-    Rule("dns.mismatch.known_forged", Verdict.DNS_MISMATCH, Confidence.HIGH, dns_mismatch_known,
-         "A routable answer from a known forged pool that the control does not give."),
-    Rule("dns.mismatch.tls_invalid", Verdict.DNS_MISMATCH, Confidence.MEDIUM, dns_mismatch_tls_invalid,
-         "A routable answer outside the control's set and the expected ASNs, without a valid certificate."),
-    Rule("dns.mismatch.unreachable", Verdict.DNS_MISMATCH, Confidence.MEDIUM, dns_mismatch_unreachable,
-         "A routable answer outside the control's set that never connects, while the control's does."),
-    Rule("dns.timeout.resolver_ok", Verdict.DNS_TIMEOUT, Confidence.MEDIUM, dns_timeout,
-         "Only this name goes unanswered by a resolver that answers the control names."),
-    Rule("dns.resolver_broken", Verdict.INCONCLUSIVE, Confidence.LOW, dns_resolver_broken,
-         "The resolver answers nothing: a broken resolver, not a blocked name."),
-    Rule("dns.other_failure", Verdict.INCONCLUSIVE, Confidence.LOW, dns_other_failure,
-         "A DNS failure that is no known blocking signature, and nothing else to test."),
-    Rule("vantage.local_firewall", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_local_firewall,
-         "EPERM/EACCES from connect(): local policy, never the path."),
-    Rule("vantage.no_route", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_no_route,
-         "No route from here (a network without IPv6): the vantage point, not the path."),
-    Rule("vantage.lost", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_lost,
-         "The after-flight canaries failed: the failures may be the vantage point's own."),
-    Rule("tcp.timeout.controls_ok", Verdict.TCP_TIMEOUT, Confidence.MEDIUM,
-         _transport_rule("tcp.timeout", "connections timed out", "controls"),
-         "SYNs to the address go unanswered while the controls connect: an IP blackhole."),
-    Rule("tcp.timeout.no_control", Verdict.TCP_TIMEOUT, Confidence.LOW,
-         _transport_rule("tcp.timeout", "connections timed out", "none"),
-         "SYNs go unanswered; no control to contrast."),
-    Rule("tcp.reset.controls_ok", Verdict.TCP_RESET, Confidence.MEDIUM,
-         _transport_rule("tcp.reset", "connections were refused (RST)", "controls"),
-         "The connection attempt is answered by a RST while the controls connect."),
-    Rule("tcp.reset.no_control", Verdict.TCP_RESET, Confidence.LOW,
-         _transport_rule("tcp.reset", "connections were refused (RST)", "none"),
-         "The connection attempt is answered by a RST; no control to contrast."),
-    Rule("tls.mitm.forged_certificate", Verdict.TLS_MITM, Confidence.HIGH, tls_mitm_forged,
-         "An untrusted certificate naming the target: minted by an interception box."),
-    Rule("tls.mitm.invalid_certificate", Verdict.TLS_MITM, Confidence.MEDIUM, tls_mitm_other,
-         "A certificate not valid for the name (untrusted issuer or wrong name)."),
-    Rule("tls.expired", Verdict.INCONCLUSIVE, Confidence.LOW, tls_expired,
-         "Validity-period failures come from servers and clocks, not censors."),
-    Rule("tls.reset.sni", Verdict.TLS_RESET, Confidence.MEDIUM,
-         _tls_rule("tls.reset", "handshakes were reset after the ClientHello", True),
-         "Reset after the ClientHello with the target SNI, while the control SNI completes: SNI filtering."),
-    Rule("tls.reset.any_sni", Verdict.TLS_RESET, Confidence.LOW,
-         _tls_rule("tls.reset", "handshakes were reset after the ClientHello", False),
-         "Reset after the ClientHello whatever the SNI: not SNI-specific."),
-    Rule("tls.timeout.sni", Verdict.TLS_TIMEOUT, Confidence.MEDIUM,
-         _tls_rule("tls.timeout", "handshakes stalled after the ClientHello", True),
-         "The handshake stalls with the target SNI, while the control SNI completes."),
-    Rule("tls.timeout.any_sni", Verdict.TLS_TIMEOUT, Confidence.LOW,
-         _tls_rule("tls.timeout", "handshakes stalled after the ClientHello", False),
-         "The handshake stalls whatever the SNI."),
-    Rule("tls.closed.sni", Verdict.TLS_CLOSED, Confidence.MEDIUM,
-         _tls_rule("tls.closed", "handshakes were closed after the ClientHello", True),
-         "FIN or alert after the ClientHello with the target SNI, while the control SNI completes."),
-    Rule("tls.closed.any_sni", Verdict.TLS_CLOSED, Confidence.LOW,
-         _tls_rule("tls.closed", "handshakes were closed after the ClientHello", False),
-         "FIN or alert after the ClientHello whatever the SNI."),
-    Rule("tls.unexpected", Verdict.INCONCLUSIVE, Confidence.LOW, tls_not_tls,
-         "A failure that matches no blocking signature."),
-    Rule("ok", Verdict.OK, Confidence.HIGH, works,
-         "Resolved consistently, connected, and (for tls) a valid certificate for the name."),
-    Rule("nothing_to_judge", Verdict.INCONCLUSIVE, Confidence.LOW, nothing_to_judge,
-         "Nothing was measured that a verdict could rest on."),
-)  # fmt: skip
+    Rule(
+        "vantage.offline",
+        Verdict.INCONCLUSIVE,
+        Confidence.LOW,
+        vantage_offline,
+        "Controls fail too: nothing here can be told from an offline vantage point.",
+    ),
+    Rule(
+        "dns.injection.non_resolver",
+        Verdict.DNS_INJECTION,
+        Confidence.HIGH,
+        dns_non_resolver_answered,
+        "A host that runs no DNS server cannot answer: the answer was forged on the path.",
+    ),
+    Rule(
+        "dns.injection.two_answers",
+        Verdict.DNS_INJECTION,
+        Confidence.HIGH,
+        dns_two_answers,
+        "Two different answers to one query id: two senders, one of them on the path (OONI tq-002).",
+    ),
+    Rule(
+        "dns.nxdomain.everywhere",
+        Verdict.INCONCLUSIVE,
+        Confidence.LOW,
+        dns_nxdomain_everywhere,
+        "The control agrees the name does not exist: a gone or wrong name, not censorship.",
+    ),
+    Rule(
+        "dns.nxdomain.control_resolves",
+        Verdict.DNS_NXDOMAIN,
+        Confidence.MEDIUM,
+        dns_nxdomain_control_resolves,
+        "The resolver denies a name the DoH control resolves.",
+    ),
+    Rule(
+        "dns.nxdomain.no_control",
+        Verdict.DNS_NXDOMAIN,
+        Confidence.LOW,
+        dns_nxdomain_no_control,
+        "The resolver denies the name but answers the controls; no DoH answer to contrast.",
+    ),
+    Rule(
+        "dns.bogon.known_forged",
+        Verdict.DNS_BOGON,
+        Confidence.HIGH,
+        dns_bogon_known,
+        "A non-routable answer from a known censor's pool, not given by the control.",
+    ),
+    Rule(
+        "dns.bogon.control_differs",
+        Verdict.DNS_BOGON,
+        Confidence.MEDIUM,
+        dns_bogon_control_differs,
+        "A non-routable answer the control does not give (OONI bogon_not_in_ctrl).",
+    ),
+    Rule(
+        "dns.bogon.no_control",
+        Verdict.DNS_BOGON,
+        Confidence.LOW,
+        dns_bogon_no_control,
+        "A non-routable answer, with no control to compare.",
+    ),
+    Rule(
+        "dns.mismatch.known_forged",
+        Verdict.DNS_MISMATCH,
+        Confidence.HIGH,
+        dns_mismatch_known,
+        "A routable answer from a known forged pool that the control does not give.",
+    ),
+    Rule(
+        "dns.mismatch.tls_invalid",
+        Verdict.DNS_MISMATCH,
+        Confidence.MEDIUM,
+        dns_mismatch_tls_invalid,
+        "A routable answer outside the control's set and the expected ASNs, without a valid certificate.",
+    ),
+    Rule(
+        "dns.mismatch.unreachable",
+        Verdict.DNS_MISMATCH,
+        Confidence.MEDIUM,
+        dns_mismatch_unreachable,
+        "A routable answer outside the control's set that never connects, while the control's does.",
+    ),
+    Rule(
+        "dns.timeout.resolver_ok",
+        Verdict.DNS_TIMEOUT,
+        Confidence.MEDIUM,
+        dns_timeout,
+        "Only this name goes unanswered by a resolver that answers the control names.",
+    ),
+    Rule(
+        "dns.resolver_broken",
+        Verdict.INCONCLUSIVE,
+        Confidence.LOW,
+        dns_resolver_broken,
+        "The resolver answers nothing: a broken resolver, not a blocked name.",
+    ),
+    Rule(
+        "dns.other_failure",
+        Verdict.INCONCLUSIVE,
+        Confidence.LOW,
+        dns_other_failure,
+        "A DNS failure that is no known blocking signature, and nothing else to test.",
+    ),
+    Rule(
+        "vantage.local_firewall",
+        Verdict.INCONCLUSIVE,
+        Confidence.LOW,
+        vantage_local_firewall,
+        "EPERM/EACCES from connect(): local policy, never the path.",
+    ),
+    Rule(
+        "vantage.no_route",
+        Verdict.INCONCLUSIVE,
+        Confidence.LOW,
+        vantage_no_route,
+        "No route from here (a network without IPv6): the vantage point, not the path.",
+    ),
+    Rule(
+        "vantage.lost",
+        Verdict.INCONCLUSIVE,
+        Confidence.LOW,
+        vantage_lost,
+        "The after-flight canaries failed: the failures may be the vantage point's own.",
+    ),
+    Rule(
+        "tcp.timeout.controls_ok",
+        Verdict.TCP_TIMEOUT,
+        Confidence.MEDIUM,
+        _transport_rule("tcp.timeout", "connections timed out", "controls"),
+        "SYNs to the address go unanswered while the controls connect: an IP blackhole.",
+    ),
+    Rule(
+        "tcp.timeout.no_control",
+        Verdict.TCP_TIMEOUT,
+        Confidence.LOW,
+        _transport_rule("tcp.timeout", "connections timed out", "none"),
+        "SYNs go unanswered; no control to contrast.",
+    ),
+    Rule(
+        "tcp.reset.controls_ok",
+        Verdict.TCP_RESET,
+        Confidence.MEDIUM,
+        _transport_rule("tcp.reset", "connections were refused (RST)", "controls"),
+        "The connection attempt is answered by a RST while the controls connect.",
+    ),
+    Rule(
+        "tcp.reset.no_control",
+        Verdict.TCP_RESET,
+        Confidence.LOW,
+        _transport_rule("tcp.reset", "connections were refused (RST)", "none"),
+        "The connection attempt is answered by a RST; no control to contrast.",
+    ),
+    Rule(
+        "tls.mitm.forged_certificate",
+        Verdict.TLS_MITM,
+        Confidence.HIGH,
+        tls_mitm_forged,
+        "An untrusted certificate naming the target: minted by an interception box.",
+    ),
+    Rule(
+        "tls.mitm.invalid_certificate",
+        Verdict.TLS_MITM,
+        Confidence.MEDIUM,
+        tls_mitm_other,
+        "A certificate not valid for the name (untrusted issuer or wrong name).",
+    ),
+    Rule(
+        "tls.expired",
+        Verdict.INCONCLUSIVE,
+        Confidence.LOW,
+        tls_expired,
+        "Validity-period failures come from servers and clocks, not censors.",
+    ),
+    Rule(
+        "tls.reset.sni",
+        Verdict.TLS_RESET,
+        Confidence.MEDIUM,
+        _tls_rule("tls.reset", "handshakes were reset after the ClientHello", True),
+        "Reset after the ClientHello with the target SNI, while the control SNI completes: SNI filtering.",
+    ),
+    Rule(
+        "tls.reset.any_sni",
+        Verdict.TLS_RESET,
+        Confidence.LOW,
+        _tls_rule("tls.reset", "handshakes were reset after the ClientHello", False),
+        "Reset after the ClientHello whatever the SNI: not SNI-specific.",
+    ),
+    Rule(
+        "tls.timeout.sni",
+        Verdict.TLS_TIMEOUT,
+        Confidence.MEDIUM,
+        _tls_rule("tls.timeout", "handshakes stalled after the ClientHello", True),
+        "The handshake stalls with the target SNI, while the control SNI completes.",
+    ),
+    Rule(
+        "tls.timeout.any_sni",
+        Verdict.TLS_TIMEOUT,
+        Confidence.LOW,
+        _tls_rule("tls.timeout", "handshakes stalled after the ClientHello", False),
+        "The handshake stalls whatever the SNI.",
+    ),
+    Rule(
+        "tls.closed.sni",
+        Verdict.TLS_CLOSED,
+        Confidence.MEDIUM,
+        _tls_rule("tls.closed", "handshakes were closed after the ClientHello", True),
+        "FIN or alert after the ClientHello with the target SNI, while the control SNI completes.",
+    ),
+    Rule(
+        "tls.closed.any_sni",
+        Verdict.TLS_CLOSED,
+        Confidence.LOW,
+        _tls_rule("tls.closed", "handshakes were closed after the ClientHello", False),
+        "FIN or alert after the ClientHello whatever the SNI.",
+    ),
+    Rule(
+        "tls.unexpected",
+        Verdict.INCONCLUSIVE,
+        Confidence.LOW,
+        tls_not_tls,
+        "A failure that matches no blocking signature.",
+    ),
+    Rule(
+        "ok",
+        Verdict.OK,
+        Confidence.HIGH,
+        works,
+        "Resolved consistently, connected, and (for tls) a valid certificate for the name.",
+    ),
+    Rule(
+        "nothing_to_judge",
+        Verdict.INCONCLUSIVE,
+        Confidence.LOW,
+        nothing_to_judge,
+        "Nothing was measured that a verdict could rest on.",
+    ),
+)

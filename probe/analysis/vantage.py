@@ -55,8 +55,11 @@ def assess(controls: Iterable[Measured], benign_non_resolver: Iterable[DNSQuery]
     before = [c for m in controls for c in m.observations.tcp_connect if Tag.AFTERFLIGHT.value not in c.tags]
     after = [c for m in controls for c in m.observations.tcp_connect if Tag.AFTERFLIGHT.value in c.tags]
     connected = [c for c in before if c.status.success]
-    reachable = sum(1 for m in controls if any(c.status.success and Tag.AFTERFLIGHT.value not in c.tags
-                                               for c in m.observations.tcp_connect))  # fmt: skip
+    reachable = sum(
+        1
+        for m in controls
+        if any(c.status.success and Tag.AFTERFLIGHT.value not in c.tags for c in m.observations.tcp_connect)
+    )
     queries = [q for m in controls for q in m.observations.queries]
     handshakes = [h for m in controls for h in m.observations.tls_handshakes]
     has_controls = bool(controls)

@@ -36,8 +36,12 @@ def run(
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds allowed for each network operation.")] = 5.0,
     results_dir: Annotated[Path, typer.Option(help="Where result files are written.")] = Path("results"),
-    json_output: Annotated[bool, typer.Option("--json", help="Print a machine summary (JSON) and nothing else.")] = False,
-    no_capture: Annotated[bool, typer.Option("--no-capture", help="Never sniff packets, even with privileges.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a machine summary (JSON) and nothing else.")
+    ] = False,
+    no_capture: Annotated[
+        bool, typer.Option("--no-capture", help="Never sniff packets, even with privileges.")
+    ] = False,
     upload: Annotated[
         bool | None, typer.Option("--upload/--no-upload", help="Queue the result for upload (default: settings).")
     ] = None,
@@ -47,7 +51,8 @@ def run(
     be measured."""
     from probe import targets as target_lists
     from probe.net.doh import DEFAULT_DOH
-    from probe.runner import RunConfig, run as run_measurements
+    from probe.runner import RunConfig
+    from probe.runner import run as run_measurements
 
     if timeout <= 0:
         fail(f"--timeout must be a positive number of seconds, not {timeout}")
@@ -109,8 +114,10 @@ def _resolver(text: str | None) -> tuple[str, int, str]:
         try:
             lines = RESOLV_CONF.read_text().splitlines()
         except OSError as exc:
-            fail(f"cannot read {RESOLV_CONF} ({exc.strerror}); name a resolver with --resolver ADDR[:PORT]",
-                 EXIT_CANNOT_MEASURE)  # fmt: skip
+            fail(
+                f"cannot read {RESOLV_CONF} ({exc.strerror}); name a resolver with --resolver ADDR[:PORT]",
+                EXIT_CANNOT_MEASURE,
+            )
         for line in lines:
             parts = line.split()
             if len(parts) >= 2 and parts[0] == "nameserver":
@@ -192,7 +199,9 @@ def table(outcome: RunOutcome) -> str:
         lines.append(f"{service:<12} {status.get(service, '').upper()}")
         for target, verdict in pairs:
             where = f"{target.host}:{target.port}"
-            line = f"  {where:<{width}}  {target.protocol:<3}  {verdict.verdict.value:<14} {verdict.confidence.value:<6}"
+            line = (
+                f"  {where:<{width}}  {target.protocol:<3}  {verdict.verdict.value:<14} {verdict.confidence.value:<6}"
+            )
             if verdict.verdict.value != "ok" and verdict.evidence:
                 line += f"  {verdict.evidence[0]}"
             lines.append(line.rstrip())

@@ -79,9 +79,18 @@ class SystemNetwork:
         from probe.net import dns
 
         async with self._sockets:
-            return await dns.query_udp(server, port, name, query_type, timeout=self.timeout,
-                                       late_window=self.late_window, clock=clock, transaction_id=transaction_id,
-                                       tags=tags, resolver_label=label)  # fmt: skip
+            return await dns.query_udp(
+                server,
+                port,
+                name,
+                query_type,
+                timeout=self.timeout,
+                late_window=self.late_window,
+                clock=clock,
+                transaction_id=transaction_id,
+                tags=tags,
+                resolver_label=label,
+            )
 
     async def dns_doh(
         self, url: str, name: str, query_type: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
@@ -94,17 +103,15 @@ class SystemNetwork:
                 Failure.INVALID_ARGUMENT.value, clock(), clock()
             )
         async with self._sockets:
-            return await self._doh.query(url, name, query_type, clock=clock, transaction_id=transaction_id,
-                                         tags=tags)  # fmt: skip
+            return await self._doh.query(url, name, query_type, clock=clock, transaction_id=transaction_id, tags=tags)
 
-    async def tcp(
-        self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
-    ) -> TCPConnect:
+    async def tcp(self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]) -> TCPConnect:
         from probe.net import tcp
 
         async with self._sockets:
-            record, sock = await tcp.connect(ip, port, timeout=self.timeout, clock=clock,
-                                             transaction_id=transaction_id, tags=tags)  # fmt: skip
+            record, sock = await tcp.connect(
+                ip, port, timeout=self.timeout, clock=clock, transaction_id=transaction_id, tags=tags
+            )
             if sock is not None:
                 sock.close()
             return record
@@ -115,13 +122,21 @@ class SystemNetwork:
         from probe.net import tcp, tls
 
         async with self._sockets:
-            connect, sock = await tcp.connect(ip, port, timeout=self.timeout, clock=clock,
-                                              transaction_id=transaction_id, tags=tags)  # fmt: skip
+            connect, sock = await tcp.connect(
+                ip, port, timeout=self.timeout, clock=clock, transaction_id=transaction_id, tags=tags
+            )
             if sock is None:
                 return connect, None, ()
             with sock:
                 address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-                handshake, events = await tls.handshake(sock, address, server_name, trust=self._trust,
-                                                        timeout=self.timeout, clock=clock,
-                                                        transaction_id=transaction_id, tags=tags)  # fmt: skip
+                handshake, events = await tls.handshake(
+                    sock,
+                    address,
+                    server_name,
+                    trust=self._trust,
+                    timeout=self.timeout,
+                    clock=clock,
+                    transaction_id=transaction_id,
+                    tags=tags,
+                )
             return connect, handshake, events

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.verification import DNSName, IPAddress, PolicyBuilder, Store, VerificationError
+from cryptography.x509 import DNSName, IPAddress
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from probe.failures import CertificateError, Failure
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ipaddress
 import socket
 from dataclasses import dataclass, replace
@@ -46,9 +47,17 @@ class Question:
     tags: tuple[str, ...] = ()
 
     def failed(self, failure: str, t0: float, t: float) -> DNSQuery:
-        return DNSQuery(engine=self.engine, resolver_address=self.resolver_address, hostname=self.hostname,
-                        query_type=self.query_type, failure=failure, t0=t0, t=t,
-                        transaction_id=self.transaction_id, tags=self.tags)  # fmt: skip
+        return DNSQuery(
+            engine=self.engine,
+            resolver_address=self.resolver_address,
+            hostname=self.hostname,
+            query_type=self.query_type,
+            failure=failure,
+            t0=t0,
+            t=t,
+            transaction_id=self.transaction_id,
+            tags=self.tags,
+        )
 
     def answered(
         self, response: dns.message.Message, wire: bytes, t0: float, t: float, extra_tags: tuple[str, ...] = ()
@@ -192,10 +201,8 @@ async def _tcp_fallback(
 
 
 async def _send_quietly(loop: asyncio.AbstractEventLoop, sock: socket.socket, wire: bytes) -> None:
-    try:
+    with contextlib.suppress(OSError):  # the error, if it persists, surfaces on the next receive
         await loop.sock_sendall(sock, wire)
-    except OSError:
-        pass  # the error, if it persists, surfaces on the next receive
 
 
 def _parse(

@@ -29,7 +29,9 @@ async def connect(
         if sock is not None:
             sock.close()
         status = TCPStatus(failure=classify(exc), success=False)
-        return TCPConnect(ip=ip, port=port, status=status, t0=t0, t=clock(), transaction_id=transaction_id,
-                          tags=tags), None  # fmt: skip
-    return TCPConnect(ip=ip, port=port, status=TCPStatus(success=True), t0=t0, t=clock(),
-                      transaction_id=transaction_id, tags=tags), sock  # fmt: skip
+        return TCPConnect(
+            ip=ip, port=port, status=status, t0=t0, t=clock(), transaction_id=transaction_id, tags=tags
+        ), None
+    return TCPConnect(
+        ip=ip, port=port, status=TCPStatus(success=True), t0=t0, t=clock(), transaction_id=transaction_id, tags=tags
+    ), sock

@@ -58,8 +58,17 @@ async def handshake(
 
     def event(operation: str, t0: float, num_bytes: int | None = None, failure: str | None = None) -> None:
         events.append(
-            NetworkEvent(address=address, failure=failure, num_bytes=num_bytes, operation=operation, proto="tcp",
-                         t0=t0, t=clock(), transaction_id=transaction_id, tags=tags)  # fmt: skip
+            NetworkEvent(
+                address=address,
+                failure=failure,
+                num_bytes=num_bytes,
+                operation=operation,
+                proto="tcp",
+                t0=t0,
+                t=clock(),
+                transaction_id=transaction_id,
+                tags=tags,
+            )
         )
 
     async def flush() -> None:

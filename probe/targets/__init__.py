@@ -35,10 +35,22 @@ _WORD = re.compile(r"^[a-z][a-z0-9_]*$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _FIELDS = frozenset(
     {
-        "service", "host", "port", "protocol", "sni", "role", "expected_asns", "core", "group",
-        "fallback_addresses", "id", "source", "confidence", "notes",
+        "service",
+        "host",
+        "port",
+        "protocol",
+        "sni",
+        "role",
+        "expected_asns",
+        "core",
+        "group",
+        "fallback_addresses",
+        "id",
+        "source",
+        "confidence",
+        "notes",
     }
-)  # fmt: skip
+)
 _TOP_LEVEL = frozenset({"version", "description", "endpoint"})
 
 
@@ -151,7 +163,7 @@ def _parse_entry(entry: Mapping[str, Any], version: str, where: str) -> tuple[Ta
         if not isinstance(sni, str) or not _HOSTNAME.match(sni.lower()):
             bad("sni", "must be a host name")
         elif protocol != "tls":
-            bad("sni", "only for protocol = \"tls\"")
+            bad("sni", 'only for protocol = "tls"')
     role = entry.get("role", "messaging")
     if not isinstance(role, str) or not _WORD.match(role):
         bad("role", "must be one lowercase word (login, messaging, media, web, ...)")
