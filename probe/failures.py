@@ -167,10 +167,14 @@ def classify(exc: BaseException) -> str:
     The most specific cause wins: httpx and asyncio wrap OSError and ssl errors with `raise ... from`, so the
     chain is walked from the outermost exception inward and the first recognised one decides.
     """
-    for cause in _chain(exc):
+    chain = _chain(exc)
+    for cause in chain:
         failure = _classify_one(cause)
         if failure is not None:
             return failure.value
+    for cause in chain:  # only now the catch-all of an HTTP library, when nothing below it said more
+        if type(cause).__module__.startswith(("httpx", "httpcore")):
+            return Failure.HTTP_REQUEST_FAILED.value
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return UNKNOWN_PREFIX + scrub(text)
 
@@ -278,9 +282,6 @@ def _classify_http(exc: BaseException) -> Failure | None:
     if isinstance(exc, httpx.RemoteProtocolError | httpcore.RemoteProtocolError | h2.exceptions.H2Error):
         # "Server disconnected without sending a response" and broken framing: the peer went away mid-exchange.
         return Failure.EOF_ERROR
-    if isinstance(exc, httpx.HTTPError | httpcore.NetworkError | httpcore.ProtocolError):
-        # Reached only when no OSError or ssl cause was chained below it.
-        return Failure.HTTP_REQUEST_FAILED
     if isinstance(exc, httpx.InvalidURL | httpcore.UnsupportedProtocol):
         return Failure.INVALID_ARGUMENT
-    return None
+    return None  # other httpx/httpcore errors (ReadError, ProxyError...) say no more than their cause
