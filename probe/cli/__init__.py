@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from probe.cli import run
+from probe.cli import config, run
 
 app = typer.Typer(
     name="probe",
@@ -32,6 +32,7 @@ def _root(
 
 
 app.command("run")(run.run)
+app.add_typer(config.app, name="config")
 
 
 def main() -> None:

@@ -1,0 +1,56 @@
+"""`probe config show` / `probe config path`, and `settings()`: how every command reads the configuration."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from probe.cli.common import fail
+
+if TYPE_CHECKING:
+    from probe.config import Settings
+
+app = typer.Typer(help="Show the configuration file and the effective settings.", no_args_is_help=True)
+
+
+def settings() -> Settings:
+    """The effective settings (file and environment); a bad file or variable exits 2 naming file, key and problem."""
+    from probe import config
+
+    try:
+        return config.load()
+    except config.ConfigError as exc:
+        where = "environment variable" if exc.source == "environment" else f"configuration file {exc.source}"
+        fail(f"bad {where}:\n  " + "\n  ".join(exc.problems))
+
+
+@app.command("show")
+def show(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the settings as one JSON object.")] = False,
+) -> None:
+    """Print the effective settings: defaults, then the configuration file, then PROBE_* environment variables.
+    Keys still at their default are shown commented out."""
+    import os
+
+    from probe import config
+
+    current = settings()
+    if json_output:
+        typer.echo(json.dumps(current.model_dump(mode="json"), sort_keys=False))
+        return
+    path = config.config_path()
+    overridden = [v for v in config.ENVIRONMENT.values() if os.environ.get(v, "").strip()]
+    typer.echo(f"# file: {path}{'' if path.exists() else ' (does not exist: all defaults)'}")
+    if overridden:
+        typer.echo(f"# overridden by the environment: {', '.join(overridden)}")
+    typer.echo(config.dumps(current), nl=False)
+
+
+@app.command("path")
+def path() -> None:
+    """Print where the configuration file is (PROBE_CONFIG, else config.toml in the config folder)."""
+    from probe import config
+
+    typer.echo(str(config.config_path()))
