@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from probe.cli import config, run
+from probe.cli import config, key, run, verify
 
 app = typer.Typer(
     name="probe",
@@ -33,6 +33,8 @@ def _root(
 
 app.command("run")(run.run)
 app.add_typer(config.app, name="config")
+app.command("verify")(verify.verify)
+app.add_typer(key.app, name="key")
 
 
 def main() -> None:
