@@ -12,7 +12,7 @@ import typer
 from probe.cli.common import EXIT_CANNOT_MEASURE, fail
 
 if TYPE_CHECKING:
-    from probe.runner import RunOutcome
+    from probe.runner import RunOutcome, Signer
 
 RESOLV_CONF = Path("/etc/resolv.conf")
 
@@ -85,8 +85,9 @@ def run(
         results_dir=results_dir,
         options=(f"timeout={timeout:g}", f"resolver={label}", *(f"doh={u}" for u in doh_urls)),
     )
+    signer = _signer()
     try:
-        outcome = run_measurements(config)
+        outcome = run_measurements(config, signer=signer)
     except _trust_errors() as exc:
         fail(f"--ca-file: {exc}")
     if json_output:
@@ -99,6 +100,18 @@ def run(
             f"measured (the result file says so: {outcome.result_file})",
             EXIT_CANNOT_MEASURE,
         )
+
+
+def _signer() -> Signer:
+    """Sign with the probe's key pair (made on first use). Loaded before measuring: a broken key file stops the
+    run before any measurement is lost."""
+    from probe import codec, keys
+
+    try:
+        secret = keys.load_or_create()
+    except (keys.KeyStoreError, OSError) as exc:
+        fail(f"cannot load the probe key: {exc}")
+    return lambda data, name: codec.sign_result(data, name, secret)
 
 
 def _trust_errors() -> tuple[type[Exception], ...]:
