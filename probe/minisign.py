@@ -242,8 +242,6 @@ def parse(minisig: bytes) -> Signature:
             f"garbled signature file: truncated ({len(lines)} of the 4 lines of a minisign signature)", "garbled"
         )
     comment, encoded, trusted, encoded_comment_signature = lines[:4]
-    if any(line.strip() for line in lines[4:]):
-        raise SignatureError("garbled signature file: text after the 4 lines of a minisign signature", "garbled")
     if len(comment) > _COMMENT_LINE_MAX or not comment.startswith(COMMENT_PREFIX):
         raise SignatureError('garbled signature file: line 1 is not an "untrusted comment: " line', "garbled")
     raw = _b64decode(encoded)
@@ -259,6 +257,8 @@ def parse(minisig: bytes) -> Signature:
     comment_signature = _b64decode(encoded_comment_signature)
     if comment_signature is None or len(comment_signature) != 64:
         raise SignatureError("garbled signature file: line 4 is not base64 of a 64-byte signature", "garbled")
+    if any(line.strip() for line in lines[4:]):
+        raise SignatureError("garbled signature file: text after the 4 lines of a minisign signature", "garbled")
     return Signature(
         untrusted_comment=comment[len(COMMENT_PREFIX) :].decode("utf-8", "replace"),
         algorithm=raw[:2],
