@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe import __version__
-from probe.model import EndpointVerdict, Measured, Target
+from probe.model import EndpointVerdict, Measured, Observations, Target
 
 TEST_NAME = "messaging_reachability"
 TEST_VERSION = "0.1.0"
@@ -112,3 +112,26 @@ def measurements(
     measured: Sequence[Measured], verdicts: Sequence[EndpointVerdict], run: RunInfo, controls: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     return [measurement(m, v, run, controls) for m, v in zip(measured, verdicts, strict=True)]
+
+
+def measured_from_line(line: Mapping[str, Any]) -> Measured:
+    """Rebuild what was measured from a result-file line, so a measurement can be judged again by newer rules.
+
+    Raises ValueError (pydantic's ValidationError is one) when the line is not one of ours.
+    """
+    keys = line["test_keys"]
+    target = dict(keys["target"])
+    target["sni"] = target.get("sni")
+    target["expected_asns"] = tuple(target.get("expected_asns") or ())
+    observations = Observations.model_validate(
+        {
+            name: keys.get(name) or []
+            for name in ("queries", "tcp_connect", "tls_handshakes", "network_events", "packets")
+        }
+    )
+    return Measured(
+        target=Target.model_validate(target),
+        start_time=line["measurement_start_time"],
+        runtime=line["test_runtime"],
+        observations=observations,
+    )

@@ -8,6 +8,7 @@ Controls run before targets on purpose: a censor that blocks a (client, server, 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import resource
 from collections.abc import Callable, Sequence
@@ -19,7 +20,6 @@ from probe import analysis, codec, report, store
 from probe.analysis import VantageFacts
 from probe.measure import Plan, measure, recheck
 from probe.model import (
-    DNSQuery,
     EndpointVerdict,
     Measured,
     Observations,
@@ -105,25 +105,28 @@ async def measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured, 
             done[id(t)] = Measured(target=t, start_time=skipped, runtime=0.0, observations=Observations())
     else:
         non_resolver = _non_resolver(preflight)
-        benign: tuple[DNSQuery, ...] = ()
-        if non_resolver is not None and controls:
-            benign = await net.dns_udp(
-                non_resolver,
-                53,
-                controls[0].host,
-                "A",
-                label=f"{non_resolver}:53",
-                clock=relative_clock(),
-                transaction_id=1,
-                tags=(Tag.PREFLIGHT.value, Tag.NON_RESOLVER.value),
-            )
-        target_plan = Plan(**{**plan.__dict__, "non_resolver": non_resolver})
+        if non_resolver is not None:
+            preflight[0] = await _ask_non_resolver(preflight[0], non_resolver, net)
+        target_plan = dataclasses.replace(plan, non_resolver=non_resolver)
         measured = await asyncio.gather(*(measure(t, net, target_plan) for t in targets))
         done.update((id(m.target), m) for m in measured)
         preflight = list(await asyncio.gather(*(recheck(m, net, tags=(Tag.AFTERFLIGHT.value,)) for m in preflight)))
-        vantage = analysis.assess(preflight, benign)
+        vantage = analysis.assess(preflight)
     done.update((id(m.target), m) for m in preflight)
     return tuple(done[id(t)] for t in config.targets), vantage
+
+
+async def _ask_non_resolver(control: Measured, non_resolver: str, net: Network) -> Measured:
+    """Ask the non-resolver for a control's own (benign) name. An answer means every port-53 packet is
+    intercepted (a transparent DNS proxy), so answers from it say nothing about a particular name. The records
+    join the control's line, so the result file alone is enough to judge the run again."""
+    obs = control.observations
+    records = await net.dns_udp(
+        non_resolver, 53, control.target.host, "A", label=f"{non_resolver}:53", clock=relative_clock(),
+        transaction_id=1 + max((q.transaction_id for q in obs.queries), default=0),
+        tags=(Tag.PREFLIGHT.value, Tag.NON_RESOLVER.value),
+    )  # fmt: skip
+    return control.model_copy(update={"observations": obs.model_copy(update={"queries": obs.queries + records})})
 
 
 def _non_resolver(preflight: Sequence[Measured]) -> str | None:

@@ -46,6 +46,14 @@ FAKE_IP_PROXY = ipaddress.ip_network("198.18.0.0/15")  # Clash/Surge-style local
 DNS64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: NAT64 synthesises these; not a bogon
 
 
+def is_fake_ip(address: str) -> bool:
+    """An answer from a local fake-IP proxy's range (198.18.0.0/15)."""
+    try:
+        return ipaddress.ip_address(address) in FAKE_IP_PROXY
+    except ValueError:
+        return False
+
+
 @cache
 def is_bogon(address: str) -> bool:
     """True for non-routable addresses, including IPv4 bogons embedded in 6to4 and Teredo addresses."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from probe.analysis.bogons import FAKE_IP_PROXY, is_bogon
+from probe.analysis.bogons import is_bogon, is_fake_ip
 from probe.analysis.facts import AddressFacts, EndpointFacts, leaf_summary
 from probe.analysis.fingerprints import forged_answer
 from probe.failures import Failure
@@ -44,6 +44,22 @@ def _answer_text(addresses: tuple[str, ...], failure: str | None) -> str:
 def vantage_offline(f: EndpointFacts) -> Evidence | None:
     if f.vantage.status is VantageStatus.OFFLINE:
         return (f"vantage point offline: none of the {f.vantage.controls} control endpoints could be reached",)
+    return None
+
+
+def vantage_captive_portal(f: EndpointFacts) -> Evidence | None:
+    if f.vantage.captive_portal:
+        return (
+            "every control name resolves to one address and no control presents a valid certificate: "
+            "a captive portal stands between this vantage point and the Internet",
+        )
+    return None
+
+
+def vantage_resolver_rewrites(f: EndpointFacts) -> Evidence | None:
+    """Only DNS verdicts are masked: a lying resolver says nothing about the path to the genuine address."""
+    if f.vantage.resolver_rewrites and (_resolver_nxdomain(f) or _suspect(f, True) or _suspect(f, False)):
+        return ("the resolver under test rewrites the control names too: its answers are not name-specific censorship",)
     return None
 
 
@@ -106,7 +122,7 @@ def _suspect(f: EndpointFacts, bogon: bool) -> tuple[str, ...]:
         if is_bogon(ip) == bogon
         and ip not in f.doh_addresses
         and not f.valid_tls_at([ip])
-        and not (bogon and ip in FAKE_IP_PROXY and f.connects_at([ip]))
+        and not (bogon and is_fake_ip(ip) and f.connects_at([ip]))
     )
 
 
@@ -245,6 +261,13 @@ def _residual_text(a: AddressFacts) -> str | None:
     return f"afterwards the control SNI failed too ({c.kind}): residual blocking of the address and port"
 
 
+def vantage_no_tls(f: EndpointFacts) -> Evidence | None:
+    kind = _kind(f)
+    if kind is not None and kind.startswith("tls.") and f.vantage.has_controls and not f.vantage.tls:
+        return ("no control endpoint completed a valid TLS handshake either: TLS failures cannot be judged here",)
+    return None
+
+
 def _contrast(f: EndpointFacts) -> bool:
     return f.vantage.has_controls and f.vantage.reachable_controls > 0
 
@@ -370,243 +393,91 @@ def nothing_to_judge(f: EndpointFacts) -> Evidence | None:
     return ("no address could be tested for this endpoint",)
 
 
+# fmt: off
 RULES: tuple[Rule, ...] = (
-    Rule(
-        "vantage.offline",
-        Verdict.INCONCLUSIVE,
-        Confidence.LOW,
-        vantage_offline,
-        "Controls fail too: nothing here can be told from an offline vantage point.",
-    ),
-    Rule(
-        "dns.injection.non_resolver",
-        Verdict.DNS_INJECTION,
-        Confidence.HIGH,
-        dns_non_resolver_answered,
-        "A host that runs no DNS server cannot answer: the answer was forged on the path.",
-    ),
-    Rule(
-        "dns.injection.two_answers",
-        Verdict.DNS_INJECTION,
-        Confidence.HIGH,
-        dns_two_answers,
-        "Two different answers to one query id: two senders, one of them on the path (OONI tq-002).",
-    ),
-    Rule(
-        "dns.nxdomain.everywhere",
-        Verdict.INCONCLUSIVE,
-        Confidence.LOW,
-        dns_nxdomain_everywhere,
-        "The control agrees the name does not exist: a gone or wrong name, not censorship.",
-    ),
-    Rule(
-        "dns.nxdomain.control_resolves",
-        Verdict.DNS_NXDOMAIN,
-        Confidence.MEDIUM,
-        dns_nxdomain_control_resolves,
-        "The resolver denies a name the DoH control resolves.",
-    ),
-    Rule(
-        "dns.nxdomain.no_control",
-        Verdict.DNS_NXDOMAIN,
-        Confidence.LOW,
-        dns_nxdomain_no_control,
-        "The resolver denies the name but answers the controls; no DoH answer to contrast.",
-    ),
-    Rule(
-        "dns.bogon.known_forged",
-        Verdict.DNS_BOGON,
-        Confidence.HIGH,
-        dns_bogon_known,
-        "A non-routable answer from a known censor's pool, not given by the control.",
-    ),
-    Rule(
-        "dns.bogon.control_differs",
-        Verdict.DNS_BOGON,
-        Confidence.MEDIUM,
-        dns_bogon_control_differs,
-        "A non-routable answer the control does not give (OONI bogon_not_in_ctrl).",
-    ),
-    Rule(
-        "dns.bogon.no_control",
-        Verdict.DNS_BOGON,
-        Confidence.LOW,
-        dns_bogon_no_control,
-        "A non-routable answer, with no control to compare.",
-    ),
-    Rule(
-        "dns.mismatch.known_forged",
-        Verdict.DNS_MISMATCH,
-        Confidence.HIGH,
-        dns_mismatch_known,
-        "A routable answer from a known forged pool that the control does not give.",
-    ),
-    Rule(
-        "dns.mismatch.tls_invalid",
-        Verdict.DNS_MISMATCH,
-        Confidence.MEDIUM,
-        dns_mismatch_tls_invalid,
-        "A routable answer outside the control's set and the expected ASNs, without a valid certificate.",
-    ),
-    Rule(
-        "dns.mismatch.unreachable",
-        Verdict.DNS_MISMATCH,
-        Confidence.MEDIUM,
-        dns_mismatch_unreachable,
-        "A routable answer outside the control's set that never connects, while the control's does.",
-    ),
-    Rule(
-        "dns.timeout.resolver_ok",
-        Verdict.DNS_TIMEOUT,
-        Confidence.MEDIUM,
-        dns_timeout,
-        "Only this name goes unanswered by a resolver that answers the control names.",
-    ),
-    Rule(
-        "dns.resolver_broken",
-        Verdict.INCONCLUSIVE,
-        Confidence.LOW,
-        dns_resolver_broken,
-        "The resolver answers nothing: a broken resolver, not a blocked name.",
-    ),
-    Rule(
-        "dns.other_failure",
-        Verdict.INCONCLUSIVE,
-        Confidence.LOW,
-        dns_other_failure,
-        "A DNS failure that is no known blocking signature, and nothing else to test.",
-    ),
-    Rule(
-        "vantage.local_firewall",
-        Verdict.INCONCLUSIVE,
-        Confidence.LOW,
-        vantage_local_firewall,
-        "EPERM/EACCES from connect(): local policy, never the path.",
-    ),
-    Rule(
-        "vantage.no_route",
-        Verdict.INCONCLUSIVE,
-        Confidence.LOW,
-        vantage_no_route,
-        "No route from here (a network without IPv6): the vantage point, not the path.",
-    ),
-    Rule(
-        "vantage.lost",
-        Verdict.INCONCLUSIVE,
-        Confidence.LOW,
-        vantage_lost,
-        "The after-flight canaries failed: the failures may be the vantage point's own.",
-    ),
-    Rule(
-        "tcp.timeout.controls_ok",
-        Verdict.TCP_TIMEOUT,
-        Confidence.MEDIUM,
-        _transport_rule("tcp.timeout", "connections timed out", "controls"),
-        "SYNs to the address go unanswered while the controls connect: an IP blackhole.",
-    ),
-    Rule(
-        "tcp.timeout.no_control",
-        Verdict.TCP_TIMEOUT,
-        Confidence.LOW,
-        _transport_rule("tcp.timeout", "connections timed out", "none"),
-        "SYNs go unanswered; no control to contrast.",
-    ),
-    Rule(
-        "tcp.reset.controls_ok",
-        Verdict.TCP_RESET,
-        Confidence.MEDIUM,
-        _transport_rule("tcp.reset", "connections were refused (RST)", "controls"),
-        "The connection attempt is answered by a RST while the controls connect.",
-    ),
-    Rule(
-        "tcp.reset.no_control",
-        Verdict.TCP_RESET,
-        Confidence.LOW,
-        _transport_rule("tcp.reset", "connections were refused (RST)", "none"),
-        "The connection attempt is answered by a RST; no control to contrast.",
-    ),
-    Rule(
-        "tls.mitm.forged_certificate",
-        Verdict.TLS_MITM,
-        Confidence.HIGH,
-        tls_mitm_forged,
-        "An untrusted certificate naming the target: minted by an interception box.",
-    ),
-    Rule(
-        "tls.mitm.invalid_certificate",
-        Verdict.TLS_MITM,
-        Confidence.MEDIUM,
-        tls_mitm_other,
-        "A certificate not valid for the name (untrusted issuer or wrong name).",
-    ),
-    Rule(
-        "tls.expired",
-        Verdict.INCONCLUSIVE,
-        Confidence.LOW,
-        tls_expired,
-        "Validity-period failures come from servers and clocks, not censors.",
-    ),
-    Rule(
-        "tls.reset.sni",
-        Verdict.TLS_RESET,
-        Confidence.MEDIUM,
-        _tls_rule("tls.reset", "handshakes were reset after the ClientHello", True),
-        "Reset after the ClientHello with the target SNI, while the control SNI completes: SNI filtering.",
-    ),
-    Rule(
-        "tls.reset.any_sni",
-        Verdict.TLS_RESET,
-        Confidence.LOW,
-        _tls_rule("tls.reset", "handshakes were reset after the ClientHello", False),
-        "Reset after the ClientHello whatever the SNI: not SNI-specific.",
-    ),
-    Rule(
-        "tls.timeout.sni",
-        Verdict.TLS_TIMEOUT,
-        Confidence.MEDIUM,
-        _tls_rule("tls.timeout", "handshakes stalled after the ClientHello", True),
-        "The handshake stalls with the target SNI, while the control SNI completes.",
-    ),
-    Rule(
-        "tls.timeout.any_sni",
-        Verdict.TLS_TIMEOUT,
-        Confidence.LOW,
-        _tls_rule("tls.timeout", "handshakes stalled after the ClientHello", False),
-        "The handshake stalls whatever the SNI.",
-    ),
-    Rule(
-        "tls.closed.sni",
-        Verdict.TLS_CLOSED,
-        Confidence.MEDIUM,
-        _tls_rule("tls.closed", "handshakes were closed after the ClientHello", True),
-        "FIN or alert after the ClientHello with the target SNI, while the control SNI completes.",
-    ),
-    Rule(
-        "tls.closed.any_sni",
-        Verdict.TLS_CLOSED,
-        Confidence.LOW,
-        _tls_rule("tls.closed", "handshakes were closed after the ClientHello", False),
-        "FIN or alert after the ClientHello whatever the SNI.",
-    ),
-    Rule(
-        "tls.unexpected",
-        Verdict.INCONCLUSIVE,
-        Confidence.LOW,
-        tls_not_tls,
-        "A failure that matches no blocking signature.",
-    ),
-    Rule(
-        "ok",
-        Verdict.OK,
-        Confidence.HIGH,
-        works,
-        "Resolved consistently, connected, and (for tls) a valid certificate for the name.",
-    ),
-    Rule(
-        "nothing_to_judge",
-        Verdict.INCONCLUSIVE,
-        Confidence.LOW,
-        nothing_to_judge,
-        "Nothing was measured that a verdict could rest on.",
-    ),
+    Rule("vantage.offline", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_offline,
+         "Controls fail too: nothing here can be told from an offline vantage point."),
+    Rule("dns.injection.non_resolver", Verdict.DNS_INJECTION, Confidence.HIGH, dns_non_resolver_answered,
+         "A host that runs no DNS server cannot answer: the answer was forged on the path."),
+    Rule("dns.injection.two_answers", Verdict.DNS_INJECTION, Confidence.HIGH, dns_two_answers,
+         "Two different answers to one query id: two senders, one of them on the path (OONI tq-002)."),
+    Rule("vantage.captive_portal", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_captive_portal,
+         "A captive portal answers every name itself: log in first, then measure."),
+    Rule("vantage.resolver_rewrites", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_resolver_rewrites,
+         "A resolver that lies about every name, the controls' too, is no evidence against one name."),
+    Rule("dns.nxdomain.everywhere", Verdict.INCONCLUSIVE, Confidence.LOW, dns_nxdomain_everywhere,
+         "The control agrees the name does not exist: a gone or wrong name, not censorship."),
+    Rule("dns.nxdomain.control_resolves", Verdict.DNS_NXDOMAIN, Confidence.MEDIUM, dns_nxdomain_control_resolves,
+         "The resolver denies a name the DoH control resolves."),
+    Rule("dns.nxdomain.no_control", Verdict.DNS_NXDOMAIN, Confidence.LOW, dns_nxdomain_no_control,
+         "The resolver denies the name but answers the controls; no DoH answer to contrast."),
+    Rule("dns.bogon.known_forged", Verdict.DNS_BOGON, Confidence.HIGH, dns_bogon_known,
+         "A non-routable answer from a known censor's pool, not given by the control."),
+    Rule("dns.bogon.control_differs", Verdict.DNS_BOGON, Confidence.MEDIUM, dns_bogon_control_differs,
+         "A non-routable answer the control does not give (OONI bogon_not_in_ctrl)."),
+    Rule("dns.bogon.no_control", Verdict.DNS_BOGON, Confidence.LOW, dns_bogon_no_control,
+         "A non-routable answer, with no control to compare."),
+    Rule("dns.mismatch.known_forged", Verdict.DNS_MISMATCH, Confidence.HIGH, dns_mismatch_known,
+         "A routable answer from a known forged pool that the control does not give."),
+    Rule("dns.mismatch.tls_invalid", Verdict.DNS_MISMATCH, Confidence.MEDIUM, dns_mismatch_tls_invalid,
+         "A routable answer outside the control's set and the expected ASNs, without a valid certificate."),
+    Rule("dns.mismatch.unreachable", Verdict.DNS_MISMATCH, Confidence.MEDIUM, dns_mismatch_unreachable,
+         "A routable answer outside the control's set that never connects, while the control's does."),
+    Rule("dns.timeout.resolver_ok", Verdict.DNS_TIMEOUT, Confidence.MEDIUM, dns_timeout,
+         "Only this name goes unanswered by a resolver that answers the control names."),
+    Rule("dns.resolver_broken", Verdict.INCONCLUSIVE, Confidence.LOW, dns_resolver_broken,
+         "The resolver answers nothing: a broken resolver, not a blocked name."),
+    Rule("dns.other_failure", Verdict.INCONCLUSIVE, Confidence.LOW, dns_other_failure,
+         "A DNS failure that is no known blocking signature, and nothing else to test."),
+    Rule("vantage.local_firewall", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_local_firewall,
+         "EPERM/EACCES from connect(): local policy, never the path."),
+    Rule("vantage.no_route", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_no_route,
+         "No route from here (a network without IPv6): the vantage point, not the path."),
+    Rule("vantage.lost", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_lost,
+         "The after-flight canaries failed: the failures may be the vantage point's own."),
+    Rule("vantage.no_tls", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_no_tls,
+         "TLS fails for the controls too (an intercepting proxy, a broken clock): no contrast for TLS verdicts."),
+    Rule("tcp.timeout.controls_ok", Verdict.TCP_TIMEOUT, Confidence.MEDIUM,
+         _transport_rule("tcp.timeout", "connections timed out", "controls"),
+         "SYNs to the address go unanswered while the controls connect: an IP blackhole."),
+    Rule("tcp.timeout.no_control", Verdict.TCP_TIMEOUT, Confidence.LOW,
+         _transport_rule("tcp.timeout", "connections timed out", "none"),
+         "SYNs go unanswered; no control to contrast."),
+    Rule("tcp.reset.controls_ok", Verdict.TCP_RESET, Confidence.MEDIUM,
+         _transport_rule("tcp.reset", "connections were refused (RST)", "controls"),
+         "The connection attempt is answered by a RST while the controls connect."),
+    Rule("tcp.reset.no_control", Verdict.TCP_RESET, Confidence.LOW,
+         _transport_rule("tcp.reset", "connections were refused (RST)", "none"),
+         "The connection attempt is answered by a RST; no control to contrast."),
+    Rule("tls.mitm.forged_certificate", Verdict.TLS_MITM, Confidence.HIGH, tls_mitm_forged,
+         "An untrusted certificate naming the target: minted by an interception box."),
+    Rule("tls.mitm.invalid_certificate", Verdict.TLS_MITM, Confidence.MEDIUM, tls_mitm_other,
+         "A certificate not valid for the name (untrusted issuer or wrong name)."),
+    Rule("tls.expired", Verdict.INCONCLUSIVE, Confidence.LOW, tls_expired,
+         "Validity-period failures come from servers and clocks, not censors."),
+    Rule("tls.reset.sni", Verdict.TLS_RESET, Confidence.MEDIUM,
+         _tls_rule("tls.reset", "handshakes were reset after the ClientHello", True),
+         "Reset after the ClientHello with the target SNI, while the control SNI completes: SNI filtering."),
+    Rule("tls.reset.any_sni", Verdict.TLS_RESET, Confidence.LOW,
+         _tls_rule("tls.reset", "handshakes were reset after the ClientHello", False),
+         "Reset after the ClientHello whatever the SNI: not SNI-specific."),
+    Rule("tls.timeout.sni", Verdict.TLS_TIMEOUT, Confidence.MEDIUM,
+         _tls_rule("tls.timeout", "handshakes stalled after the ClientHello", True),
+         "The handshake stalls with the target SNI, while the control SNI completes."),
+    Rule("tls.timeout.any_sni", Verdict.TLS_TIMEOUT, Confidence.LOW,
+         _tls_rule("tls.timeout", "handshakes stalled after the ClientHello", False),
+         "The handshake stalls whatever the SNI."),
+    Rule("tls.closed.sni", Verdict.TLS_CLOSED, Confidence.MEDIUM,
+         _tls_rule("tls.closed", "handshakes were closed after the ClientHello", True),
+         "FIN or alert after the ClientHello with the target SNI, while the control SNI completes."),
+    Rule("tls.closed.any_sni", Verdict.TLS_CLOSED, Confidence.LOW,
+         _tls_rule("tls.closed", "handshakes were closed after the ClientHello", False),
+         "FIN or alert after the ClientHello whatever the SNI."),
+    Rule("tls.unexpected", Verdict.INCONCLUSIVE, Confidence.LOW, tls_not_tls,
+         "A failure that matches no blocking signature."),
+    Rule("ok", Verdict.OK, Confidence.HIGH, works,
+         "Resolved consistently, connected, and (for tls) a valid certificate for the name."),
+    Rule("nothing_to_judge", Verdict.INCONCLUSIVE, Confidence.LOW, nothing_to_judge,
+         "Nothing was measured that a verdict could rest on."),
 )
+# fmt: on

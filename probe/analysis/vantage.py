@@ -7,10 +7,10 @@ without IPv6 must come out `inconclusive`, never `blocked`.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from probe.model import DNSQuery, Measured, Tag, VantageStatus
+from probe.model import Measured, Tag, TLSHandshake, VantageStatus
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class VantageFacts:
     doh: bool  # the DoH control answered some control name
     afterflight: bool | None  # the controls still connected after the targets (None: not checked)
     dns_proxy: bool  # a non-resolver answered a benign name: port 53 is intercepted, not name-triggered
+    resolver_rewrites: bool = False  # the resolver's answers for the control names are not the DoH control's
+    captive_portal: bool = False  # every control name resolves to one address, and no control TLS validates
 
     @property
     def has_controls(self) -> bool:
@@ -45,12 +47,14 @@ class VantageFacts:
             "doh": self.doh,
             "afterflight": self.afterflight,
             "transparent_dns_proxy": self.dns_proxy,
+            "resolver_rewrites": self.resolver_rewrites,
+            "captive_portal": self.captive_portal,
         }
 
 
-def assess(controls: Iterable[Measured], benign_non_resolver: Iterable[DNSQuery] = ()) -> VantageFacts:
-    """Judge the vantage point from the control measurements (with their after-flight records, if any) and the
-    non-resolver query for a benign name."""
+def assess(controls: Iterable[Measured]) -> VantageFacts:
+    """Judge the vantage point from the control measurements: their own records, their after-flight records, and
+    the non-resolver query for a control's (benign) name."""
     controls = tuple(controls)
     before = [c for m in controls for c in m.observations.tcp_connect if Tag.AFTERFLIGHT.value not in c.tags]
     after = [c for m in controls for c in m.observations.tcp_connect if Tag.AFTERFLIGHT.value in c.tags]
@@ -74,5 +78,32 @@ def assess(controls: Iterable[Measured], benign_non_resolver: Iterable[DNSQuery]
         resolver=any(Tag.SYSTEM_RESOLVER.value in q.tags and q.addresses() for q in queries),
         doh=any(Tag.CONTROL_DOH.value in q.tags and q.addresses() for q in queries),
         afterflight=any(c.status.success for c in after) if after else None,
-        dns_proxy=any(q.failure is None and q.answers for q in benign_non_resolver),
+        dns_proxy=any(Tag.NON_RESOLVER.value in q.tags and q.rcode is not None for q in queries),
+        resolver_rewrites=_resolver_rewrites(controls),
+        captive_portal=_captive_portal(controls, handshakes),
     )
+
+
+def _answers(m: Measured, tag: Tag) -> set[str]:
+    return {
+        ip
+        for q in m.observations.queries
+        if tag.value in q.tags and Tag.LATE_RESPONSE.value not in q.tags
+        for ip in q.addresses()
+    }
+
+
+def _resolver_rewrites(controls: Sequence[Measured]) -> bool:
+    """The resolver lies about every name, benign ones included (ad-injecting or hijacking resolvers, Weaver et
+    al., FOCI 2011): its answers for the controls never meet the DoH control's. Judged only where DoH answered."""
+    compared = [
+        (r, d) for m in controls if (r := _answers(m, Tag.SYSTEM_RESOLVER)) and (d := _answers(m, Tag.CONTROL_DOH))
+    ]
+    return bool(compared) and all(not (r & d) for r, d in compared)
+
+
+def _captive_portal(controls: Sequence[Measured], handshakes: Sequence[TLSHandshake]) -> bool:
+    """A captive portal answers every name with its own address and cannot present valid certificates."""
+    answers = [_answers(m, Tag.SYSTEM_RESOLVER) for m in controls]
+    single = {ip for a in answers for ip in a}
+    return len(controls) > 1 and all(answers) and len(single) == 1 and not any(h.failure is None for h in handshakes)

@@ -61,6 +61,7 @@ class SystemNetwork:
         self.timeout = timeout
         self.late_window = late_window
         self._trust = trust
+        self._handshake_context = trust.handshake_context()  # loading the anchors once, not per handshake
         self._doh = doh
         self._sockets = asyncio.Semaphore(max_sockets)
 
@@ -134,6 +135,7 @@ class SystemNetwork:
                     address,
                     server_name,
                     trust=self._trust,
+                    context=self._handshake_context,
                     timeout=self.timeout,
                     clock=clock,
                     transaction_id=transaction_id,

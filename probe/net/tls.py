@@ -3,7 +3,8 @@
 Driving OpenSSL ourselves (instead of asyncio's TLS transport) gives two things the verdicts need: every write and
 read of the handshake as a df-008 network event (a reset after the ClientHello write and before any read is what
 SNI filtering looks like), and the peer's whole chain even when it would not validate (what an interception box
-presented). Validation happens afterwards, in probe.net.certs.
+presented). OpenSSL validates during the handshake (probe.net.certs); when it refuses, the chain it refused is
+still read off the session.
 """
 
 from __future__ import annotations
@@ -12,25 +13,13 @@ import asyncio
 import base64
 import socket
 import ssl
-from datetime import datetime
 
 from probe.failures import classify
 from probe.model import BinaryData, NetworkEvent, TLSHandshake
 from probe.net.certs import TrustStore
 from probe.net.clock import Clock
 
-ALPN = ("h2", "http/1.1")
 _READ_SIZE = 65536
-
-
-def client_context() -> ssl.SSLContext:
-    """A non-verifying TLS 1.2/1.3 client context; verification is ours, after the handshake."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_alpn_protocols(list(ALPN))
-    return context
 
 
 async def handshake(
@@ -44,16 +33,16 @@ async def handshake(
     transaction_id: int,
     tags: tuple[str, ...] = (),
     context: ssl.SSLContext | None = None,
-    now: datetime | None = None,
 ) -> tuple[TLSHandshake, tuple[NetworkEvent, ...]]:
-    """Handshake with SNI `server_name` on `sock` (connected to `address`, "ip:port"), then validate the chain.
+    """Handshake with SNI `server_name` on `sock` (connected to `address`, "ip:port"), validating the chain for
+    that name against `trust` (or the given `context`, made by `trust.handshake_context()`).
 
     The socket is left open; the caller closes it. Failures are data: the record's `failure` says what happened,
     and the events say when (after which write, before which read).
     """
     loop = asyncio.get_running_loop()
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = (context or client_context()).wrap_bio(incoming, outgoing, server_hostname=server_name)
+    tls = (context or trust.handshake_context()).wrap_bio(incoming, outgoing, server_hostname=server_name)
     events: list[NetworkEvent] = []
 
     def event(operation: str, t0: float, num_bytes: int | None = None, failure: str | None = None) -> None:
@@ -112,11 +101,6 @@ async def handshake(
     except (OSError, ssl.SSLError, TimeoutError) as exc:
         failure = classify(exc)
     chain = _peer_chain(tls)
-    if failure is None:
-        try:
-            trust.validate([base64.b64decode(c.data) for c in chain], server_name, now)
-        except Exception as exc:  # CertificateError; classify keeps anything else visible as unknown_failure
-            failure = classify(exc)
     cipher = tls.cipher()
     record = TLSHandshake(
         address=address,

@@ -1,0 +1,184 @@
+"""A scripted network for unit tests of measurement and analysis logic.
+
+Like trio's fake net, it speaks the real network's language: failures are the strings `probe.failures.classify`
+gives for the very OSError/ssl errors the real sockets raise, and certificates are real ones from a trustme CA,
+so the analysis sees exactly what it would see from the wire.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import ssl
+from dataclasses import dataclass, field
+
+import dns.message
+import dns.rcode
+import dns.rrset
+import trustme
+
+from probe.failures import Failure, classify
+from probe.model import BinaryData, DNSQuery, NetworkEvent, Tag, TCPConnect, TCPStatus, TLSHandshake
+from probe.net.clock import Clock
+from probe.net.dns import Question
+
+TRUSTED_CA = trustme.CA(organization_name="Fake Trusted CA")
+UNTRUSTED_CA = trustme.CA(organization_name="Interception CA")
+
+# connect outcomes, as the kernel reports them
+CONNECT_ERRORS: dict[str, BaseException] = {
+    "timeout": TimeoutError(),
+    "refused": ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
+    "unreachable": OSError(errno.ENETUNREACH, "Network is unreachable"),
+    "eperm": PermissionError(errno.EPERM, "Operation not permitted"),
+}
+# handshake outcomes
+HANDSHAKE_ERRORS: dict[str, BaseException] = {
+    "reset": ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
+    "timeout": TimeoutError(),
+    "eof": ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
+}
+
+
+@dataclass
+class Script:
+    """What the fake network does. Keys are names, addresses, or (address, sni)."""
+
+    resolver: dict[str, list[str] | str] = field(default_factory=dict)  # name -> addresses | "nxdomain"/"timeout"
+    late: dict[str, list[str]] = field(default_factory=dict)  # name -> a second, late answer
+    doh: dict[str, list[str] | str] = field(default_factory=dict)  # name -> addresses | "nxdomain"/"timeout"
+    non_resolver: dict[str, list[str]] = field(default_factory=dict)  # name -> forged answer from a non-resolver
+    connect: dict[str, str | list[str]] = field(default_factory=dict)  # ip -> "ok"/"timeout"/... (list: per try)
+    tls: dict[tuple[str, str] | str, str | list[str]] = field(default_factory=dict)  # (ip, sni) or ip -> outcome
+    certificate_names: dict[str, list[str]] = field(default_factory=dict)  # ip -> names its cert claims
+    aaaa: dict[str, list[str]] = field(default_factory=dict)  # name -> IPv6 addresses (resolver and DoH)
+
+
+class FakeNetwork:
+    """Implements probe.net.Network from a Script."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self._counts: dict[object, int] = {}
+        self.calls: list[tuple[str, object]] = []
+
+    def _next(self, key: object, outcome: str | list[str]) -> str:
+        n = self._counts.get(key, 0)
+        self._counts[key] = n + 1
+        if isinstance(outcome, list):
+            return outcome[n % len(outcome)]
+        return outcome
+
+    async def dns_udp(
+        self, server: str, port: int, name: str, query_type: str, *, label: str, clock: Clock,
+        transaction_id: int, tags: tuple[str, ...],
+    ) -> tuple[DNSQuery, ...]:  # fmt: skip
+        self.calls.append(("dns_udp", (server, name, query_type)))
+        question = Question("udp", label, name, query_type, transaction_id, tags)
+        t0 = clock()
+        if Tag.NON_RESOLVER.value in tags:
+            forged = self.script.non_resolver.get(name)
+            if forged is None or query_type != "A":
+                return (question.failed(Failure.CONNECTION_REFUSED.value, t0, t0 + 0.01),)
+            return (_answered(question, name, query_type, forged, t0, t0 + 0.004),)
+        value = self.script.resolver.get(name, "nxdomain")
+        if query_type == "AAAA":
+            value = self.script.aaaa.get(name, []) if not isinstance(value, str) else value
+        if value == "timeout":
+            return (question.failed(Failure.GENERIC_TIMEOUT_ERROR.value, t0, t0 + 2),)
+        first = _answered(question, name, query_type, value, t0, t0 + 0.003)
+        late = self.script.late.get(name)
+        if late is not None and query_type == "A":
+            second = _answered(question, name, query_type, late, t0, t0 + 0.041, (Tag.LATE_RESPONSE.value,))
+            return (first, second)
+        return (first,)
+
+    async def dns_doh(
+        self, url: str, name: str, query_type: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
+    ) -> DNSQuery:
+        question = Question("doh", url, name, query_type, transaction_id, tags)
+        t0 = clock()
+        value = self.script.doh.get(name, self.script.resolver.get(name, "nxdomain"))
+        if query_type == "AAAA":
+            value = self.script.aaaa.get(name, []) if not isinstance(value, str) else value
+        if value == "timeout":
+            return question.failed(Failure.GENERIC_TIMEOUT_ERROR.value, t0, t0 + 2)
+        return _answered(question, name, query_type, value, t0, t0 + 0.02)
+
+    def _connect(self, ip: str, port: int, clock: Clock, transaction_id: int, tags: tuple[str, ...]) -> TCPConnect:
+        outcome = self._next(("connect", ip), self.script.connect.get(ip, "ok"))
+        t0 = clock()
+        if outcome == "ok":
+            status = TCPStatus(success=True)
+        else:
+            status = TCPStatus(success=False, failure=classify(CONNECT_ERRORS[outcome]))
+        return TCPConnect(ip=ip, port=port, status=status, t0=t0, t=t0 + 0.01, transaction_id=transaction_id,
+                          tags=tags)  # fmt: skip
+
+    async def tcp(self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]) -> TCPConnect:
+        self.calls.append(("tcp", (ip, port)))
+        return self._connect(ip, port, clock, transaction_id, tags)
+
+    async def tls(
+        self, ip: str, port: int, server_name: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
+    ) -> tuple[TCPConnect, TLSHandshake | None, tuple[NetworkEvent, ...]]:
+        self.calls.append(("tls", (ip, port, server_name)))
+        connect = self._connect(ip, port, clock, transaction_id, tags)
+        if not connect.status.success:
+            return connect, None, ()
+        key = (ip, server_name) if (ip, server_name) in self.script.tls else ip
+        outcome = self._next(("tls", key), self.script.tls.get(key, "ok"))
+        address = f"{ip}:{port}"
+        t0 = clock()
+        events = [NetworkEvent(address=address, operation="write", num_bytes=517, proto="tcp", t0=t0, t=t0,
+                               transaction_id=transaction_id, tags=tags)]  # fmt: skip
+        chain: tuple[BinaryData, ...] | None = None
+        failure: str | None = None
+        if outcome in HANDSHAKE_ERRORS:
+            failure = classify(HANDSHAKE_ERRORS[outcome])
+            events.append(NetworkEvent(address=address, operation="read", failure=failure, proto="tcp", t0=t0,
+                                       t=t0 + 0.02, transaction_id=transaction_id, tags=tags))  # fmt: skip
+        else:
+            ca = UNTRUSTED_CA if outcome == "untrusted" else TRUSTED_CA
+            names = self.script.certificate_names.get(ip, [server_name])
+            chain = _chain(ca, tuple(names))
+            events.append(NetworkEvent(address=address, operation="read", num_bytes=4000, proto="tcp", t0=t0,
+                                       t=t0 + 0.02, transaction_id=transaction_id, tags=tags))  # fmt: skip
+            if outcome == "untrusted":
+                failure = Failure.SSL_UNKNOWN_AUTHORITY.value  # what OpenSSL says: verify code 20
+            elif server_name not in names:
+                failure = Failure.SSL_INVALID_HOSTNAME.value  # verify code 62
+        handshake = TLSHandshake(
+            address=address, cipher_suite="TLS_AES_128_GCM_SHA256" if failure is None else None, failure=failure,
+            negotiated_protocol="h2" if failure is None else None, peer_certificates=chain, server_name=server_name,
+            t0=t0, t=t0 + 0.03, tags=tags, tls_version="TLSv1.3" if chain else None, transaction_id=transaction_id,
+        )  # fmt: skip
+        return connect, handshake, tuple(events)
+
+
+_CHAINS: dict[tuple[int, tuple[str, ...]], tuple[BinaryData, ...]] = {}
+
+
+def _chain(ca: trustme.CA, names: tuple[str, ...]) -> tuple[BinaryData, ...]:
+    key = (id(ca), names)
+    if key not in _CHAINS:
+        leaf = ca.issue_cert(*names)
+        pem = leaf.cert_chain_pems[0].bytes()
+        der = ssl.PEM_cert_to_DER_cert(pem.decode())
+        _CHAINS[key] = (BinaryData(data=base64.b64encode(der).decode()),)
+    return _CHAINS[key]
+
+
+def _answered(
+    question: Question, name: str, query_type: str, value: list[str] | str, t0: float, t: float,
+    extra: tuple[str, ...] = (),
+) -> DNSQuery:  # fmt: skip
+    query = dns.message.make_query(name, query_type)
+    response = dns.message.make_response(query)
+    if value == "nxdomain":
+        response.set_rcode(dns.rcode.NXDOMAIN)
+    else:
+        for address in value:
+            if (":" in address) == (query_type == "AAAA"):
+                response.answer.append(dns.rrset.from_text(query.question[0].name, 300, "IN", query_type, address))
+    return question.answered(response, response.to_wire(), t0, t, extra)
