@@ -90,7 +90,6 @@ def rotate(folder: Path | None = None) -> tuple[PublicKey | None, SecretKey]:
         retired = old.public_key() if old is not None else None
         if retired is not None:
             _keep_old(files, retired)
-        _retire_public(files)
         new = _create(files)
     return retired, new
 
@@ -136,8 +135,9 @@ def read_public_file(path: Path) -> PublicKey:
 
 def _create(files: KeyFiles) -> SecretKey:
     """Write a new pair: the secret key first, so a crash leaves at worst a secret key whose public key
-    `load_or_create` rewrites."""
+    `load_or_create` rewrites. A probe.pub already there is kept among the old keys: it may verify old files."""
     paths.private_dir(files.folder)
+    _retire_public(files)
     secret = SecretKey.generate()
     store.write_atomic(files.secret, secret.to_file(), mode=0o600)
     store.write_atomic(files.public, secret.public_key().to_file(), mode=0o644)
