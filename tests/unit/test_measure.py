@@ -1,0 +1,80 @@
+"""One endpoint's measurement over the scripted network: what is asked, in which order, and how often."""
+
+from __future__ import annotations
+
+from probe.measure import Plan, measure
+from probe.model import Tag, Target
+from tests.fakes import FakeNetwork, Script
+
+LEGY = Target(service="line", host="legy.line-apps.com", port=443, protocol="tls", list_version="v")
+PLAN = Plan(resolver="192.0.2.53", doh_urls=("https://192.0.2.54/dns-query",), non_resolver="198.51.100.1")
+
+
+def tls_calls(net: FakeNetwork) -> list[tuple[str, int, str]]:
+    return [args for kind, args in net.calls if kind == "tls"]  # type: ignore[misc]
+
+
+async def test_the_control_sni_goes_first_and_the_target_is_tried_three_times() -> None:
+    net = FakeNetwork(Script(resolver={"legy.line-apps.com": ["203.0.113.20"]}))
+    measured = await measure(LEGY, net, PLAN)
+    calls = tls_calls(net)
+    assert calls[0] == ("203.0.113.20", 443, "example.org")
+    assert calls[1:] == [("203.0.113.20", 443, "legy.line-apps.com")] * 3
+    tags = [h.tags for h in measured.observations.tls_handshakes]
+    assert tags[0] == (Tag.CONTROL_SNI.value,) and all(t == (Tag.TARGET.value,) for t in tags[1:])
+
+
+async def test_dns_asks_the_resolver_the_doh_control_and_a_non_resolver() -> None:
+    net = FakeNetwork(Script(resolver={"legy.line-apps.com": ["203.0.113.20"]}))
+    measured = await measure(LEGY, net, PLAN)
+    tags = {q.tags[0] for q in measured.observations.queries}
+    assert tags == {Tag.SYSTEM_RESOLVER.value, Tag.CONTROL_DOH.value, Tag.NON_RESOLVER.value}
+    servers = {args[0] for kind, args in net.calls if kind == "dns_udp"}  # type: ignore[index]
+    assert servers == {"192.0.2.53", "198.51.100.1"}
+
+
+async def test_disagreeing_tries_are_extended_and_residual_blocking_is_looked_for() -> None:
+    script = Script(
+        resolver={"legy.line-apps.com": ["203.0.113.20"]},
+        tls={("203.0.113.20", "legy.line-apps.com"): ["reset", "ok", "reset", "reset"]},
+    )
+    net = FakeNetwork(script)
+    await measure(LEGY, net, PLAN)
+    calls = tls_calls(net)
+    assert calls.count(("203.0.113.20", 443, "legy.line-apps.com")) == PLAN.extended_tries
+    assert calls.count(("203.0.113.20", 443, "example.org")) == 2  # before, and after the failures
+
+
+async def test_a_consistent_outcome_needs_no_extra_tries() -> None:
+    net = FakeNetwork(Script(resolver={"legy.line-apps.com": ["203.0.113.20"]},
+                             tls={("203.0.113.20", "legy.line-apps.com"): "reset"}))  # fmt: skip
+    await measure(LEGY, net, PLAN)
+    assert tls_calls(net).count(("203.0.113.20", 443, "legy.line-apps.com")) == PLAN.tries
+
+
+async def test_late_answers_doh_answers_and_fallbacks_are_all_tried() -> None:
+    target = LEGY.model_copy(update={"fallback_addresses": ("198.51.100.77",)})
+    net = FakeNetwork(Script(resolver={"legy.line-apps.com": ["10.10.34.35"]},
+                             late={"legy.line-apps.com": ["203.0.113.20"]},
+                             doh={"legy.line-apps.com": ["203.0.113.21"]}))  # fmt: skip
+    measured = await measure(target, net, PLAN)
+    tried = {c.ip for c in measured.observations.tcp_connect}
+    assert tried == {"10.10.34.35", "203.0.113.20", "203.0.113.21", "198.51.100.77"}
+    fallback = [c for c in measured.observations.tcp_connect if c.ip == "198.51.100.77"]
+    assert all(Tag.FALLBACK_ADDRESS.value in c.tags for c in fallback)
+
+
+async def test_an_address_literal_needs_no_dns_and_tcp_endpoints_no_handshake() -> None:
+    target = Target(service="telegram", host="149.154.175.50", port=443, protocol="tcp", list_version="v")
+    net = FakeNetwork(Script())
+    measured = await measure(target, net, PLAN)
+    assert not measured.observations.queries and not measured.observations.tls_handshakes
+    assert [c.ip for c in measured.observations.tcp_connect] == ["149.154.175.50"] * PLAN.tries
+
+
+async def test_controls_get_no_control_sni() -> None:
+    control = Target(service="control", host="example.org", port=443, protocol="tls", list_version="v")
+    net = FakeNetwork(Script(resolver={"example.org": ["198.51.100.1"]}))
+    await measure(control, net, PLAN)
+    assert all(sni == "example.org" for _, _, sni in tls_calls(net))
+    assert len(tls_calls(net)) == PLAN.tries
