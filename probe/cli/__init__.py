@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from probe.cli import config, key, run, verify
+from probe.cli import config, key, run, targets, verify
 
 app = typer.Typer(
     name="probe",
@@ -35,6 +35,7 @@ app.command("run")(run.run)
 app.add_typer(config.app, name="config")
 app.command("verify")(verify.verify)
 app.add_typer(key.app, name="key")
+app.add_typer(targets.app, name="targets")
 
 
 def main() -> None:
