@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from probe.cli import config, key, run, targets, verify
+from probe.cli import collector, config, dataset, key, run, targets, upload, verify
 
 app = typer.Typer(
     name="probe",
@@ -36,6 +36,9 @@ app.add_typer(config.app, name="config")
 app.command("verify")(verify.verify)
 app.add_typer(key.app, name="key")
 app.add_typer(targets.app, name="targets")
+app.command("upload")(upload.upload)
+app.add_typer(collector.app, name="collector")
+app.add_typer(dataset.app, name="dataset")
 
 
 def main() -> None:

@@ -1,0 +1,77 @@
+"""`probe collector serve`: the service that receives uploads and keeps the raw zone of the dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from probe.cli.common import fail
+
+app = typer.Typer(help="The collector: receive signed result files from probes.", no_args_is_help=True)
+
+
+@app.command("serve")
+def serve(
+    store: Annotated[
+        str | None,
+        typer.Option(help="A folder, or s3://BUCKET[/PREFIX] (default: the data folder's collector/)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes (they share the port and the store).")] = 1,
+    s3_endpoint: Annotated[
+        str | None, typer.Option(help="S3 endpoint URL, e.g. http://127.0.0.1:8333 (else AWS_ENDPOINT_URL).")
+    ] = None,
+    max_bytes: Annotated[int, typer.Option(help="Largest result file accepted, in bytes.")] = 8 * 1024 * 1024,
+    rate: Annotated[float, typer.Option(help="Uploads per second allowed per probe, on average (0: no limit).")] = 2.0,
+    burst: Annotated[int, typer.Option(help="Uploads a probe may send at once before the rate applies.")] = 120,
+) -> None:
+    """Serve `PUT /v1/results/{sha256}` and `GET /health` until stopped. Every file is checked (size, sha256,
+    minisign signature and trusted comment, plausible measurements) and kept immutably, content-addressed; 201 is
+    sent only once the bytes are durable. Put TLS in front (a reverse proxy) when it faces the Internet."""
+    import os
+
+    from probe.collector.app import SETTINGS_VARIABLE, CollectorSettings
+    from probe.collector.store import StoreError, open_store
+
+    if not 0 < port < 65536:
+        fail(f"--port {port}: must be 1-65535")
+    if workers < 1:
+        fail(f"--workers {workers}: must be at least 1")
+    if max_bytes < 1024:
+        fail(f"--max-bytes {max_bytes}: must be at least 1024")
+    if rate < 0 or burst < 1:
+        fail("--rate must be 0 or more and --burst at least 1")
+    spec = store or str(_default_store())
+    try:
+        open_store(spec, s3_endpoint).check()
+    except (ValueError, StoreError) as exc:
+        fail(f"--store {spec}: {exc}")
+    except ImportError as exc:
+        fail(f"the collector needs its extras: pip install 'probe[collector,s3]' ({exc})")
+    settings = CollectorSettings(store=spec, endpoint_url=s3_endpoint, max_bytes=max_bytes, rate=rate, burst=burst)
+    os.environ[SETTINGS_VARIABLE] = settings.to_environment()
+    try:
+        import uvicorn
+    except ImportError:
+        fail("the collector needs its extras: pip install 'probe[collector]'")
+    uvicorn.run(
+        "probe.collector.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,  # an access log would keep volunteers' addresses: none is kept
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _default_store() -> Path:
+    from probe import paths
+
+    return paths.data_dir() / "collector"

@@ -1,0 +1,73 @@
+"""`probe dataset export`: curated Parquet from the collector's raw zone."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from probe.cli.common import fail
+
+app = typer.Typer(help="The shared dataset built from the collector's raw zone.", no_args_is_help=True)
+
+
+@app.command("export")
+def export(
+    store: Annotated[
+        str | None,
+        typer.Option(help="The collector's store: a folder or s3://BUCKET[/PREFIX] (default: as the collector)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the Parquet tree to this folder instead of the store's curated/v1/measurements/."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Rebuild only the days from this one on (YYYY-MM-DD); default: all days.")
+    ] = None,
+    s3_endpoint: Annotated[str | None, typer.Option(help="S3 endpoint URL (else AWS_ENDPOINT_URL).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")] = False,
+) -> None:
+    """Rebuild the curated dataset: one row per endpoint measurement with its verdict and key observations,
+    de-duplicated, in Hive-partitioned Parquet (dt=YYYY-MM-DD/service=NAME/part-0.parquet). Query it with DuckDB:
+    SELECT * FROM read_parquet('DIR/**/*.parquet', hive_partitioning = true)."""
+    from probe.collector.store import StoreError, open_store
+
+    start = None
+    if since is not None:
+        try:
+            start = date.fromisoformat(since)
+        except ValueError:
+            fail(f"--since {since}: not a date (YYYY-MM-DD)")
+    spec = store or str(_default_store())
+    try:
+        from probe.collector.export import export as run_export
+
+        source = open_store(spec, s3_endpoint)
+        report = run_export(source, out, start)
+    except ImportError as exc:
+        fail(f"the dataset export needs its extras: pip install 'probe[collector,s3]' ({exc})")
+    except (ValueError, StoreError) as exc:
+        fail(f"--store {spec}: {exc}")
+    except OSError as exc:
+        fail(f"cannot write the dataset: {exc.strerror or exc}")
+    if json_output:
+        summary = {"files": report.files, "rows": report.rows, "duplicates": report.duplicates,
+                   "partitions": list(report.partitions),
+                   "skipped": [{"key": k, "reason": r} for k, r in report.skipped]}  # fmt: skip
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(
+        f"{report.files} raw files -> {report.rows} rows in {len(report.partitions)} partitions"
+        f" ({report.duplicates} duplicate rows left out)"
+    )
+    for key, reason in report.skipped:
+        typer.echo(f"  left out {key}: {reason}", err=True)
+
+
+def _default_store() -> Path:
+    from probe import paths
+
+    return paths.data_dir() / "collector"

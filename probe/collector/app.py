@@ -1,0 +1,149 @@
+"""The collector's HTTP face (Starlette under uvicorn): a thin shell over `Ingest`.
+
+- `PUT /v1/results/{sha256}`: body = the exact signed bytes, `Probe-Signature` = base64 of the `.minisig` file,
+  optional `Probe-Public-Key` = the probe's minisign public key line. 201 stored, 200 already stored, 400 / 403 /
+  413 / 422 refused for good, 429 / 503 with `Retry-After`. Every answer is JSON with a `reason` on refusal.
+- `GET /health`: 200 when the store answers, 503 when it does not.
+
+Settings travel to uvicorn's worker processes in one environment variable (`PROBE_COLLECTOR_SETTINGS`, JSON), read
+by `app_from_environment`, the factory uvicorn calls in each worker.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from probe.collector.checks import Refusal
+from probe.collector.ingest import DEFAULT_MAX_BYTES
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from probe.collector.ingest import Ingest
+
+SETTINGS_VARIABLE = "PROBE_COLLECTOR_SETTINGS"
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    """What `probe collector serve` configures."""
+
+    store: str
+    endpoint_url: str | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+    rate: float = 2.0  # uploads per second per probe, on average
+    burst: int = 120  # a probe may send this many at once (a backlog after a week offline)
+
+    def to_environment(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_environment(cls, text: str) -> CollectorSettings:
+        return cls(**json.loads(text))
+
+
+def app_from_environment() -> Starlette:
+    """uvicorn's factory in each worker process."""
+    return create_app(CollectorSettings.from_environment(os.environ[SETTINGS_VARIABLE]))
+
+
+def create_app(settings: CollectorSettings) -> Starlette:
+    """The ASGI application over the store the settings name."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from probe.collector.ingest import Ingest
+    from probe.collector.ratelimit import RateLimiter
+    from probe.collector.store import FileStore, open_store
+
+    store = open_store(settings.store, settings.endpoint_url)
+    if isinstance(store, FileStore):
+        store.sweep()
+    ingest = Ingest(store, max_bytes=settings.max_bytes, limiter=RateLimiter(settings.rate, settings.burst))
+
+    async def put_result(request: Request) -> Response:
+        return await _put_result(request, ingest)
+
+    async def health(request: Request) -> Response:
+        return await _health(ingest)
+
+    return Starlette(
+        routes=[
+            Route("/v1/results/{sha256}", put_result, methods=["PUT"]),
+            Route("/health", health, methods=["GET"]),
+        ]
+    )
+
+
+async def _put_result(request: Request, ingest: Ingest) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    sha256 = request.path_params["sha256"]
+    try:
+        data = await _body(request, ingest.max_bytes)
+        accepted = await run_in_threadpool(
+            ingest.accept,
+            sha256,
+            data,
+            request.headers.get("probe-signature"),
+            request.headers.get("probe-public-key"),
+            request.client.host if request.client else None,
+        )
+    except Refusal as refusal:
+        return _refused(refusal)
+    status = "stored" if accepted.status == 201 else "duplicate"
+    return _json(
+        accepted.status,
+        {"status": status, "sha256": sha256, "key": accepted.key, "measurements": accepted.measurements},
+    )
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The body, refusing early (413) what announces or turns out to be larger than `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise Refusal(400, "length", f"Content-Length {declared[:40]!r} is not a number") from None
+        if size > limit:
+            raise Refusal(413, "size", f"the body is {size} bytes; this collector takes at most {limit}")
+    chunks = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise Refusal(413, "size", f"the body is over {limit} bytes, the most this collector takes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _health(ingest: Ingest) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    from probe.collector.store import StoreError
+
+    try:
+        await run_in_threadpool(ingest.store.check)
+    except StoreError as exc:
+        return _json(503, {"status": "unavailable", "reason": str(exc)})
+    return _json(200, {"status": "ok", "store": ingest.store.name.split(" at ")[0].split(":")[0]})
+
+
+def _refused(refusal: Refusal) -> Response:
+    response = _json(refusal.status, {"status": "refused", "code": refusal.code, "reason": refusal.reason})
+    if refusal.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(refusal.retry_after)))
+    return response
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(body, status_code=status)

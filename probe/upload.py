@@ -1,0 +1,322 @@
+"""Draining the spool to a collector: `PUT /v1/results/{sha256}` of the exact stored bytes, oldest first.
+
+What each answer does (contract, "Upload"):
+- 201 stored, 200 already stored: the spool forgets the file.
+- 400, 403, 413, 422 (and any other 4xx but those below): refused for good; the file goes to dead-letter with the
+  collector's reason.
+- 408, 425, 429, 5xx, and network errors (refused connection, timeout, proxy failure): the collector or the path to
+  it is unwell. The drain stops (hammering a struggling collector helps no one), and the next attempt waits a
+  jittered exponential backoff (base 30 s, doubling, cap 6 h; Fluent Bit's and AWS's "equal jitter"), or exactly
+  what `Retry-After` asked. The wait is written to the spool, so cron runs and reboots keep it.
+
+Two waits are kept: the collector's (`upload-state.json`, per collector URL: every item waits) and each item's own
+(its `meta.json`: an item that alone makes the collector fail steps aside and the others go on).
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from probe import store
+from probe.spool import Item, Spool, SpoolBusy
+
+if TYPE_CHECKING:
+    import httpx
+
+BACKOFF_BASE = 30.0
+BACKOFF_CAP = 6 * 3600.0
+REQUEST_TIMEOUT = 60.0
+RETRYABLE = frozenset({408, 425, 429})
+STATE_NAME = "upload-state.json"
+USER_AGENT = "probe-upload/1"  # no version: the file says it, and the header needs no fingerprint of its own
+
+Kind = Literal["stored", "duplicate", "refused", "retry"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one attempt came to."""
+
+    kind: Kind
+    status: int | None  # None for a network error
+    reason: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    """What a drain did; `busy` when another drain held the spool."""
+
+    delivered: int = 0
+    duplicates: int = 0
+    dead: tuple[tuple[str, str], ...] = ()  # (sha256, reason)
+    remaining: int = 0
+    next_attempt: float | None = None  # when the collector may next be tried, if the drain backed off
+    last_error: str | None = None
+    busy: bool = False
+    skipped_until_due: int = 0
+    out_of_time: bool = False
+
+    def summary(self) -> str:
+        """One line for people."""
+        if self.busy:
+            return "upload: another process is uploading; nothing done"
+        parts = [f"{self.delivered} delivered"]
+        if self.duplicates:
+            parts.append(f"{self.duplicates} already there")
+        if self.dead:
+            parts.append(f"{len(self.dead)} refused (dead-letter)")
+        parts.append(f"{self.remaining} waiting")
+        text = "upload: " + ", ".join(parts)
+        if self.next_attempt is not None:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.next_attempt))
+            text += f"; next try after {when}"
+            if self.last_error:
+                text += f" ({self.last_error})"
+        if self.out_of_time:
+            text += "; stopped at the time budget"
+        return text
+
+
+@dataclass(frozen=True)
+class CollectorState:
+    """The backoff kept for one collector URL across runs."""
+
+    url: str
+    failures: int = 0
+    next_attempt: float = 0.0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Uploader:
+    """Where and how to upload."""
+
+    url: str  # the collector's base URL, e.g. https://collector.example.org
+    proxy: str | None = None  # socks5:// or socks5h:// (Tor: socks5h://127.0.0.1:9050)
+    timeout: float = REQUEST_TIMEOUT
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def result_url(self, sha256: str) -> str:
+        return f"{self.url.rstrip('/')}/v1/results/{sha256}"
+
+
+def classify(status: int, headers: Any, body: bytes, now: float) -> Answer:
+    """Turn an HTTP answer into what the spool does with the file."""
+    reason = _reason(body) or f"HTTP {status}"
+    if status in (200, 201):
+        return Answer("stored" if status == 201 else "duplicate", status, reason)
+    if status in RETRYABLE or status >= 500:
+        return Answer("retry", status, f"HTTP {status}: {reason}", parse_retry_after(headers.get("retry-after"), now))
+    if 400 <= status < 500:
+        return Answer("refused", status, reason)
+    # 1xx/3xx: not an answer this protocol gives (a captive portal, a misconfigured proxy): try again later.
+    return Answer("retry", status, f"unexpected HTTP {status}")
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP-date, RFC 9110 10.2.3), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, float(when.timestamp()) - now)
+
+
+def backoff_delay(failures: int, rng: random.Random, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
+    """Seconds to wait after `failures` consecutive failures: half the exponential step fixed, half random, so a
+    fleet of probes that lost the collector together does not come back together."""
+    step = min(cap, base * 2.0 ** min(64, max(0, failures - 1)))
+    return step / 2 + rng.uniform(0, step / 2)
+
+
+def load_state(spool: Spool, url: str) -> CollectorState:
+    try:
+        raw = json.loads((spool.root / STATE_NAME).read_text(encoding="utf-8"))
+        state = CollectorState(**raw.get(url, {"url": url}))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return CollectorState(url)
+    return state
+
+
+def save_state(spool: Spool, state: CollectorState) -> None:
+    path = spool.root / STATE_NAME
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raw = {}
+    except (OSError, ValueError):
+        raw = {}
+    raw[state.url] = asdict(state)
+    store.write_atomic(path, json.dumps(raw, indent=1).encode("utf-8"), mode=0o600)
+
+
+def drain(
+    spool: Spool,
+    uploader: Uploader,
+    *,
+    budget: float = 60.0,
+    ignore_backoff: bool = False,
+    clock: Callable[[], float] = time.time,
+    client: httpx.Client | None = None,
+    default_public_key: str | None = None,
+) -> DrainReport:
+    """Upload what is due, oldest first, until the spool is empty, the collector asks us to wait, or `budget`
+    seconds have passed. Never raises for network trouble; returns what happened."""
+    try:
+        with spool.drain_lock():
+            return _drain_locked(spool, uploader, budget, ignore_backoff, clock, client, default_public_key)
+    except SpoolBusy:
+        return DrainReport(busy=True, remaining=len(spool.ready()))
+
+
+def _drain_locked(
+    spool: Spool,
+    uploader: Uploader,
+    budget: float,
+    ignore_backoff: bool,
+    clock: Callable[[], float],
+    client: httpx.Client | None,
+    default_public_key: str | None,
+) -> DrainReport:
+    start = clock()
+    deadline = start + budget
+    spool.enforce_limits(now=start)
+    state = load_state(spool, uploader.url)
+    items = spool.ready()
+    if not items:
+        return DrainReport()
+    if not ignore_backoff and state.next_attempt > start:
+        return DrainReport(remaining=len(items), next_attempt=state.next_attempt, last_error=state.last_error)
+    delivered = duplicates = skipped = 0
+    dead: list[tuple[str, str]] = []
+    out_of_time = False
+    own_client = client is None
+    http = client if client is not None else _client(uploader)
+    try:
+        for item in items:
+            now = clock()
+            remaining_time = deadline - now
+            if remaining_time <= 1.0:
+                out_of_time = True
+                break
+            if not ignore_backoff and item.meta.next_attempt > now:
+                skipped += 1
+                continue
+            answer = _attempt(spool, item, uploader, http, min(uploader.timeout, remaining_time), now,
+                              default_public_key)  # fmt: skip
+            if answer.kind in ("stored", "duplicate"):
+                spool.forget(item)
+                delivered += answer.kind == "stored"
+                duplicates += answer.kind == "duplicate"
+                if state.failures:
+                    state = CollectorState(uploader.url)
+                    save_state(spool, state)
+            elif answer.kind == "refused":
+                spool.bury(item, answer.status, answer.reason, now=now)
+                dead.append((item.sha256, answer.reason))
+            else:
+                state = _back_off(spool, item, state, answer, uploader.rng, clock())
+                return DrainReport(
+                    delivered=delivered,
+                    duplicates=duplicates,
+                    dead=tuple(dead),
+                    remaining=len(spool.ready()),
+                    next_attempt=state.next_attempt,
+                    last_error=answer.reason,
+                    skipped_until_due=skipped,
+                )
+    finally:
+        if own_client:
+            http.close()
+    return DrainReport(
+        delivered=delivered,
+        duplicates=duplicates,
+        dead=tuple(dead),
+        remaining=len(spool.ready()),
+        skipped_until_due=skipped,
+        out_of_time=out_of_time,
+    )
+
+
+def _back_off(
+    spool: Spool, item: Item, state: CollectorState, answer: Answer, rng: random.Random, now: float
+) -> CollectorState:
+    failures = state.failures + 1
+    # Retry-After is the collector's own word on when to come back; without it, our backoff.
+    delay = backoff_delay(failures, rng) if answer.retry_after is None else min(BACKOFF_CAP, answer.retry_after)
+    state = CollectorState(state.url, failures, now + delay, answer.reason)
+    save_state(spool, state)
+    item_delay = max(delay, backoff_delay(item.meta.attempts + 1, rng))
+    spool.postpone(item, now + item_delay, answer.reason)
+    return state
+
+
+def _attempt(
+    spool: Spool,
+    item: Item,
+    uploader: Uploader,
+    http: httpx.Client,
+    timeout: float,
+    now: float,
+    default_public_key: str | None,
+) -> Answer:
+    import httpx
+
+    try:
+        data, signature = spool.read(item)
+    except OSError as exc:
+        return Answer("refused", None, f"the spool item is incomplete ({exc.strerror or exc}); it cannot be sent")
+    headers = {
+        "Content-Type": "application/x-ndjson",
+        "Probe-Signature": base64.b64encode(signature).decode("ascii"),
+    }
+    public_key = item.meta.public_key or default_public_key
+    if public_key:
+        headers["Probe-Public-Key"] = public_key
+    try:
+        response = http.put(uploader.result_url(item.sha256), content=data, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return Answer("retry", None, f"network: {_network_reason(exc)}")
+    return classify(response.status_code, response.headers, response.content, now)
+
+
+def _client(uploader: Uploader) -> httpx.Client:
+    import httpx
+
+    return httpx.Client(
+        proxy=uploader.proxy,
+        headers={"User-Agent": USER_AGENT},
+        timeout=uploader.timeout,
+        follow_redirects=False,  # a redirect would re-send the body somewhere the volunteer did not choose
+        trust_env=False,  # only the configured proxy, never one from the environment
+    )
+
+
+def _reason(body: bytes) -> str:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace").strip()
+    if isinstance(parsed, dict) and isinstance(parsed.get("reason"), str):
+        return str(parsed["reason"])[:500]
+    return ""
+
+
+def _network_reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
