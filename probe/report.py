@@ -35,6 +35,7 @@ class RunInfo:
     options: tuple[str, ...] = ()
     test_helpers: Mapping[str, Any] = field(default_factory=dict)
     analysis_version: str = ""
+    annotations: Mapping[str, str] = field(default_factory=dict)  # extra OONI annotations (e.g. spool drops)
 
 
 def new_report_id(start: str, probe_cc: str, probe_asn: str) -> str:
@@ -71,6 +72,7 @@ def measurement(
             "engine_name": SOFTWARE_NAME,
             "engine_version": __version__,
             "platform": platform.system().lower() or "unknown",
+            **run.annotations,
         },
         "data_format_version": DATA_FORMAT_VERSION,
         "extensions": {"dnst": 0, "netevents": 0, "tcpconnect": 0, "tlshandshake": 0},

@@ -50,6 +50,7 @@ class RunConfig:
     probe_asn: str = "AS0"
     results_dir: Path = Path("results")
     options: tuple[str, ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()  # added to every line's OONI annotations (upload spool drops)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def write(
         options=config.options,
         test_helpers={"doh": list(config.doh_urls)},
         analysis_version=analysis.ANALYSIS_VERSION,
+        annotations=dict(config.annotations),
     )
     data = codec.encode_lines(report.measurements(measured, verdicts, run_info, vantage.as_dict()))
     path = store.result_path(config.results_dir, start, run_info.report_id)
