@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 from pathlib import Path
@@ -34,8 +35,12 @@ def run(
     ca_file: Annotated[
         list[Path] | None, typer.Option("--ca-file", help="Extra trust anchors (PEM) for TLS and DoH; repeatable.")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds allowed for each network operation.")] = 5.0,
-    results_dir: Annotated[Path, typer.Option(help="Where result files are written.")] = Path("results"),
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds allowed for each network operation (default: settings, 5).")
+    ] = None,
+    results_dir: Annotated[
+        Path | None, typer.Option(help="Where result files are written (default: settings, ./results).")
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a machine summary (JSON) and nothing else.")
     ] = False,
@@ -48,12 +53,23 @@ def run(
 ) -> None:
     """Measure every endpoint of the target list: DNS, TCP and TLS, with controls; print a per-service table and
     write a result file. Exit 0 when the run completed (whatever it found), 2 on bad input, 3 when nothing could
-    be measured."""
+    be measured. Options left out take their value from the configuration (`probe config show`)."""
+    from datetime import UTC, datetime
+
     from probe import targets as target_lists
+    from probe.cli import volunteer
     from probe.net.doh import DEFAULT_DOH
-    from probe.runner import RunConfig
+    from probe.runner import RunConfig, progress_total
     from probe.runner import run as run_measurements
 
+    settings = volunteer.settings()
+    targets = targets or list(settings.run.targets) or None
+    service = service or list(settings.run.services) or None
+    resolver = resolver or settings.run.resolver
+    doh = doh or list(settings.run.doh) or None
+    ca_file = ca_file or list(settings.run.ca_files) or None
+    timeout = settings.run.timeout if timeout is None else timeout
+    results_dir = settings.run.results_dir if results_dir is None else results_dir
     if timeout <= 0:
         fail(f"--timeout must be a positive number of seconds, not {timeout}")
     try:
@@ -74,6 +90,12 @@ def run(
     for path in ca_file or ():
         if not path.is_file():
             fail(f"--ca-file {path}: no such file")
+    from probe.cli import upload as spool_steps
+
+    uploading = spool_steps.uploads_enabled(upload)
+    drops = spool_steps.pending_drops() if uploading else None
+    if uploading:
+        spool_steps.drain_before_run(quiet=json_output)
     config = RunConfig(
         targets=selected,
         resolver=address,
@@ -84,16 +106,26 @@ def run(
         timeout=timeout,
         results_dir=results_dir,
         options=(f"timeout={timeout:g}", f"resolver={label}", *(f"doh={u}" for u in doh_urls)),
+        annotations=tuple(drops.annotations().items()) if drops else (),
     )
+    settings = volunteer.require_consent(settings, json_output)
+    where = volunteer.locate(settings)
+    config = dataclasses.replace(config, probe_cc=where.probe_cc, probe_asn=where.probe_asn)
     signer = _signer()
-    try:
-        outcome = run_measurements(config, signer=signer)
-    except _trust_errors() as exc:
-        fail(f"--ca-file: {exc}")
+    started = datetime.now(UTC)
+    with volunteer.one_run_at_a_time():
+        with volunteer.progress(progress_total(config.targets), json_output) as tick:
+            try:
+                outcome = run_measurements(dataclasses.replace(config, progress=tick), signer=signer)
+            except _trust_errors() as exc:
+                fail(f"--ca-file: {exc}")
+        volunteer.after_run(outcome, settings, started, results_dir)
     if json_output:
         typer.echo(json.dumps(summary(outcome), sort_keys=False))
     else:
         typer.echo(table(outcome))
+    if uploading and drops is not None and outcome.result_file is not None:
+        spool_steps.queue_and_drain(outcome.result_file, outcome.signature_file, drops, quiet=json_output)
     if outcome.vantage.status.value == "offline":
         fail(
             f"no network: none of the {outcome.vantage.controls} control endpoints could be reached, so nothing was "
