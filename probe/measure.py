@@ -21,6 +21,7 @@ from probe.model import (
     Measured,
     NetworkEvent,
     Observations,
+    PacketSummary,
     Tag,
     Target,
     TCPConnect,
@@ -58,6 +59,7 @@ class _Recorder:
     tcp_connect: list[TCPConnect] = field(default_factory=list)
     tls_handshakes: list[TLSHandshake] = field(default_factory=list)
     network_events: list[NetworkEvent] = field(default_factory=list)
+    packets: list[PacketSummary] = field(default_factory=list)
 
     def transaction(self) -> int:
         self.next_id += 1
@@ -69,6 +71,7 @@ class _Recorder:
             tcp_connect=tuple(sorted(self.tcp_connect, key=lambda c: c.transaction_id)),
             tls_handshakes=tuple(sorted(self.tls_handshakes, key=lambda h: h.transaction_id)),
             network_events=tuple(sorted(self.network_events, key=lambda e: (e.transaction_id or 0, e.t0))),
+            packets=tuple(sorted(self.packets, key=lambda p: (p.transaction_id or 0, p.t))),
         )
 
 
@@ -115,7 +118,7 @@ async def recheck(measured: Measured, net: Network, *, tags: tuple[str, ...]) ->
                 tcp_connect=obs.tcp_connect + new.tcp_connect,
                 tls_handshakes=obs.tls_handshakes + new.tls_handshakes,
                 network_events=obs.network_events + new.network_events,
-                packets=obs.packets,
+                packets=obs.packets + new.packets,
             )
         }
     )
@@ -140,7 +143,7 @@ async def _udp(
     server: str, port: int, host: str, query_type: str, label: str | None, tag: Tag, net: Network, rec: _Recorder
 ) -> None:
     label = label or (f"[{server}]:{port}" if ":" in server else f"{server}:{port}")
-    records = await net.dns_udp(
+    lookup = await net.dns_udp(
         server,
         port,
         host,
@@ -150,7 +153,8 @@ async def _udp(
         transaction_id=rec.transaction(),
         tags=rec.tags + (tag.value,),
     )
-    rec.queries.extend(records)
+    rec.queries.extend(lookup.queries)
+    rec.packets.extend(lookup.packets)
 
 
 async def _doh(url: str, host: str, query_type: str, net: Network, rec: _Recorder) -> None:
@@ -227,17 +231,17 @@ async def _try(target: Target, ip: str, server_name: str, tags: tuple[str, ...],
     tags = rec.tags + tags
     transaction = rec.transaction()
     if target.protocol == "tcp":
-        connect = await net.tcp(ip, target.port, clock=rec.clock, transaction_id=transaction, tags=tags)
-        rec.tcp_connect.append(connect)
-        return connect.status.success
-    connect, handshake, events = await net.tls(
-        ip, target.port, server_name, clock=rec.clock, transaction_id=transaction, tags=tags
-    )
-    rec.tcp_connect.append(connect)
-    rec.network_events.extend(events)
-    if handshake is not None:
-        rec.tls_handshakes.append(handshake)
-    return handshake is not None and handshake.failure is None
+        exchange = await net.tcp(ip, target.port, clock=rec.clock, transaction_id=transaction, tags=tags)
+    else:
+        exchange = await net.tls(ip, target.port, server_name, clock=rec.clock, transaction_id=transaction, tags=tags)
+    rec.tcp_connect.append(exchange.connect)
+    rec.network_events.extend(exchange.events)
+    rec.packets.extend(exchange.packets)
+    if exchange.handshake is not None:
+        rec.tls_handshakes.append(exchange.handshake)
+    if target.protocol == "tcp":
+        return exchange.connect.status.success
+    return exchange.handshake is not None and exchange.handshake.failure is None
 
 
 def _is_ip(text: str) -> bool:

@@ -221,6 +221,7 @@ class PacketSummary(Record):
     payload_len: int = 0
     dns_id: int | None = None
     dns_answers: tuple[str, ...] | None = None
+    transaction_id: int | None = None
 
 
 class Observations(Record):

@@ -19,6 +19,7 @@ import trustme
 
 from probe.failures import Failure, classify
 from probe.model import BinaryData, DNSQuery, NetworkEvent, Tag, TCPConnect, TCPStatus, TLSHandshake
+from probe.net import Exchange, Lookup
 from probe.net.clock import Clock
 from probe.net.dns import Question
 
@@ -72,6 +73,12 @@ class FakeNetwork:
     async def dns_udp(
         self, server: str, port: int, name: str, query_type: str, *, label: str, clock: Clock,
         transaction_id: int, tags: tuple[str, ...],
+    ) -> Lookup:  # fmt: skip
+        return Lookup(self._dns_udp(server, name, query_type, label, clock, transaction_id, tags))
+
+    def _dns_udp(
+        self, server: str, name: str, query_type: str, label: str, clock: Clock, transaction_id: int,
+        tags: tuple[str, ...],
     ) -> tuple[DNSQuery, ...]:  # fmt: skip
         self.calls.append(("dns_udp", (server, name, query_type)))
         question = Question("udp", label, name, query_type, transaction_id, tags)
@@ -115,17 +122,17 @@ class FakeNetwork:
         return TCPConnect(ip=ip, port=port, status=status, t0=t0, t=t0 + 0.01, transaction_id=transaction_id,
                           tags=tags)  # fmt: skip
 
-    async def tcp(self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]) -> TCPConnect:
+    async def tcp(self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]) -> Exchange:
         self.calls.append(("tcp", (ip, port)))
-        return self._connect(ip, port, clock, transaction_id, tags)
+        return Exchange(self._connect(ip, port, clock, transaction_id, tags))
 
     async def tls(
         self, ip: str, port: int, server_name: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
-    ) -> tuple[TCPConnect, TLSHandshake | None, tuple[NetworkEvent, ...]]:
+    ) -> Exchange:
         self.calls.append(("tls", (ip, port, server_name)))
         connect = self._connect(ip, port, clock, transaction_id, tags)
         if not connect.status.success:
-            return connect, None, ()
+            return Exchange(connect)
         key = (ip, server_name) if (ip, server_name) in self.script.tls else ip
         outcome = self._next(("tls", key), self.script.tls.get(key, "ok"))
         address = f"{ip}:{port}"
@@ -153,7 +160,7 @@ class FakeNetwork:
             negotiated_protocol="h2" if failure is None else None, peer_certificates=chain, server_name=server_name,
             t0=t0, t=t0 + 0.03, tags=tags, tls_version="TLSv1.3" if chain else None, transaction_id=transaction_id,
         )  # fmt: skip
-        return connect, handshake, tuple(events)
+        return Exchange(connect, handshake, tuple(events))
 
 
 _CHAINS: dict[tuple[int, tuple[str, ...]], tuple[BinaryData, ...]] = {}

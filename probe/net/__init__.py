@@ -7,14 +7,38 @@ that return the same records.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from probe.model import DNSQuery, NetworkEvent, TCPConnect, TLSHandshake
+from probe.model import DNSQuery, NetworkEvent, PacketSummary, TCPConnect, TLSHandshake
 from probe.net.clock import Clock
 
-if TYPE_CHECKING:  # the implementations import httpx, dnspython and cryptography: load them when used
+if TYPE_CHECKING:  # the implementations import httpx, dnspython, scapy: load them when used
+    from probe.net.capture import Capture
     from probe.net.certs import TrustStore
     from probe.net.doh import DoHClient
+
+# After a handshake that ended in a reset or a close, keep listening this long: an on-path injector's RST races
+# the genuine ServerHello, which may still arrive after it (and then proves the injection).
+LINGER_AFTER_FAILURE = 0.3
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One connection attempt: the connect, the handshake (tls only), its events, and its packets if captured."""
+
+    connect: TCPConnect
+    handshake: TLSHandshake | None = None
+    events: tuple[NetworkEvent, ...] = ()
+    packets: tuple[PacketSummary, ...] = ()
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One DNS question over UDP: every answer received, and the packets that carried them if captured."""
+
+    queries: tuple[DNSQuery, ...]
+    packets: tuple[PacketSummary, ...] = ()
 
 
 class Network(Protocol):
@@ -31,7 +55,7 @@ class Network(Protocol):
         clock: Clock,
         transaction_id: int,
         tags: tuple[str, ...],
-    ) -> tuple[DNSQuery, ...]: ...
+    ) -> Lookup: ...
 
     async def dns_doh(
         self, url: str, name: str, query_type: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
@@ -39,11 +63,11 @@ class Network(Protocol):
 
     async def tcp(
         self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
-    ) -> TCPConnect: ...
+    ) -> Exchange: ...
 
     async def tls(
         self, ip: str, port: int, server_name: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
-    ) -> tuple[TCPConnect, TLSHandshake | None, tuple[NetworkEvent, ...]]: ...
+    ) -> Exchange: ...
 
 
 class SystemNetwork:
@@ -56,6 +80,7 @@ class SystemNetwork:
         late_window: float,
         trust: TrustStore,
         doh: DoHClient | None,
+        capture: Capture | None = None,
         max_sockets: int = 512,
     ) -> None:
         self.timeout = timeout
@@ -63,6 +88,7 @@ class SystemNetwork:
         self._trust = trust
         self._handshake_context = trust.handshake_context()  # loading the anchors once, not per handshake
         self._doh = doh
+        self._capture = capture
         self._sockets = asyncio.Semaphore(max_sockets)
 
     async def dns_udp(
@@ -76,11 +102,14 @@ class SystemNetwork:
         clock: Clock,
         transaction_id: int,
         tags: tuple[str, ...],
-    ) -> tuple[DNSQuery, ...]:
+    ) -> Lookup:
         from probe.net import dns
 
+        bound: list[int] = []
+        if self._capture is not None:
+            self._capture.watch(server)
         async with self._sockets:
-            return await dns.query_udp(
+            records = await dns.query_udp(
                 server,
                 port,
                 name,
@@ -91,7 +120,9 @@ class SystemNetwork:
                 transaction_id=transaction_id,
                 tags=tags,
                 resolver_label=label,
+                on_bound=bound.append,
             )
+        return Lookup(records, self._packets("udp", bound[0] if bound else None, server, port, clock, transaction_id))
 
     async def dns_doh(
         self, url: str, name: str, query_type: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
@@ -106,28 +137,32 @@ class SystemNetwork:
         async with self._sockets:
             return await self._doh.query(url, name, query_type, clock=clock, transaction_id=transaction_id, tags=tags)
 
-    async def tcp(self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]) -> TCPConnect:
+    async def tcp(self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]) -> Exchange:
         from probe.net import tcp
 
+        if self._capture is not None:
+            self._capture.watch(ip)
         async with self._sockets:
-            record, sock = await tcp.connect(
+            record, sock, local_port = await tcp.connect(
                 ip, port, timeout=self.timeout, clock=clock, transaction_id=transaction_id, tags=tags
             )
             if sock is not None:
                 sock.close()
-            return record
+        return Exchange(record, packets=self._packets("tcp", local_port, ip, port, clock, transaction_id))
 
     async def tls(
         self, ip: str, port: int, server_name: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
-    ) -> tuple[TCPConnect, TLSHandshake | None, tuple[NetworkEvent, ...]]:
+    ) -> Exchange:
         from probe.net import tcp, tls
 
+        if self._capture is not None:
+            self._capture.watch(ip)
         async with self._sockets:
-            connect, sock = await tcp.connect(
+            connect, sock, local_port = await tcp.connect(
                 ip, port, timeout=self.timeout, clock=clock, transaction_id=transaction_id, tags=tags
             )
             if sock is None:
-                return connect, None, ()
+                return Exchange(connect, packets=self._packets("tcp", local_port, ip, port, clock, transaction_id))
             with sock:
                 address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
                 handshake, events = await tls.handshake(
@@ -141,4 +176,14 @@ class SystemNetwork:
                     transaction_id=transaction_id,
                     tags=tags,
                 )
-            return connect, handshake, events
+                if self._capture is not None and handshake.failure in ("connection_reset", "eof_error"):
+                    await asyncio.sleep(LINGER_AFTER_FAILURE)
+        packets = self._packets("tcp", local_port, ip, port, clock, transaction_id)
+        return Exchange(connect, handshake, events, packets)
+
+    def _packets(
+        self, proto: str, local_port: int | None, remote: str, port: int, clock: Clock, transaction_id: int
+    ) -> tuple[PacketSummary, ...]:
+        if self._capture is None or local_port is None:
+            return ()
+        return self._capture.flow(proto, local_port, remote, port, clock=clock, transaction_id=transaction_id)

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import dns.asyncquery
@@ -118,12 +119,14 @@ async def query_udp(
     tags: tuple[str, ...] = (),
     resolver_label: str | None = None,
     resend_every: float = 1.0,
+    on_bound: Callable[[int], None] | None = None,
 ) -> tuple[DNSQuery, ...]:
     """Ask `server` for `name`/`query_type` over UDP; return one record per answer received (the first, then
     each late one, tagged `late_response`), or a single failure record.
 
     `resolver_label` is what the records say the resolver was (the system resolver's address is private: it may
     be a LAN box). Responses with another id or question are not ours and are ignored, as a stub would.
+    `on_bound` learns the local port once the socket has one (for matching captured packets).
     """
     question = Question("udp", resolver_label or _join(server, port), name, query_type, transaction_id, tags)
     query = make_query(name, query_type)
@@ -146,6 +149,8 @@ async def query_udp(
         try:
             # A connected socket: the kernel drops datagrams from other sources and reports ICMP errors.
             await loop.sock_connect(sock, (server, port))
+            if on_bound is not None:
+                on_bound(sock.getsockname()[1])
             sent.append(query)
             await loop.sock_sendall(sock, query.to_wire())
         except OSError as exc:

@@ -13,9 +13,9 @@ from probe.net.clock import Clock
 
 async def connect(
     ip: str, port: int, *, timeout: float, clock: Clock, transaction_id: int, tags: tuple[str, ...] = ()
-) -> tuple[TCPConnect, socket.socket | None]:
-    """Open a TCP connection to ip:port. Returns the observation and, on success, the connected socket
-    (non-blocking; the caller owns it and must close it)."""
+) -> tuple[TCPConnect, socket.socket | None, int | None]:
+    """Open a TCP connection to ip:port. Returns the observation, on success the connected socket (non-blocking;
+    the caller owns it and must close it), and the local port used (for matching captured packets)."""
     family = socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
     loop = asyncio.get_running_loop()
     t0 = clock()
@@ -26,12 +26,23 @@ async def connect(
         async with asyncio.timeout(timeout):
             await loop.sock_connect(sock, (ip, port))
     except (OSError, TimeoutError) as exc:
+        local_port = _local_port(sock)
         if sock is not None:
             sock.close()
         status = TCPStatus(failure=classify(exc), success=False)
-        return TCPConnect(
-            ip=ip, port=port, status=status, t0=t0, t=clock(), transaction_id=transaction_id, tags=tags
-        ), None
-    return TCPConnect(
-        ip=ip, port=port, status=TCPStatus(success=True), t0=t0, t=clock(), transaction_id=transaction_id, tags=tags
-    ), sock
+        record = TCPConnect(ip=ip, port=port, status=status, t0=t0, t=clock(), transaction_id=transaction_id, tags=tags)
+        return record, None, local_port
+    status = TCPStatus(success=True)
+    record = TCPConnect(ip=ip, port=port, status=status, t0=t0, t=clock(), transaction_id=transaction_id, tags=tags)
+    return record, sock, _local_port(sock)
+
+
+def _local_port(sock: socket.socket | None) -> int | None:
+    """The local port the kernel gave the socket at connect() (None if it never got that far)."""
+    if sock is None:
+        return None
+    try:
+        port = sock.getsockname()[1]
+    except OSError:
+        return None
+    return int(port) or None
