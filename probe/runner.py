@@ -11,10 +11,11 @@ import asyncio
 import dataclasses
 import ipaddress
 import resource
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from probe import analysis, codec, report, store
 from probe.analysis import VantageFacts
@@ -29,8 +30,12 @@ from probe.model import (
     VantageStatus,
 )
 from probe.net import Network
+
+if TYPE_CHECKING:
+    from probe.net.capture import Capture
 from probe.net.clock import relative_clock
 
+T = TypeVar("T")
 Signer = Callable[[bytes, str], bytes]  # (file bytes, file name) -> minisig file bytes
 
 
@@ -50,7 +55,10 @@ class RunConfig:
     probe_asn: str = "AS0"
     results_dir: Path = Path("results")
     options: tuple[str, ...] = ()
+    capture: bool = True  # sniff the probe's own flows when allowed (root or CAP_NET_RAW); --no-capture says no
     annotations: tuple[tuple[str, str], ...] = ()  # added to every line's OONI annotations (upload spool drops)
+    # Called once per endpoint step done (controls count twice: before and after the targets): `progress_total`.
+    progress: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class RunOutcome:
     result_file: Path | None = None
     signature_file: Path | None = None
     data: bytes = field(default=b"", repr=False)
+    capture: str = "off"  # "on", or why not
 
 
 def timeout_chain(timeout: float, late_window: float) -> float:
@@ -97,24 +106,46 @@ async def measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured, 
         resolver_label=config.resolver_label,
         doh_urls=config.doh_urls,
     )
-    preflight = list(await asyncio.gather(*(measure(c, net, plan, tags=(Tag.PREFLIGHT.value,)) for c in controls)))
+    tick = _ticker(config.progress)
+    preflight = list(
+        await asyncio.gather(*(tick(measure(c, net, plan, tags=(Tag.PREFLIGHT.value,))) for c in controls))
+    )
     vantage = analysis.assess(preflight)
     done: dict[int, Measured] = {}
     if vantage.status is VantageStatus.OFFLINE:
         skipped = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         for t in targets:
             done[id(t)] = Measured(target=t, start_time=skipped, runtime=0.0, observations=Observations())
+        for _ in range(len(targets) + len(controls)):
+            await tick(asyncio.sleep(0))
     else:
         non_resolver = _non_resolver(preflight)
         if non_resolver is not None:
             preflight[0] = await _ask_non_resolver(preflight[0], non_resolver, net)
         target_plan = dataclasses.replace(plan, non_resolver=non_resolver)
-        measured = await asyncio.gather(*(measure(t, net, target_plan) for t in targets))
+        measured = await asyncio.gather(*(tick(measure(t, net, target_plan)) for t in targets))
         done.update((id(m.target), m) for m in measured)
-        preflight = list(await asyncio.gather(*(recheck(m, net, tags=(Tag.AFTERFLIGHT.value,)) for m in preflight)))
+        preflight = list(
+            await asyncio.gather(*(tick(recheck(m, net, tags=(Tag.AFTERFLIGHT.value,))) for m in preflight))
+        )
         vantage = analysis.assess(preflight)
     done.update((id(m.target), m) for m in preflight)
     return tuple(done[id(t)] for t in config.targets), vantage
+
+
+def progress_total(targets: Sequence[Target]) -> int:
+    """How many times a run calls `RunConfig.progress`."""
+    return len(targets) + sum(1 for t in targets if t.is_control)
+
+
+def _ticker(progress: Callable[[], None] | None) -> Callable[[Awaitable[T]], Awaitable[T]]:
+    async def ticking(step: Awaitable[T]) -> T:
+        result = await step
+        if progress is not None:
+            progress()
+        return result
+
+    return ticking
 
 
 async def _ask_non_resolver(control: Measured, non_resolver: str, net: Network) -> Measured:
@@ -122,12 +153,18 @@ async def _ask_non_resolver(control: Measured, non_resolver: str, net: Network) 
     intercepted (a transparent DNS proxy), so answers from it say nothing about a particular name. The records
     join the control's line, so the result file alone is enough to judge the run again."""
     obs = control.observations
-    records = await net.dns_udp(
-        non_resolver, 53, control.target.host, "A", label=f"{non_resolver}:53", clock=relative_clock(),
+    lookup = await net.dns_udp(
+        non_resolver,
+        53,
+        control.target.host,
+        "A",
+        label=f"{non_resolver}:53",
+        clock=relative_clock(),
         transaction_id=1 + max((q.transaction_id for q in obs.queries), default=0),
         tags=(Tag.PREFLIGHT.value, Tag.NON_RESOLVER.value),
-    )  # fmt: skip
-    return control.model_copy(update={"observations": obs.model_copy(update={"queries": obs.queries + records})})
+    )
+    update = {"queries": obs.queries + lookup.queries, "packets": obs.packets + lookup.packets}
+    return control.model_copy(update={"observations": obs.model_copy(update=update)})
 
 
 def _non_resolver(preflight: Sequence[Measured]) -> str | None:
@@ -152,6 +189,7 @@ def write(
     verdicts: Sequence[EndpointVerdict],
     vantage: VantageFacts,
     signer: Signer | None,
+    capture: str = "off",
 ) -> tuple[Path, Path | None, bytes]:
     """Write the result file (and its signature first, so the file never appears without it)."""
     start = started.strftime("%Y-%m-%d %H:%M:%S")
@@ -165,7 +203,8 @@ def write(
         analysis_version=analysis.ANALYSIS_VERSION,
         annotations=dict(config.annotations),
     )
-    data = codec.encode_lines(report.measurements(measured, verdicts, run_info, vantage.as_dict()))
+    controls = {**vantage.as_dict(), "packet_capture": capture}
+    data = codec.encode_lines(report.measurements(measured, verdicts, run_info, controls))
     path = store.result_path(config.results_dir, start, run_info.report_id)
     files: list[tuple[Path, bytes]] = []
     signature_path = None
@@ -180,26 +219,51 @@ def write(
 async def run_async(config: RunConfig, net: Network | None = None, signer: Signer | None = None) -> RunOutcome:
     """Measure, judge, write. `net` defaults to the real network."""
     started = datetime.now(UTC)
+    capture_status = "off: not the system network"
     if net is None:
         from probe.net import SystemNetwork
         from probe.net.certs import TrustStore
         from probe.net.doh import DoHClient
 
         trust = TrustStore(config.ca_files)
-        async with DoHClient(trust.ssl_context(), config.timeout) as doh:
-            system = SystemNetwork(
-                timeout=config.timeout,
-                late_window=config.late_window,
-                trust=trust,
-                doh=doh,
-                max_sockets=socket_budget(),
-            )
-            measured, vantage = await measure_all(config, system)
+        capture, capture_status = _start_capture(config.capture)
+        try:
+            async with DoHClient(trust.ssl_context(), config.timeout) as doh:
+                system = SystemNetwork(
+                    timeout=config.timeout,
+                    late_window=config.late_window,
+                    trust=trust,
+                    doh=doh,
+                    capture=capture,
+                    max_sockets=socket_budget(),
+                )
+                measured, vantage = await measure_all(config, system)
+        finally:
+            if capture is not None:
+                capture.stop()
     else:
         measured, vantage = await measure_all(config, net)
     verdicts, services = judge(measured, vantage)
-    path, signature, data = write(config, started, measured, verdicts, vantage, signer)
-    return RunOutcome(measured, verdicts, services, vantage, path, signature, data)
+    path, signature, data = write(config, started, measured, verdicts, vantage, signer, capture_status)
+    return RunOutcome(measured, verdicts, services, vantage, path, signature, data, capture_status)
+
+
+def _start_capture(wanted: bool) -> tuple[Capture | None, str]:
+    """Start packet capture when wanted and allowed; say why not otherwise. Never fails the run."""
+    if not wanted:
+        return None, "off: --no-capture"
+    from probe.net.capture import Capture, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        return None, f"off: {reason}"
+    capture = Capture()
+    try:
+        capture.start()
+    except Exception as exc:  # scapy or the kernel said no: measure without packets
+        capture.stop()
+        return None, f"off: could not start ({exc.__class__.__name__})"
+    return capture, "on"
 
 
 def run(config: RunConfig, net: Network | None = None, signer: Signer | None = None) -> RunOutcome:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from probe.cli import collector, config, dataset, key, run, targets, upload, verify
+from probe.cli import collector, config, dataset, init, key, run, schedule, status, targets, upload, verify
 
 app = typer.Typer(
     name="probe",
@@ -39,6 +39,9 @@ app.add_typer(targets.app, name="targets")
 app.command("upload")(upload.upload)
 app.add_typer(collector.app, name="collector")
 app.add_typer(dataset.app, name="dataset")
+app.command("init")(init.init)
+app.add_typer(schedule.app, name="schedule")
+app.command("status")(status.status)
 
 
 def main() -> None:

@@ -90,6 +90,9 @@ def run(
     for path in ca_file or ():
         if not path.is_file():
             fail(f"--ca-file {path}: no such file")
+    # Consent before anything leaves the machine (the spool drain below included).
+    settings = volunteer.require_consent(settings, json_output)
+    where = volunteer.locate(settings)
     from probe.cli import upload as spool_steps
 
     uploading = spool_steps.uploads_enabled(upload)
@@ -107,10 +110,10 @@ def run(
         results_dir=results_dir,
         options=(f"timeout={timeout:g}", f"resolver={label}", *(f"doh={u}" for u in doh_urls)),
         annotations=tuple(drops.annotations().items()) if drops else (),
+        probe_cc=where.probe_cc,
+        probe_asn=where.probe_asn,
+        capture=not no_capture,
     )
-    settings = volunteer.require_consent(settings, json_output)
-    where = volunteer.locate(settings)
-    config = dataclasses.replace(config, probe_cc=where.probe_cc, probe_asn=where.probe_asn)
     signer = _signer()
     started = datetime.now(UTC)
     with volunteer.one_run_at_a_time():

@@ -1,0 +1,181 @@
+"""`probe schedule install | show | remove | loop`: unattended runs (probe/schedule.py does the work)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from probe.cli.common import fail
+
+if TYPE_CHECKING:
+    from probe.config import Settings
+    from probe.schedule import Installed
+
+app = typer.Typer(
+    help="Unattended runs from cron or a systemd timer, with a random delay; one run at a time.",
+    no_args_is_help=True,
+)
+
+
+def _require_consent(settings: Settings) -> None:
+    from probe import consent
+
+    if not consent.given(settings):
+        fail("no recorded consent: a scheduled run would measure nothing. Run `probe init` first")
+
+
+def _results_dir(settings: Settings) -> Path | None:
+    """A relative results folder is pinned to what it means now: cron and systemd start elsewhere."""
+    folder = settings.run.results_dir
+    return None if folder.is_absolute() else folder.absolute()
+
+
+@app.command("install")
+def install(
+    every: Annotated[str, typer.Option(help="How often: 30m, 1h, 6h, 12h, 1d ...")] = "6h",
+    cron: Annotated[bool, typer.Option("--cron", help="A crontab entry (the default when crontab exists).")] = False,
+    systemd: Annotated[bool, typer.Option("--systemd", help="A systemd timer and service.")] = False,
+    system: Annotated[
+        bool | None,
+        typer.Option("--system/--user", help="systemd: a system timer, or a user timer (default: system as root)."),
+    ] = None,
+    delay: Annotated[
+        str | None, typer.Option(help="Random delay before each run, at most (default: half the interval, <= 1h).")
+    ] = None,
+) -> None:
+    """Run `probe run` unattended, every --every, after a random delay; replaces any schedule installed before.
+    Errors of scheduled runs go to probe.log in the state folder; `probe status` shows what the runs found."""
+    import shutil
+
+    from probe import paths, schedule
+    from probe.cli.config import settings as load_settings
+
+    if cron and systemd:
+        fail("choose one of --cron and --systemd")
+    settings = load_settings()
+    _require_consent(settings)
+    if not cron and not systemd:
+        crontab = schedule.crontab_command()[0]
+        systemd = shutil.which(crontab) is None and shutil.which("systemctl") is not None
+    as_system = (os.geteuid() == 0) if system is None else system
+    try:
+        seconds = schedule.parse_duration(every, "--every")
+        wait = schedule.parse_duration(delay, "--delay") if delay is not None else None
+        plan = schedule.plan(seconds, wait, _results_dir(settings), systemd=systemd)
+        paths.private_dir(plan.log.parent)
+        _remove_all(quiet=True)
+        if systemd:
+            where = f"systemd {'system' if as_system else 'user'} timer in {schedule.install_systemd(plan, as_system)}"
+        else:
+            schedule.install_cron(plan)
+            where = "crontab entry"
+    except schedule.ScheduleError as exc:
+        fail(str(exc))
+    typer.echo(f"Installed a {where}: every {schedule.describe(plan.every)}, ", nl=False)
+    typer.echo(f"after a random delay of up to {schedule.describe(plan.delay)}.")
+    typer.echo(f"Errors go to {plan.log}; `probe status` shows the runs, `probe schedule show` the schedule.")
+    if systemd and not as_system:
+        typer.echo("A user timer runs only while you are logged in, unless: loginctl enable-linger $USER")
+
+
+@app.command("show")
+def show() -> None:
+    """Show the installed schedule (crontab entry or systemd units), its next run and its log."""
+    from probe import schedule
+
+    found = schedule.installed()
+    if not found:
+        typer.echo("No schedule installed (`probe schedule install` makes one).")
+        return
+    for item in found:
+        typer.echo(summary(item))
+        typer.echo(item.text.rstrip())
+        typer.echo("")
+    typer.echo(f"log: {schedule.log_path()}")
+
+
+def summary(item: Installed) -> str:
+    """`cron, every 6h (+ up to 1h random delay), next run 2026-11-29 02:23 UTC`."""
+    from probe import schedule
+
+    every = schedule.describe(item.every) if item.every else "?"
+    delay = f" (+ up to {schedule.describe(item.delay)} random delay)" if item.delay else ""
+    upcoming = schedule.next_run(item)
+    when = upcoming.strftime("%Y-%m-%d %H:%M UTC") if upcoming else "after the last run + the interval"
+    where = "" if item.kind == "cron" else f" in {item.location}"
+    return f"{item.kind}{where}, every {every}{delay}, next run {when}"
+
+
+def _remove_all(quiet: bool = False) -> list[str]:
+    from probe import schedule
+
+    removed = []
+    if schedule.remove_cron():
+        removed.append("crontab entry")
+    for system in (False, True):
+        if os.geteuid() != 0 and system and not os.environ.get("PROBE_SYSTEMD_DIR"):
+            continue  # a user cannot have installed a system timer
+        if schedule.remove_systemd(system):
+            removed.append(f"systemd {'system' if system else 'user'} timer")
+    return removed
+
+
+@app.command("remove")
+def remove() -> None:
+    """Remove the schedule (crontab entry and systemd timers). Results, keys and settings stay."""
+    from probe import schedule
+
+    try:
+        removed = _remove_all()
+    except schedule.ScheduleError as exc:
+        fail(str(exc))
+    typer.echo(f"Removed: {', '.join(removed)}." if removed else "No schedule was installed.")
+
+
+@app.command("loop")
+def loop(
+    every: Annotated[str, typer.Option(help="How often: 30m, 1h, 6h, 12h, 1d ...")] = "6h",
+    delay: Annotated[str | None, typer.Option(help="Random delay before each run, at most.")] = None,
+) -> None:
+    """Stay in the foreground and run `probe run` every --every after a random delay: for a container or a
+    machine without cron or systemd. Each run is its own process; stop with SIGTERM or Ctrl-C."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from probe import schedule
+    from probe.cli.config import settings as load_settings
+
+    settings = load_settings()
+    _require_consent(settings)
+    try:
+        seconds = schedule.parse_duration(every, "--every")
+        wait = schedule.parse_duration(delay, "--delay") if delay is not None else schedule.default_delay(seconds)
+        if seconds < schedule.MIN_EVERY or not 0 <= wait <= seconds:
+            schedule.plan(seconds, wait, None, systemd=True)  # raises with the message
+    except schedule.ScheduleError as exc:
+        fail(str(exc))
+    command = [*schedule.probe_command(), "run"]
+    folder = _results_dir(settings)
+    if folder is not None:
+        command += ["--results-dir", str(folder)]
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(0)  # PID 1 in a container gets no default SIGTERM action
+
+    signal.signal(signal.SIGTERM, stop)
+    rng = random.SystemRandom()
+    typer.echo(f"probe: a run every {schedule.describe(seconds)}, each after up to {schedule.describe(wait)}", err=True)
+    while True:
+        start = time.monotonic()
+        time.sleep(rng.uniform(0, wait))
+        done = subprocess.run(command, stdout=subprocess.DEVNULL, check=False)
+        if done.returncode not in (0, 3):
+            typer.echo(f"probe: run exited {done.returncode}", err=True)
+        sys.stderr.flush()
+        time.sleep(max(0.0, seconds - (time.monotonic() - start)))
