@@ -18,7 +18,16 @@ import dns.rrset
 import trustme
 
 from probe.failures import Failure, classify
-from probe.model import BinaryData, DNSQuery, NetworkEvent, Tag, TCPConnect, TCPStatus, TLSHandshake
+from probe.model import (
+    BinaryData,
+    DNSQuery,
+    NetworkEvent,
+    PacketSummary,
+    Tag,
+    TCPConnect,
+    TCPStatus,
+    TLSHandshake,
+)
 from probe.net import Exchange, Lookup
 from probe.net.clock import Clock
 from probe.net.dns import Question
@@ -53,6 +62,9 @@ class Script:
     tls: dict[tuple[str, str] | str, str | list[str]] = field(default_factory=dict)  # (ip, sni) or ip -> outcome
     certificate_names: dict[str, list[str]] = field(default_factory=dict)  # ip -> names its cert claims
     aaaa: dict[str, list[str]] = field(default_factory=dict)  # name -> IPv6 addresses (resolver and DoH)
+    capture: bool = False  # emit packet summaries, as a run with packet capture would
+    server_ttl: int = 52  # IP TTL of the servers' own packets when they reach the probe
+    injector_ttl: int = 61  # IP TTL of a censor's forged packets (it sits nearer)
 
 
 class FakeNetwork:
@@ -74,7 +86,17 @@ class FakeNetwork:
         self, server: str, port: int, name: str, query_type: str, *, label: str, clock: Clock,
         transaction_id: int, tags: tuple[str, ...],
     ) -> Lookup:  # fmt: skip
-        return Lookup(self._dns_udp(server, name, query_type, label, clock, transaction_id, tags))
+        records = self._dns_udp(server, name, query_type, label, clock, transaction_id, tags)
+        if not self.script.capture:
+            return Lookup(records)
+        forged = len(records) > 1  # the first of two answers is the injector's
+        packets = tuple(
+            PacketSummary(t=r.t, direction="in", proto="udp", remote=f"{server}:{port}", dns_id=1,
+                          ttl=self.script.injector_ttl if forged and i == 0 else self.script.server_ttl,
+                          dns_answers=r.addresses(), payload_len=64, transaction_id=transaction_id)
+            for i, r in enumerate(records) if r.rcode is not None
+        )  # fmt: skip
+        return Lookup(records, packets)
 
     def _dns_udp(
         self, server: str, name: str, query_type: str, label: str, clock: Clock, transaction_id: int,
@@ -124,7 +146,21 @@ class FakeNetwork:
 
     async def tcp(self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]) -> Exchange:
         self.calls.append(("tcp", (ip, port)))
-        return Exchange(self._connect(ip, port, clock, transaction_id, tags))
+        connect = self._connect(ip, port, clock, transaction_id, tags)
+        return Exchange(connect, packets=self._connect_packets(connect))
+
+    def _connect_packets(self, connect: TCPConnect) -> tuple[PacketSummary, ...]:
+        """A SYN-ACK from the server, or the censor's RST to the SYN."""
+        if not self.script.capture:
+            return ()
+        remote = f"{connect.ip}:{connect.port}"
+        if connect.status.success:
+            return (PacketSummary(t=connect.t, direction="in", proto="tcp", remote=remote, flags="SA",
+                                  ttl=self.script.server_ttl, transaction_id=connect.transaction_id),)  # fmt: skip
+        if connect.status.failure == "connection_refused":
+            return (PacketSummary(t=connect.t, direction="in", proto="tcp", remote=remote, flags="RA",
+                                  ttl=self.script.injector_ttl, transaction_id=connect.transaction_id),)  # fmt: skip
+        return ()
 
     async def tls(
         self, ip: str, port: int, server_name: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
@@ -132,7 +168,7 @@ class FakeNetwork:
         self.calls.append(("tls", (ip, port, server_name)))
         connect = self._connect(ip, port, clock, transaction_id, tags)
         if not connect.status.success:
-            return Exchange(connect)
+            return Exchange(connect, packets=self._connect_packets(connect))
         key = (ip, server_name) if (ip, server_name) in self.script.tls else ip
         outcome = self._next(("tls", key), self.script.tls.get(key, "ok"))
         address = f"{ip}:{port}"
@@ -160,7 +196,15 @@ class FakeNetwork:
             negotiated_protocol="h2" if failure is None else None, peer_certificates=chain, server_name=server_name,
             t0=t0, t=t0 + 0.03, tags=tags, tls_version="TLSv1.3" if chain else None, transaction_id=transaction_id,
         )  # fmt: skip
-        return Exchange(connect, handshake, tuple(events))
+        packets = self._connect_packets(connect)
+        if self.script.capture and outcome in ("reset", "eof"):
+            flags = "RA" if outcome == "reset" else "FA"
+            packets += tuple(
+                PacketSummary(t=t0 + 0.02 + i * 0.0005, direction="in", proto="tcp", remote=address, flags=flags,
+                              ttl=self.script.injector_ttl, window=1980 + i, transaction_id=transaction_id)
+                for i in range(3)
+            )  # fmt: skip
+        return Exchange(connect, handshake, tuple(events), packets)
 
 
 _CHAINS: dict[tuple[int, tuple[str, ...]], tuple[BinaryData, ...]] = {}

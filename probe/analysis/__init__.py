@@ -37,6 +37,8 @@ def classify(measured: Measured, vantage: VantageFacts) -> EndpointVerdict:
                 notes.append("the target list has no controls: confidence is at most low")
             if rule.verdict in _PACKET_VERDICTS and not measured.observations.packets:
                 notes.append("packet capture not available: injected packets not confirmed by their headers")
+            elif rule.verdict in _PACKET_VERDICTS and rule.confidence is not Confidence.HIGH:
+                notes.append("captured packets show no sign of injection (same TTL as the server's, no burst)")
         return EndpointVerdict(
             verdict=rule.verdict, confidence=confidence, evidence=tuple(evidence) + tuple(notes), rule_id=rule.id
         )

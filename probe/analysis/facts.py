@@ -12,7 +12,7 @@ from functools import cached_property
 
 from probe.analysis.vantage import VantageFacts
 from probe.failures import Failure
-from probe.model import DNSQuery, Measured, NetworkEvent, Tag, TCPConnect, TLSHandshake
+from probe.model import DNSQuery, Measured, NetworkEvent, PacketSummary, Tag, TCPConnect, TLSHandshake
 
 TIMEOUTS = {Failure.GENERIC_TIMEOUT_ERROR.value, Failure.TIMED_OUT.value}
 UNREACHABLE = {
@@ -71,10 +71,39 @@ class Attempt:
     handshake: TLSHandshake | None
     events: tuple[NetworkEvent, ...]
     kind: str | None  # failure kind; None when it worked
+    packets: tuple[PacketSummary, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.kind is None
+
+    @property
+    def synack(self) -> PacketSummary | None:
+        """The server's SYN-ACK: the reference for what the server's own packets look like on this path."""
+        return next((p for p in self.packets if p.direction == "in" and _flags(p) >= {"S", "A"}), None)
+
+    def terminators(self, flag: str) -> list[PacketSummary]:
+        """Incoming packets carrying `flag` ("R" for resets, "F" for FINs)."""
+        return [p for p in self.packets if p.direction == "in" and flag in _flags(p)]
+
+    def injected(self, flag: str) -> str | None:
+        """Why the RST (flag "R") or FIN ("F") that ended this attempt was not the server's, if the packets show
+        it: another IP TTL than the server's SYN-ACK, a burst, or server data still arriving after it."""
+        ends = self.terminators(flag)
+        if not ends:
+            return None
+        what = "RST" if flag == "R" else "FIN"
+        synack = self.synack
+        reasons = []
+        odd = [p for p in ends if synack is not None and p.ttl is not None and p.ttl != synack.ttl]
+        if odd and synack is not None:
+            reasons.append(f"{what} with IP TTL {odd[0].ttl} where the server's SYN-ACK had {synack.ttl}")
+        if len(ends) >= 2 and ends[-1].t - ends[0].t < 0.05:
+            reasons.append(f"{len(ends)} {what}s within {round((ends[-1].t - ends[0].t) * 1000)} ms")
+        late = [p for p in self.packets if p.direction == "in" and p.payload_len and p.t > ends[0].t]
+        if late:
+            reasons.append(f"the server's reply ({late[0].payload_len} bytes) still arrived after the {what}")
+        return "; ".join(reasons) or None
 
     @property
     def reached_tls(self) -> bool:
@@ -210,13 +239,21 @@ class EndpointFacts:
         events: dict[int, list[NetworkEvent]] = {}
         for e in obs.network_events:
             events.setdefault(e.transaction_id or 0, []).append(e)
+        packets: dict[int, tuple[PacketSummary, ...]] = {}
+        for p in obs.packets:
+            packets[p.transaction_id or 0] = packets.get(p.transaction_id or 0, ()) + (p,)
         groups: dict[str, dict[str, list[Attempt]]] = {}
         for c in obs.tcp_connect:
             if Tag.AFTERFLIGHT.value in c.tags:
                 continue
             h = handshakes.get(c.transaction_id)
             attempt = Attempt(
-                c.ip, c, h, tuple(events.get(c.transaction_id, ())), failure_kind(c, h, self.target.protocol)
+                c.ip,
+                c,
+                h,
+                tuple(events.get(c.transaction_id, ())),
+                failure_kind(c, h, self.target.protocol),
+                packets.get(c.transaction_id, ()),
             )
             role = next((t for t in (Tag.CONTROL_SNI.value, Tag.CONTROL_SNI_AFTER.value) if t in c.tags), "try")
             groups.setdefault(c.ip, {}).setdefault(role, []).append(attempt)
@@ -255,6 +292,32 @@ class EndpointFacts:
             primary = v4 or primary
         return tuple(primary)
 
+    @property
+    def captured(self) -> bool:
+        return bool(self.measured.observations.packets)
+
+    def server_ttls(self, ip: str) -> set[int]:
+        """IP TTLs of the SYN-ACKs `ip` sent in any attempt of this endpoint (the control SNI's included)."""
+        a = self.addresses.get(ip)
+        attempts = [] if a is None else [*a.tries, *(x for x in (a.control_before, a.control_after) if x)]
+        return {s.ttl for x in attempts if (s := x.synack) is not None and s.ttl is not None}
+
+    def dns_senders(self, first: DNSQuery, late: DNSQuery) -> str | None:
+        """The IP TTLs of the packets that carried two different answers, when captured and different."""
+        carriers = [
+            p
+            for p in self.measured.observations.packets
+            if p.transaction_id == first.transaction_id and p.direction == "in" and p.dns_answers is not None
+        ]
+        ttls = []
+        for answer in (first, late):
+            wanted = set(answer.addresses())
+            match = next((p for p in carriers if set(p.dns_answers or ()) == wanted), None)
+            ttls.append(match.ttl if match else None)
+        if None not in ttls and ttls[0] != ttls[1]:
+            return f"the two answers arrived with IP TTL {ttls[0]} and {ttls[1]}: two different senders"
+        return None
+
     def valid_tls_at(self, ips: tuple[str, ...] | list[str]) -> bool:
         return any(self.addresses[ip].valid_tls for ip in ips if ip in self.addresses)
 
@@ -279,3 +342,7 @@ def leaf_summary(handshake: TLSHandshake | None) -> str | None:
         names = []
     issuer = leaf.issuer.rfc4514_string() or "an empty issuer"
     return f"for {', '.join(names) or 'no names'}, issued by {issuer}"
+
+
+def _flags(packet: PacketSummary) -> set[str]:
+    return set(packet.flags or "")

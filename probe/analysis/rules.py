@@ -88,6 +88,9 @@ def dns_two_answers(f: EndpointFacts) -> Evidence | None:
             f"{_answer_text(late.addresses(), late.failure)} after {_ms(late.t - late.t0)}"
             + (" (the one the DoH control gives)" if genuine else "")
         )
+        senders = f.dns_senders(first, late)
+        if senders:
+            out.append(senders)
     return tuple(out)
 
 
@@ -325,6 +328,42 @@ def _tls_rule(kind: str, what: str, control_sni_ok: bool | None) -> Condition:
     return condition
 
 
+def _injected(kind: str, flag: str) -> Condition:
+    """The failure of every judged address is a RST or FIN that the packets show was not the server's."""
+
+    def condition(f: EndpointFacts) -> Evidence | None:
+        failing = [a for a in _failing(f) if a.kind == kind]
+        if _kind(f) != kind or not failing:
+            return None
+        for a in failing:
+            for attempt in a.tries:
+                why = attempt.injected(flag)
+                if why:
+                    text = [_tries_text(a, f"tries failed ({kind})"), f"packets of {a.ip}: {why}"]
+                    text += [t for t in (_control_sni_text(a), _residual_text(a)) if t]
+                    return tuple(text)
+        return None
+
+    return condition
+
+
+def tcp_reset_injected(f: EndpointFacts) -> Evidence | None:
+    """A RST to the SYN whose IP TTL is not the one the same server's SYN-ACKs carry on other connections."""
+    failing = [a for a in _failing(f) if a.kind == "tcp.reset"]
+    if _kind(f) != "tcp.reset" or not failing:
+        return None
+    for a in failing:
+        known = f.server_ttls(a.ip)
+        for attempt in a.tries:
+            odd = [p for p in attempt.terminators("R") if known and p.ttl not in known]
+            if odd:
+                return (
+                    _tries_text(a, "connections were refused (RST)"),
+                    f"packets of {a.ip}: RST with IP TTL {odd[0].ttl} where its SYN-ACKs carry {sorted(known)}",
+                )
+    return None
+
+
 def tls_mitm_forged(f: EndpointFacts) -> Evidence | None:
     """An untrusted certificate that claims the target's very name: someone minted it for this connection."""
     failing = [a for a in _failing(f) if a.kind == "tls.mitm"]
@@ -443,6 +482,8 @@ RULES: tuple[Rule, ...] = (
     Rule("tcp.timeout.no_control", Verdict.TCP_TIMEOUT, Confidence.LOW,
          _transport_rule("tcp.timeout", "connections timed out", "none"),
          "SYNs go unanswered; no control to contrast."),
+    Rule("tcp.reset.injected", Verdict.TCP_RESET, Confidence.HIGH, tcp_reset_injected,
+         "A RST to the SYN with another IP TTL than the server's own SYN-ACKs: a middlebox sent it."),
     Rule("tcp.reset.controls_ok", Verdict.TCP_RESET, Confidence.MEDIUM,
          _transport_rule("tcp.reset", "connections were refused (RST)", "controls"),
          "The connection attempt is answered by a RST while the controls connect."),
@@ -455,6 +496,8 @@ RULES: tuple[Rule, ...] = (
          "A certificate not valid for the name (untrusted issuer or wrong name)."),
     Rule("tls.expired", Verdict.INCONCLUSIVE, Confidence.LOW, tls_expired,
          "Validity-period failures come from servers and clocks, not censors."),
+    Rule("tls.reset.injected", Verdict.TLS_RESET, Confidence.HIGH, _injected("tls.reset", "R"),
+         "The RST after the ClientHello was not the server's: other TTL, a burst, or the reply arrived anyway."),
     Rule("tls.reset.sni", Verdict.TLS_RESET, Confidence.MEDIUM,
          _tls_rule("tls.reset", "handshakes were reset after the ClientHello", True),
          "Reset after the ClientHello with the target SNI, while the control SNI completes: SNI filtering."),
@@ -467,6 +510,8 @@ RULES: tuple[Rule, ...] = (
     Rule("tls.timeout.any_sni", Verdict.TLS_TIMEOUT, Confidence.LOW,
          _tls_rule("tls.timeout", "handshakes stalled after the ClientHello", False),
          "The handshake stalls whatever the SNI."),
+    Rule("tls.closed.injected", Verdict.TLS_CLOSED, Confidence.HIGH, _injected("tls.closed", "F"),
+         "The FIN after the ClientHello was not the server's: another TTL than its SYN-ACK, or a burst."),
     Rule("tls.closed.sni", Verdict.TLS_CLOSED, Confidence.MEDIUM,
          _tls_rule("tls.closed", "handshakes were closed after the ClientHello", True),
          "FIN or alert after the ClientHello with the target SNI, while the control SNI completes."),

@@ -73,6 +73,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         dict.fromkeys(KAKAO, "high"),
     ),
     Scenario(
+        "dns_injection_two_answers_captured",
+        "The same injection seen with packet capture: the forged answer's IP TTL is not the resolver's.",
+        Script(resolver={**GENUINE, **_each(KAKAO, ["31.13.66.1"])},
+               late={h: GENUINE[h] for h in KAKAO}, doh=GENUINE, capture=True),
+        _same(KAKAO, "dns.injection"),
+        dict.fromkeys(KAKAO, "high"),
+    ),
+    Scenario(
         "dns_injection_non_resolver",
         "Queries for LINE names sent to a host that runs no DNS server get an answer: forged on the path.",
         Script(resolver=resolver(), non_resolver=_each(LINE, ["8.7.198.45"])),
@@ -151,6 +159,15 @@ SCENARIOS: tuple[Scenario, ...] = (
                                          ("203.0.113.21", "legy-jp.line-apps.com"): "reset"}),
         _same(LINE, "tls.reset"),
         dict.fromkeys(LINE, "medium"),
+    ),
+    Scenario(
+        "tls_sni_reset_captured",
+        "The SNI reset seen with packet capture: three RSTs in a burst, with another TTL than the SYN-ACK's.",
+        Script(resolver=resolver(), capture=True,
+               tls={("203.0.113.20", "legy.line-apps.com"): "reset",
+                    ("203.0.113.21", "legy-jp.line-apps.com"): "reset"}),
+        _same(LINE, "tls.reset"),
+        dict.fromkeys(LINE, "high"),
     ),
     Scenario(
         "tls_sni_drop",

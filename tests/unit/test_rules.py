@@ -34,7 +34,8 @@ def test_high_confidence_needs_a_positive_artefact() -> None:
     high = {r.id for r in RULES if r.confidence is Confidence.HIGH and r.verdict is not Verdict.OK}
     assert high == {
         "dns.injection.non_resolver", "dns.injection.two_answers", "dns.bogon.known_forged",
-        "dns.mismatch.known_forged", "tls.mitm.forged_certificate",
+        "dns.mismatch.known_forged", "tls.mitm.forged_certificate", "tcp.reset.injected", "tls.reset.injected",
+        "tls.closed.injected",
     }  # fmt: skip
 
 
