@@ -359,6 +359,7 @@ def _cross_checks(entries: Sequence[_Located], strict: bool) -> list[str]:
     """Duplicates, reused ids, and groups whose members cannot stand in for each other."""
     problems: list[str] = []
     endpoints: dict[tuple[str, int, str, str], _Located] = {}
+    protocols: dict[tuple[str, int], _Located] = {}
     ids: dict[str, _Located] = {}
     groups: dict[str, list[_Located]] = {}
     for e in entries:
@@ -371,6 +372,12 @@ def _cross_checks(entries: Sequence[_Located], strict: bool) -> list[str]:
             problems.append(f"{e.where}: duplicate endpoint {t.input}{sni}: already {endpoints[key].where}")
         else:
             endpoints[key] = e
+        # A tls measurement already connects; the same host and port again as tcp only adds a redundant probe
+        # (and the lab, which serves the bundled lists, can serve one protocol per address and port).
+        first = protocols.setdefault((t.host, t.port), e)
+        if strict and first.target.protocol != t.protocol:
+            problems.append(f"{e.where}: field 'protocol': {t.host}:{t.port} is measured as both tls and tcp "
+                            f"(also {first.where}); the tls measurement includes the TCP connect")  # fmt: skip
         if t.id is not None:
             if t.id in ids:
                 problems.append(f"{e.where}: field 'id': {t.id!r} is already used by {ids[t.id].where}")
