@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # the implementations import httpx, dnspython, scapy: load th
 # After a handshake that ended in a reset or a close, keep listening this long: an on-path injector's RST races
 # the genuine ServerHello, which may still arrive after it (and then proves the injection).
 LINGER_AFTER_FAILURE = 0.3
+# The sniffer reads in its own thread, a little behind the sockets: give it this long before reading a flow.
+CAPTURE_SETTLE = 0.05
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,8 @@ class SystemNetwork:
                 resolver_label=label,
                 on_bound=bound.append,
             )
-        return Lookup(records, self._packets("udp", bound[0] if bound else None, server, port, clock, transaction_id))
+        packets = await self._packets("udp", bound[0] if bound else None, server, port, clock, transaction_id)
+        return Lookup(records, packets)
 
     async def dns_doh(
         self, url: str, name: str, query_type: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
@@ -148,7 +151,7 @@ class SystemNetwork:
             )
             if sock is not None:
                 sock.close()
-        return Exchange(record, packets=self._packets("tcp", local_port, ip, port, clock, transaction_id))
+        return Exchange(record, packets=await self._packets("tcp", local_port, ip, port, clock, transaction_id))
 
     async def tls(
         self, ip: str, port: int, server_name: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
@@ -162,7 +165,8 @@ class SystemNetwork:
                 ip, port, timeout=self.timeout, clock=clock, transaction_id=transaction_id, tags=tags
             )
             if sock is None:
-                return Exchange(connect, packets=self._packets("tcp", local_port, ip, port, clock, transaction_id))
+                packets = await self._packets("tcp", local_port, ip, port, clock, transaction_id)
+                return Exchange(connect, packets=packets)
             with sock:
                 address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
                 handshake, events = await tls.handshake(
@@ -178,12 +182,13 @@ class SystemNetwork:
                 )
                 if self._capture is not None and handshake.failure in ("connection_reset", "eof_error"):
                     await asyncio.sleep(LINGER_AFTER_FAILURE)
-        packets = self._packets("tcp", local_port, ip, port, clock, transaction_id)
+        packets = await self._packets("tcp", local_port, ip, port, clock, transaction_id)
         return Exchange(connect, handshake, events, packets)
 
-    def _packets(
+    async def _packets(
         self, proto: str, local_port: int | None, remote: str, port: int, clock: Clock, transaction_id: int
     ) -> tuple[PacketSummary, ...]:
         if self._capture is None or local_port is None:
             return ()
+        await asyncio.sleep(CAPTURE_SETTLE)
         return self._capture.flow(proto, local_port, remote, port, clock=clock, transaction_id=transaction_id)

@@ -69,6 +69,14 @@ class Capture:
         self.error: str | None = None
 
     def start(self) -> None:
+        import logging
+
+        logging.getLogger("scapy").setLevel(logging.ERROR)  # its warnings would reach cron mail
+        # The link and network layers must be loaded before sniffing, or scapy cannot dissect what it reads.
+        import scapy.layers.dns
+        import scapy.layers.inet
+        import scapy.layers.inet6
+        import scapy.layers.l2  # noqa: F401
         from scapy.interfaces import get_if_list
         from scapy.sendrecv import AsyncSniffer
 

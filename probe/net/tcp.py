@@ -20,13 +20,16 @@ async def connect(
     loop = asyncio.get_running_loop()
     t0 = clock()
     sock: socket.socket | None = None
+    local_port: int | None = None
     try:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
+        # Take the local port now: after a refused connect the kernel forgets it, and the capture needs it.
+        sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+        local_port = _local_port(sock)
         async with asyncio.timeout(timeout):
             await loop.sock_connect(sock, (ip, port))
     except (OSError, TimeoutError) as exc:
-        local_port = _local_port(sock)
         if sock is not None:
             sock.close()
         status = TCPStatus(failure=classify(exc), success=False)
@@ -34,7 +37,7 @@ async def connect(
         return record, None, local_port
     status = TCPStatus(success=True)
     record = TCPConnect(ip=ip, port=port, status=status, t0=t0, t=clock(), transaction_id=transaction_id, tags=tags)
-    return record, sock, _local_port(sock)
+    return record, sock, local_port
 
 
 def _local_port(sock: socket.socket | None) -> int | None:
