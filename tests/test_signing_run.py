@@ -134,7 +134,9 @@ def test_any_changed_byte_of_the_real_output_makes_both_tools_refuse(
     comment_start = minisig.index(b"\ntrusted comment: ") + len(b"\ntrusted comment: ")
     comment_end = minisig.index(b"\n", comment_start)
     signature_line = range(minisig.index(b"\n") + 1, minisig.index(b"\n", minisig.index(b"\n") + 1))
-    cases = [(f"file byte {i}", i, None) for i in range(0, len(data), max(1, len(data) // 97))]
+    cases: list[tuple[str, int | None, int | None]] = [
+        (f"file byte {i}", i, None) for i in range(0, len(data), max(1, len(data) // 97))
+    ]
     cases += [("last file byte", len(data) - 1, None)]
     cases += [(f"comment byte {i - comment_start}", None, i) for i in range(comment_start, comment_end)]
     cases += [(f"signature line byte {i}", None, i) for i in signature_line]
