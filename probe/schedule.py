@@ -313,7 +313,7 @@ NoNewPrivileges=yes
         when = f"OnBootSec=15min\nOnUnitActiveSec={p.every}s\n"
     timer = f"""\
 [Unit]
-Description=probe: unattended runs every {p.every}s (installed by `probe schedule install`)
+Description=probe: unattended runs every {describe(p.every)} (installed by `probe schedule install`)
 
 [Timer]
 {when}RandomizedDelaySec={p.delay}s
