@@ -229,3 +229,38 @@ def test_a_garbled_key_stops_the_run_before_it_measures(empty_netns: str, tmp_pa
     assert "probe.key" in outcome.stderr and "probe key rotate" in outcome.stderr
     assert "Traceback" not in outcome.stderr
     assert not results.exists() or not any(results.rglob("*.jsonl"))
+
+
+_RECORD_RENAMES = """
+import os, sys
+real_replace = os.replace
+order = []
+def recording_replace(src, dst, *args, **kwargs):
+    real_replace(src, dst, *args, **kwargs)
+    order.append(os.fspath(dst))
+os.replace = recording_replace  # store.write_atomic publishes every file with os.replace
+from probe.cli import main
+sys.argv = ["probe", *sys.argv[2:]]
+try:
+    main()
+finally:
+    with open(os.environ["RENAME_LOG"], "w") as log:
+        log.write("\\n".join(order))
+"""
+
+
+@pytest.mark.lab
+def test_the_signature_is_in_place_before_the_result_file_appears(empty_netns: str, tmp_path: Path) -> None:
+    """A reader (the upload spool, a sync tool) must never see F without F.minisig: the real run publishes the
+    signature first (each file by an atomic rename)."""
+    home, results, log = tmp_path / "home", tmp_path / "results", tmp_path / "renames"
+    _accept_risks(empty_netns, home)
+    python = PROBE.with_name("python")
+    line = ["ip", "netns", "exec", empty_netns, str(python), "-c", _RECORD_RENAMES, "--"]
+    line += ["run", "--results-dir", str(results), "--timeout", "1", "--no-upload"]
+    env = {**_probe_env(home), "RENAME_LOG": str(log)}
+    outcome = subprocess.run(line, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert outcome.returncode == 3, outcome.stderr
+    published = [Path(p) for p in log.read_text().splitlines() if Path(p).is_relative_to(results)]
+    assert [p.suffix for p in published] == [".minisig", ".jsonl"], published
+    assert published[0] == published[1].with_name(published[1].name + ".minisig")
