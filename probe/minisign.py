@@ -94,6 +94,8 @@ class PublicKey:
     def from_base64(cls, text: str | bytes) -> PublicKey:
         """The key from its one-line form (`RW...`, what `minisign -P` takes)."""
         raw = _b64decode(text.encode("ascii", "replace") if isinstance(text, str) else text)
+        if raw is not None and len(raw) == _SECRET_KEY_LEN:
+            raise KeyFileError("this is a secret key, not a public key: give the .pub file (and keep this one private)")
         if raw is None or len(raw) != 42:
             raise KeyFileError("not a minisign public key: the key line is not base64 of 42 bytes")
         if raw[:2] != KEY_ALGORITHM:

@@ -292,3 +292,8 @@ def test_the_longest_comments_minisign_reads_are_signed(secret: SecretKey) -> No
     untrusted = "u" * (1024 - 2 - len("untrusted comment: "))
     minisig = minisign.sign(b"data", secret, trusted, untrusted)
     assert minisign.verify(b"data", minisig, secret.public_key()) == trusted
+
+
+def test_a_secret_key_given_as_a_public_key_is_named_as_such(secret: SecretKey) -> None:
+    with pytest.raises(KeyFileError, match="this is a secret key"):
+        PublicKey.from_file(secret.to_file())
