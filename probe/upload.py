@@ -261,8 +261,11 @@ def _back_off(
     delay = backoff_delay(failures, rng) if answer.retry_after is None else min(BACKOFF_CAP, answer.retry_after)
     state = CollectorState(state.url, failures, now + delay, answer.reason)
     save_state(spool, state)
-    item_delay = max(delay, backoff_delay(item.meta.attempts + 1, rng))
-    spool.postpone(item, now + item_delay, answer.reason)
+    # A collector that answered with an error about this request may be choking on this very file: it waits
+    # longer on its own, so the files behind it go through. Unreachable or overloaded (429, 503) says nothing
+    # about the file.
+    if answer.status is not None and answer.status not in (429, 503):
+        spool.postpone(item, now + max(delay, backoff_delay(item.meta.attempts + 1, rng)), answer.reason)
     return state
 
 
