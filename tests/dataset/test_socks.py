@@ -1,0 +1,56 @@
+"""Uploads through a SOCKS5 proxy (how a volunteer reaches the collector over Tor): a real SOCKS5 server (Debian's
+microsocks) on loopback carries the upload; with the proxy gone, the upload waits rather than going direct."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from probe.minisign import SecretKey
+from probe.spool import Spool
+from probe.upload import Uploader, drain
+from tests.dataset.files import make_file
+from tests.dataset.servers import Collector, Process, free_port
+
+
+@pytest.mark.lab
+def test_upload_goes_through_the_socks5_proxy(collector: Collector, secret: SecretKey, tmp_path: Path) -> None:
+    binary = shutil.which("microsocks")
+    if binary is None:
+        pytest.skip("LAB NOT RUN: Debian's microsocks is missing (./scripts/test installs it as root)")
+    port = free_port()
+    proxy = Process([binary, "-i", "127.0.0.1", "-p", str(port)], tmp_path / "socks.log")
+    spool = Spool(tmp_path / "spool")
+    for _ in range(2):
+        signed = make_file(secret)
+        spool.seal(signed.data, signed.signature, signed.name, secret.public_key().to_base64())
+    uploader = Uploader(collector.url, proxy=f"socks5h://127.0.0.1:{port}")
+    proxy.start()
+    try:
+        _wait(port)
+        report = drain(spool, uploader, budget=30)
+    finally:
+        proxy.stop()
+    assert report.delivered == 2, report
+    assert f"connected to 127.0.0.1:{collector.port}" in proxy.log_text()  # the proxy carried it
+    signed = make_file(secret)
+    spool.seal(signed.data, signed.signature, signed.name, secret.public_key().to_base64())
+    without = drain(spool, uploader, budget=30)  # the proxy is gone: nothing goes direct, the file waits
+    assert without.delivered == 0 and without.remaining == 1
+    assert without.last_error is not None and without.last_error.startswith("network")
+
+
+def _wait(port: int) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("microsocks did not start")
