@@ -160,7 +160,7 @@ def loop(
             schedule.plan(seconds, wait, None, systemd=True)  # raises with the message
     except schedule.ScheduleError as exc:
         fail(str(exc))
-    command = [*schedule.probe_command(), "run"]
+    command = [sys.executable, "-m", "probe", "run"]  # this interpreter: in Docker it may be the one with NET_RAW
     folder = _results_dir(settings)
     if folder is not None:
         command += ["--results-dir", str(folder)]

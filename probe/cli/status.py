@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -22,7 +23,10 @@ def status(
     from probe.cli.config import settings as load_settings
 
     settings = load_settings()
-    results_dir = settings.run.results_dir.absolute()
+    past = history.read()
+    # The folder the last run wrote to (scheduled runs pin theirs), else the configured one.
+    last_file = next((r.result_file for r in reversed(past) if r.result_file), None)
+    results_dir = Path(last_file).parent.parent if last_file else settings.run.results_dir.absolute()
     schedules = []
     for item in schedule.installed():
         upcoming = schedule.next_run(item)
@@ -59,7 +63,7 @@ def status(
             "retention_days": settings.retention.days,
             "retention_megabytes": settings.retention.megabytes,
         },
-        "runs": [r.model_dump() for r in history.read()[-runs:][::-1]] if runs else [],
+        "runs": [r.model_dump() for r in past[-runs:][::-1]] if runs else [],
     }
     if json_output:
         typer.echo(json.dumps(report))

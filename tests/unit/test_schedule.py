@@ -4,6 +4,7 @@ checked by the real `systemd-analyze`."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -87,7 +88,7 @@ def test_calendars_fire_at_the_interval(every: int, fires_per_week: int) -> None
     for _ in range(fires_per_week + 1):
         moment = calendar.next_after(moment)
         times.append(moment)
-    gaps = {(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)}
+    gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(times)}
     assert gaps == {every}
 
 
@@ -131,10 +132,10 @@ def test_cron_install_show_remove_keeps_the_rest_of_the_crontab(scratch: Path) -
     assert text.startswith("MAILTO=me@example.org\n0 3 * * * /usr/local/bin/backup\n")
     block = schedule.find_block(text)
     assert block is not None
-    line = [ln for ln in block.splitlines() if not ln.startswith("#")][0]
+    line = next(ln for ln in block.splitlines() if not ln.startswith("#"))
     fields = line.split()
     minute, hours = int(fields[0]), [int(h) for h in fields[1].split(",")]
-    assert 0 <= minute < 60 and len(hours) == 4 and {b - a for a, b in zip(hours, hours[1:], strict=False)} == {6}
+    assert 0 <= minute < 60 and len(hours) == 4 and {b - a for a, b in itertools.pairwise(hours)} == {6}
     assert fields[2:5] == ["*", "*", "*"]
     assert "sleep $(shuf -i 0-3600 -n 1)" in line  # half of 6h, capped at 1h
     assert f"PROBE_HOME={scratch / 'home'}" in line
