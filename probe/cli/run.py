@@ -112,7 +112,7 @@ def run(
         annotations=tuple(drops.annotations().items()) if drops else (),
         probe_cc=where.probe_cc,
         probe_asn=where.probe_asn,
-        capture=not no_capture,
+        capture=settings.run.capture and not no_capture,
     )
     signer = _signer()
     started = datetime.now(UTC)
