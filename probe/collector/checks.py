@@ -19,7 +19,7 @@ TEST_NAME = "messaging_reachability"
 PROBE_IP_PLACEHOLDER = "127.0.0.1"  # OONI's: the probe's address never travels
 EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)  # older than the probe itself: a broken clock or a forgery
 CLOCK_SKEW = timedelta(days=1)
-_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 _INPUT = re.compile(r"(tls|tcp)://\S+:\d{1,5}")
 _CC = re.compile(r"[A-Z]{2}")
 _ASN = re.compile(r"AS\d{1,10}")
@@ -118,10 +118,12 @@ def _problem(line: dict[str, Any], now: datetime) -> str | None:
 def _time_problem(key: str, value: Any, now: datetime) -> str | None:
     if not isinstance(value, str):
         return f"{key} is missing"
-    try:
-        when = datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
+    if not _TIME.fullmatch(value):
         return f"{key} {value!r} is not YYYY-MM-DD HH:MM:SS"
+    try:
+        when = datetime.fromisoformat(value).replace(tzinfo=UTC)  # the format is checked: fast, unlike strptime
+    except ValueError:
+        return f"{key} {value!r} is not a date and time"
     if when < EARLIEST or when > now + CLOCK_SKEW:
         return f"{key} {value} is not a plausible time (before {EARLIEST:%Y} or in the future)"
     return None

@@ -1,0 +1,211 @@
+"""Collector ingest rate against the two limits that bound it, measured in the same run on the same machine.
+
+Run: .venv/bin/python bench/ingest.py [--clients 64] [--uploads 1024] [--workers N] [--stores file,s3]
+
+For each store (the local folder, and a real SeaweedFS started on loopback), prints:
+- the limit of the checks: Ed25519 verifications/s (one core, raw), and whole-file verifications/s (`verify_result`:
+  sha256, BLAKE2b-512, two Ed25519 checks) for the benchmark's file, times the collector's worker count;
+- the limit of the store: durable writes/s (`put_new` of a file-sized object, 64 threads; an upload makes two:
+  signature and body);
+- the ingest rate of a real `probe collector serve` with 64 concurrent uploading clients (one probe key each, rate
+  limit off): uploads/s, measurements/s, p50/p99 latency, and its ratio to the slower limit (target >= 0.5).
+The clients run in this process (asyncio, hand-written HTTP/1.1), on the same cores as the collector: the figures
+are a floor. Run it on a quiet machine: other load on the cores shows up directly in the ingest rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout: tests/ has the file maker
+
+from probe import codec
+from probe.collector.store import Store, open_store
+from probe.minisign import SecretKey
+from tests.dataset.files import SignedFile, make_file
+from tests.dataset.servers import Collector, SeaweedFS
+
+
+def rate(action: Callable[[], object], seconds: float = 2.0) -> float:
+    """Calls per second of `action` on one thread."""
+    count = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        action()
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def verification_limits(sample: SignedFile, secret: SecretKey) -> tuple[float, float]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    message = hashlib.blake2b(sample.data, digest_size=64).digest()
+    signature = key.sign(message)
+    public = key.public_key()
+    raw = rate(lambda: public.verify(signature, message))
+    probe_key = secret.public_key()
+    whole = rate(lambda: codec.verify_result(sample.data, sample.signature, probe_key))
+    return raw, whole
+
+
+def write_limit(store: Store, size: int, threads: int, count: int) -> float:
+    """Durable, conditional writes per second of `size`-byte objects with `threads` writers."""
+    payloads = [os.urandom(size) for _ in range(min(count, 64))]
+    run = f"bench-writes/{os.getpid()}-{time.monotonic_ns()}"
+
+    def write(n: int) -> bool:
+        return store.put_new(f"{run}/{n}", payloads[n % len(payloads)])
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        created = sum(pool.map(write, range(count)))
+    elapsed = time.perf_counter() - start
+    assert created == count
+    return count / elapsed
+
+
+async def ingest(url: str, uploads: list[tuple[SignedFile, str]], clients: int) -> tuple[float, list[float], int]:
+    """(elapsed seconds, latencies, statuses other than 201) of `clients` concurrent uploaders, each on its own
+    keep-alive connection. The requests are written by hand (HTTP/1.1 over asyncio streams): a full client library
+    would spend more of the shared cores than the collector it is measuring."""
+    host, port = url.removeprefix("http://").split(":")
+    queue: asyncio.Queue[tuple[SignedFile, str]] = asyncio.Queue()
+    for item in uploads:
+        queue.put_nowait(item)
+    latencies: list[float] = []
+    failures = 0
+
+    async def client() -> None:
+        nonlocal failures
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while True:
+                try:
+                    signed, key = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                head = (
+                    f"PUT /v1/results/{signed.sha256} HTTP/1.1\r\nHost: {host}\r\n"
+                    f"Content-Length: {len(signed.data)}\r\nContent-Type: application/x-ndjson\r\n"
+                    f"Probe-Signature: {base64.b64encode(signed.signature).decode()}\r\n"
+                    f"Probe-Public-Key: {key}\r\n\r\n"
+                )
+                start = time.perf_counter()
+                writer.write(head.encode() + signed.data)
+                await writer.drain()
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - start)
+                failures += status_line.split()[1] != b"201"
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - start, latencies, failures
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, work: Path, options: argparse.Namespace,
+                files: list[tuple[SignedFile, str]], secrets: list[SecretKey]) -> None:  # fmt: skip
+    sample = files[0][0]
+    raw, whole = verification_limits(sample, secrets[0])
+    store = open_store(spec, endpoint)
+    writes = write_limit(store, len(sample.data), options.clients, options.writes)
+    checks_limit = whole * options.workers
+    store_limit = writes / 2  # an upload writes its signature and its body
+    slower = min(checks_limit, store_limit)
+    collector = Collector(spec, work, args=[*args, "--workers", str(options.workers), "--rate", "0"])
+    collector.start()
+    try:
+        elapsed, latencies, failures = asyncio.run(ingest(collector.url, files, options.clients))
+    finally:
+        collector.stop()
+    uploads = len(files) / elapsed
+    measurements = sum(s.data.count(b"\n") for s, _ in files) / elapsed
+    per_file = sample.data.count(b"\n")
+    print(
+        f"\n== store: {name} ({options.workers} collector workers, {options.clients} clients, {len(files)} uploads"
+        f" of {len(sample.data) / 1000:.0f} kB, {per_file} measurements each)"
+    )
+    slowest_raw = min(raw, writes)
+    p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+    row("Ed25519 verifications/s (one core)", f"{raw:.0f}", "an upload needs 2")
+    row(
+        "whole-file verifications/s (one core)",
+        f"{whole:.0f}",
+        f"x{options.workers} workers: {checks_limit:.0f} uploads/s",
+    )
+    row(
+        f"durable writes/s ({options.clients} writers)",
+        f"{writes:.0f}",
+        f"an upload needs 2: {store_limit:.0f} uploads/s",
+    )
+    row("ingest uploads/s", f"{uploads:.1f}")
+    row("ingest measurements/s", f"{measurements:.1f}")
+    row("latency p50 / p99 (ms)", f"{p50:.1f} / {p99:.1f}")
+    row("answers other than 201", str(failures))
+    row(
+        "ingest / slower raw limit",
+        f"{uploads / slowest_raw:.2f}",
+        f"slower raw limit {slowest_raw:.0f}/s; target >= 0.5",
+    )
+    row("ingest / slower per-upload ceiling", f"{uploads / slower:.2f}", f"ceiling {slower:.0f} uploads/s")
+
+
+def row(label: str, value: str, note: str = "") -> None:
+    print(f"{label:<40} {value:>14}  {note}".rstrip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--uploads", type=int, default=1024)
+    parser.add_argument("--writes", type=int, default=1024, help="objects written to measure the store's limit")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--stores", default="file,s3")
+    options = parser.parse_args()
+    secrets = [SecretKey.generate() for _ in range(options.clients)]
+    files = []
+    for n in range(options.uploads):
+        secret = secrets[n % len(secrets)]
+        files.append((make_file(secret), secret.public_key().to_base64()))
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        work = Path(tmp)
+        stores = options.stores.split(",")
+        if "file" in stores:
+            bench_store("folder (fsync + link)", str(work / "store"), [], None, work, options, files, secrets)
+        if "s3" in stores:
+            seaweed = SeaweedFS(work)
+            seaweed.start()
+            try:
+                spec = f"s3://{seaweed.bucket}/bench"
+                bench_store("SeaweedFS S3 (If-None-Match: *)", spec, ["--s3-endpoint", seaweed.endpoint],
+                            seaweed.endpoint, work, options, files, secrets)  # fmt: skip
+            finally:
+                seaweed.stop()
+
+
+if __name__ == "__main__":
+    main()
