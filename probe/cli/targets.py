@@ -32,9 +32,14 @@ def list_targets(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")] = False,
 ) -> None:
     """Show every endpoint of the target lists, list by list, with its version: id, protocol, host and port,
-    role, whether it is core (and its group of alternatives), and how sure its facts are."""
+    role, whether it is core (and its group of alternatives), and how sure its facts are. Without options it
+    shows what `probe run` would measure, settings included (`probe config show`)."""
     from probe import targets as target_lists
+    from probe.cli import volunteer
 
+    settings = volunteer.settings()
+    targets = targets or list(settings.run.targets) or None
+    service = service or list(settings.run.services) or None
     lists = _load(targets, strict=None)
     everything = [t for lst in lists for t in lst.targets]
     if service:

@@ -50,6 +50,14 @@ protocol = "tls"
 """
 
 
+@pytest.fixture(autouse=True)
+def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No settings of the machine running the tests (`probe targets list` honours `run.targets`, `run.services`)."""
+    monkeypatch.setenv("PROBE_HOME", str(tmp_path / "home"))
+    for name in ("PROBE_TARGETS", "PROBE_SERVICES"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def probe(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
 
@@ -74,6 +82,14 @@ def test_list_service_shows_that_service_and_the_controls_only() -> None:
     assert result.exit_code == 0, result.output
     shown = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ") and "://" in line}
     assert shown == bundled_ids("line") | bundled_ids("control")
+
+
+def test_list_shows_what_probe_run_would_measure_by_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROBE_SERVICES", "signal")
+    result = probe("targets", "list")
+    assert result.exit_code == 0, result.output
+    shown = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ") and "://" in line}
+    assert shown == bundled_ids("signal") | bundled_ids("control")
 
 
 def test_list_json_carries_versions_and_every_field() -> None:
@@ -150,8 +166,7 @@ def test_validate_checks_files_together_and_names_missing_ones(tmp_path: Path) -
 def test_run_refuses_a_bad_list_before_measuring(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(BAD)
-    env = {"PROBE_HOME": str(tmp_path / "home")}
-    result = CliRunner(env=env).invoke(app, ["run", "--targets", str(path), "--results-dir", str(tmp_path / "r")])
+    result = probe("run", "--targets", str(path), "--results-dir", str(tmp_path / "r"))
     assert result.exit_code == 2
     assert "field 'protocol': ticket-loco.kakao.com speaks" in result.stderr
     assert not (tmp_path / "r").exists()
