@@ -278,6 +278,8 @@ class Spool:
         now = time.time() if now is None else now
         record = {"status": status, "reason": reason, "when": _iso(now)}
         with self._locked():
+            if not item.folder.is_dir():  # dropped by the cap meanwhile: counted there
+                return item
             _write_synced(item.folder / REASON_NAME, json.dumps(record, indent=1).encode("utf-8"))
             target = self.dead_dir / item.sha256
             if target.exists():

@@ -40,7 +40,10 @@ def upload(
     if budget <= 0:
         fail(f"--budget must be a positive number of seconds, not {budget:g}")
     spool = Spool()
-    report = drain(spool, uploader, budget=budget, ignore_backoff=now, default_public_key=_public_key_line())
+    try:
+        report = drain(spool, uploader, budget=budget, ignore_backoff=now, default_public_key=_public_key_line())
+    except OSError as exc:
+        fail(f"cannot use the upload spool {spool.root}: {exc.strerror or exc}", EXIT_NOT_DELIVERED)
     if json_output:
         typer.echo(json.dumps(_report_json(report)))
     else:
@@ -101,7 +104,12 @@ def _drain(settings: Upload, budget: float, quiet: bool) -> None:
     from probe.upload import drain
 
     uploader = _uploader(settings.collector_url, settings.socks_proxy, "[upload] collector_url")
-    report = drain(Spool(), uploader, budget=budget, default_public_key=_public_key_line())
+    try:
+        report = drain(Spool(), uploader, budget=budget, default_public_key=_public_key_line())
+    except OSError as exc:
+        # The run's own result is safe in the results folder (and in the spool when sealing worked).
+        _say(f"upload: cannot use the upload spool: {exc.strerror or exc}", quiet=False)
+        return
     if report.delivered or report.duplicates or report.dead or report.next_attempt:
         _say(report.summary(), quiet=quiet and not report.dead)
 
@@ -119,14 +127,25 @@ def _settings() -> Upload:
 
 
 def _uploader(url: str | None, proxy: str | None, option: str) -> Uploader:
+    import httpx
+
     from probe.upload import Uploader
 
     if not url:
         fail("no collector: set [upload] collector_url in the configuration, or pass --to URL")
-    if not url.startswith(("http://", "https://")) or len(url) < 10:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        fail(f"{option} {url}: not a URL ({exc})")
+    if parsed.scheme not in ("http", "https") or not parsed.host:
         fail(f"{option} {url}: a collector is an http:// or https:// URL")
-    if proxy and not proxy.startswith(("socks5://", "socks5h://")):
-        fail(f"proxy {proxy}: uploads go through a SOCKS5 proxy only (socks5h://HOST:PORT, or socks5://)")
+    if proxy:
+        try:
+            proxy_url = httpx.URL(proxy)
+        except httpx.InvalidURL as exc:
+            fail(f"proxy {proxy}: not a URL ({exc})")
+        if proxy_url.scheme not in ("socks5", "socks5h") or not proxy_url.host or not proxy_url.port:
+            fail(f"proxy {proxy}: uploads go through a SOCKS5 proxy only: socks5h://HOST:PORT (or socks5://)")
     return Uploader(url=url, proxy=proxy)
 
 
