@@ -288,7 +288,7 @@ def _attempt(
         "Content-Type": "application/x-ndjson",
         "Probe-Signature": base64.b64encode(signature).decode("ascii"),
     }
-    public_key = item.meta.public_key or default_public_key
+    public_key = item.meta.public_key or _matching(default_public_key, signature)
     if public_key:
         headers["Probe-Public-Key"] = public_key
     try:
@@ -296,6 +296,20 @@ def _attempt(
     except httpx.HTTPError as exc:
         return Answer("retry", None, f"network: {_network_reason(exc)}")
     return classify(response.status_code, response.headers, response.content, now)
+
+
+def _matching(public_key: str | None, signature: bytes) -> str | None:
+    """`public_key` if it is the key that made `signature` (a file sealed before a key rotation is not): a wrong
+    key would get the file refused for good, where no key lets the collector use the one it already knows."""
+    from probe import minisign
+
+    if not public_key:
+        return None
+    try:
+        matches = minisign.parse(signature).key_id == minisign.PublicKey.from_base64(public_key).key_id
+    except minisign.MinisignError:
+        return None
+    return public_key if matches else None
 
 
 def _client(uploader: Uploader) -> httpx.Client:

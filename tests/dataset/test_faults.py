@@ -243,3 +243,13 @@ def test_probe_upload_command_drains_through_a_real_collector(
     )
     assert nothing.returncode == 2 and "no collector" in nothing.stderr and "Traceback" not in nothing.stderr
     assert httpx.get(collector.url + "/health").status_code == 200
+
+
+def test_a_file_signed_before_a_key_rotation_still_uploads(collector: Collector, tmp_path: Path) -> None:
+    old, new = SecretKey.generate(), SecretKey.generate()
+    assert put(collector.url, make_file(old), old.public_key()).status_code == 201  # the collector knows the old key
+    spool = Spool(tmp_path / "spool")
+    signed = make_file(old)
+    spool.seal(signed.data, signed.signature, signed.name)  # sealed without a key (an older spool)
+    report = drain(spool, Uploader(collector.url), budget=30, default_public_key=new.public_key().to_base64())
+    assert report.delivered == 1 and report.dead == ()  # the new key was not sent with the old file
