@@ -359,3 +359,36 @@ def test_the_crontab_entry_is_accepted_by_cron_and_its_command_runs(volunteer: V
     assert len(files) == 1  # the default ./results was pinned at install: cron started in /, the file went there
     report = volunteer.status()
     assert report["runs"][0]["result_file"] == str(files[0])
+
+
+def test_schedule_loop_runs_at_once_with_no_delay_and_stops_on_sigterm(volunteer: Volunteer) -> None:
+    """The foreground scheduler of containers: a run right away (--delay 0), each in its own process; SIGTERM
+    (what `docker stop` sends to PID 1) ends it cleanly."""
+    import signal
+
+    assert volunteer.probe("init", "--accept-risks", isolated=False).returncode == 0
+    argv = volunteer.argv("schedule", "loop", "--every", "10m", "--delay", "0")
+    env = {**volunteer.env(), "PROBE_RESULTS_DIR": str(volunteer.results)}  # as the Docker image sets it
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=volunteer.cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (volunteer.home / "state" / "runs.json").exists():
+            time.sleep(0.2)
+        assert (volunteer.home / "state" / "runs.json").exists(), "no run within a minute"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert out == ""
+    assert "a run every 10m" in err
+    assert len(volunteer.result_files()) == 1
+    assert len(volunteer.status()["runs"]) == 1

@@ -68,9 +68,9 @@ def init(
     current = load_settings()
     if accept_risks:
         _report(consent.record(upload), err=False)
-        return
-    if not interactive():
+    elif not interactive():
         typer.echo(consent.text(current.upload.collector_url))
         fail("no terminal to answer on: read the text above, then run `probe init --accept-risks` to agree")
-    if ask_consent(current, upload, err=False) is None:
+    elif ask_consent(current, upload, err=False) is None:
         fail("consent declined: nothing recorded, and probe will not measure")
+    typer.echo("Next: `probe run` measures once; `probe schedule install` measures unattended; `probe status`.")
