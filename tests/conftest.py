@@ -1,0 +1,64 @@
+"""Suite-wide rules for the censorship lab (tests/lab): it needs root, network namespaces and real servers.
+
+Without them every lab test is skipped with one loud reason (folded into a single line by `-ra`, and a banner at
+the end), never silently passed. With PROBE_REQUIRE_LAB=1 (CI, and ./scripts/test as root) a skipped lab test
+fails the whole session: the lab must run there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from functools import cache
+
+import pytest
+
+LAB_TOOLS = ("ip", "iptables", "iptables-restore", "sysctl", "ss", "ethtool", "unbound", "nginx")
+LAB_MODULES = ("scapy", "trustme", "httpx", "h2")
+
+
+@cache
+def lab_unavailable() -> str | None:
+    """Why the lab cannot run here, or None when it can."""
+    if os.geteuid() != 0:
+        return "the censorship lab needs root (network namespaces, iptables); run ./scripts/test as root"
+    missing = [t for t in LAB_TOOLS if shutil.which(t) is None]
+    missing += [m for m in LAB_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"the censorship lab needs {', '.join(missing)}; ./scripts/test as root installs them"
+    return None
+
+
+_skipped_lab: list[str] = []
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("lab") is not None:
+        reason = lab_unavailable()
+        if reason is not None:
+            pytest.skip(f"LAB NOT RUN: {reason}")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # An expected failure is reported as "skipped" too; only a real skip means the lab did not run.
+    if report.skipped and not hasattr(report, "wasxfail") and "lab" in report.keywords:
+        _skipped_lab.append(report.nodeid)
+
+
+def _required() -> bool:
+    return os.environ.get("PROBE_REQUIRE_LAB") == "1"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_lab and _required() and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _skipped_lab:
+        return
+    verdict = "FAILS the session (PROBE_REQUIRE_LAB=1)" if _required() else "not run"
+    terminalreporter.section("censorship lab", sep="!", red=True, bold=True)
+    terminalreporter.line(f"{len(_skipped_lab)} lab tests skipped: the lab was {verdict}.", red=True, bold=True)
+    terminalreporter.line(f"reason: {lab_unavailable() or 'see the skip reasons above'}", red=True)

@@ -1,0 +1,1 @@
+"""The censorship lab: a small internet in network namespaces with real servers and real censors (README.md)."""

@@ -1,0 +1,341 @@
+"""The lab itself: three network namespaces, the servers, and a censor that can be swapped per scenario.
+
+    client (probe, raw self-test client; resolv.conf -> the system resolver; no default route)
+      | veth  198.51.100.2/28 -- 198.51.100.1/28
+    censor (a router: ip_forward=1, rp_filter=0; iptables rules and scapy injectors of the scenario)
+      | veth  198.51.100.17/28 -- 198.51.100.18/28
+    server (every lab address on its loopback: unbound x2, nginx)
+
+The client and server namespaces live for the whole session; the censor namespace is made fresh for every
+scenario (and torn down after it), so no conntrack entry, `recent` list or injector of one scenario can leak into
+the next.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.lab import plan as addr
+from tests.lab import servers
+from tests.lab.censor import CensorPart, DNSInjection, FinInjection, ResolverLie, Rules, dns_name_hex
+from tests.lab.netns import LabCommandError, add_namespace, address, delete_namespace, route, run, sysctl, veth
+from tests.lab.pki import LabPKI, make_pki
+from tests.lab.plan import LabPlan
+
+HERE = Path(__file__).resolve().parent
+NETNS_ETC = Path("/etc/netns")
+
+
+@dataclass
+class Lab:
+    """A running lab. Build it with `build()`, always `teardown()` in a `finally`."""
+
+    folder: Path
+    plan: LabPlan
+    control_sni: str
+    python: str  # the interpreter (the project's venv) for the injectors and the raw client
+    prefix: str = field(default_factory=lambda: f"plab{os.getpid()}")
+    pki: LabPKI | None = None
+    _servers: dict[str, servers.Server] = field(default_factory=dict)
+
+    # names (interface names stay within the kernel's 15 characters: prefix is "plab" + pid)
+    @property
+    def client_ns(self) -> str:
+        return f"{self.prefix}-cli"
+
+    @property
+    def censor_ns(self) -> str:
+        return f"{self.prefix}-cen"
+
+    @property
+    def server_ns(self) -> str:
+        return f"{self.prefix}-srv"
+
+    @property
+    def censor_client_if(self) -> str:
+        return "toclient"
+
+    @property
+    def censor_server_if(self) -> str:
+        return "toserver"
+
+    @property
+    def resolv_conf(self) -> Path:
+        return NETNS_ETC / self.client_ns / "resolv.conf"
+
+    # --- session-wide parts --------------------------------------------------------------------------------------
+
+    def build(self) -> None:
+        """Make the client and server namespaces, the certificates, and start the servers."""
+        tls_names = sorted({n for n, _ in self.plan.tls_names()} | {self.control_sni})
+        self.pki = make_pki(self.folder / "pki", tls_names, [addr.CONTROL_RESOLVER], tls_names)
+        add_namespace(self.client_ns)
+        add_namespace(self.server_ns)
+        # Every query to a port where nothing listens gets its ICMP port unreachable at once (no rate limit), so
+        # "a host that runs no DNS server" looks the same to every probe query, however many arrive together.
+        sysctl(self.server_ns, "net.ipv4.icmp_ratelimit=0")
+        # Every server address sits on the server's loopback (this kernel has no dummy interfaces).
+        infra = [addr.SYSTEM_RESOLVER, addr.CONTROL_RESOLVER, addr.INTERCEPTOR]
+        for ip in infra + list(self.plan.service_addresses()):
+            address(self.server_ns, "lo", f"{ip}/32")
+        self.resolv_conf.parent.mkdir(parents=True, exist_ok=True)
+        self.resolv_conf.write_text(f"nameserver {addr.SYSTEM_RESOLVER}\n")
+        self._start_system_resolver({})
+        doh_cert = self.pki.leaf[addr.CONTROL_RESOLVER]
+        conf = self.folder / "unbound-control.conf"
+        conf.write_text(
+            servers.unbound_config(
+                self.folder,
+                "control",
+                self.plan.names,
+                {},
+                interfaces=[f"{addr.CONTROL_RESOLVER}@53", f"{addr.CONTROL_RESOLVER}@443"],
+                doh=(doh_cert.key, doh_cert.chain),
+            )
+        )
+        self._servers["unbound-control"] = servers.start(
+            self.server_ns,
+            "unbound-control",
+            ["unbound", "-d", "-c", str(conf)],
+            self.folder,
+            [("udp", addr.CONTROL_RESOLVER, 53), ("tcp", addr.CONTROL_RESOLVER, 443)],
+        )
+        nginx = self.folder / "nginx.conf"
+        nginx.write_text(servers.nginx_config(self.folder, self.plan, self.pki, self.control_sni))
+        tcp_sockets = [("tcp", a, p) for a, p in self.plan.sockets("tls") + self.plan.sockets("tcp")]
+        self._servers["nginx"] = servers.start(
+            self.server_ns,
+            "nginx",
+            ["nginx", "-c", str(nginx), "-p", str(self.folder), "-e", str(self.folder / "nginx-error.log")],
+            self.folder,
+            tcp_sockets + [("tcp", addr.INTERCEPTOR, 443)],
+        )
+
+    def _start_system_resolver(self, overrides: dict[str, str]) -> None:
+        old = self._servers.pop("unbound-system", None)
+        if old is not None:
+            old.stop()
+        conf = self.folder / "unbound-system.conf"
+        conf.write_text(
+            servers.unbound_config(self.folder, "system", self.plan.names, overrides, interfaces=[addr.SYSTEM_RESOLVER])
+        )
+        self._servers["unbound-system"] = servers.start(
+            self.server_ns,
+            "unbound-system",
+            ["unbound", "-d", "-c", str(conf)],
+            self.folder,
+            [("udp", addr.SYSTEM_RESOLVER, 53)],
+        )
+
+    def teardown(self) -> None:
+        """Stop every server, delete the namespaces and the client's resolv.conf; safe after a partial build."""
+        errors = []
+        for server in self._servers.values():
+            try:
+                server.stop()
+            except Exception as exc:  # keep tearing down: one stuck process must not leave the rest behind
+                errors.append(f"{server.name}: {exc}")
+        self._servers.clear()
+        for ns in (self.censor_ns, self.client_ns, self.server_ns):
+            delete_namespace(ns)
+        shutil.rmtree(NETNS_ETC / self.client_ns, ignore_errors=True)
+        if errors:
+            raise LabCommandError("teardown: " + "; ".join(errors))
+
+    # --- the censor, per scenario --------------------------------------------------------------------------------
+
+    @contextmanager
+    def censor(self, parts: Sequence[CensorPart]) -> Iterator[None]:
+        """A fresh censor router between client and servers with `parts` applied; removed on exit."""
+        injectors: list[subprocess.Popen[str]] = []
+        lies = self._lies(parts)
+        try:
+            self._build_router()
+            if lies:
+                self._start_system_resolver(lies)
+            self._apply_rules(parts)
+            for argv in self._injector_commands(parts):
+                injectors.append(self._start_injector(argv))
+            yield
+        finally:
+            for process in injectors:
+                _stop(process)
+            delete_namespace(self.censor_ns)
+            if lies:
+                self._start_system_resolver({})
+
+    def _build_router(self) -> None:
+        ns = self.censor_ns
+        delete_namespace(ns)
+        add_namespace(ns)
+        sysctl(ns, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+        veth(ns, self.censor_client_if, self.client_ns, "eth0")
+        veth(ns, self.censor_server_if, self.server_ns, "eth0")
+        for ifname in (self.censor_client_if, self.censor_server_if):
+            sysctl(ns, f"net.ipv4.conf.{ifname}.rp_filter=0")
+        p = addr.LINK_PREFIX
+        address(ns, self.censor_client_if, f"{addr.CENSOR_CLIENT_SIDE}/{p}")
+        address(ns, self.censor_server_if, f"{addr.CENSOR_SERVER_SIDE}/{p}")
+        address(self.client_ns, "eth0", f"{addr.CLIENT}/{p}")
+        address(self.server_ns, "eth0", f"{addr.SERVER}/{p}")
+        # The client gets routes to the lab prefixes only, no default route: a packet to any other address (a
+        # real-world fallback address in a target list) fails locally with ENETUNREACH and never leaves.
+        for prefix in addr.LAB_PREFIXES:
+            route(self.client_ns, prefix, addr.CENSOR_CLIENT_SIDE)
+            route(ns, prefix, addr.SERVER)
+        route(self.server_ns, addr.CLIENT_LINK, addr.CENSOR_SERVER_SIDE)
+
+    def _names(self) -> dict[str, str]:
+        return {
+            "client_if": self.censor_client_if,
+            "server_if": self.censor_server_if,
+            "client": addr.CLIENT,
+            "system_resolver": addr.SYSTEM_RESOLVER,
+            "control_resolver": addr.CONTROL_RESOLVER,
+            "interceptor": addr.INTERCEPTOR,
+            "sinkhole": addr.SINKHOLE,
+        }
+
+    def _lies(self, parts: Sequence[CensorPart]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for part in parts:
+            if isinstance(part, ResolverLie):
+                for e in self.plan.select(part.select):
+                    out[e.target.host] = part.answer
+        return out
+
+    def expand(self, parts: Sequence[CensorPart]) -> dict[str, list[str]]:
+        """table -> iptables-restore lines of every part, each written once."""
+        tables: dict[str, list[str]] = {}
+        names = self._names()
+
+        def add(table: str, line: str) -> None:
+            lines = tables.setdefault(table, [])
+            if line not in lines:
+                lines.append(line)
+
+        for part in parts:
+            if isinstance(part, Rules):
+                endpoints = self.plan.select(part.select) if part.select else (None,)
+                for e in endpoints:
+                    fill = dict(names)
+                    if e is not None:
+                        fill.update(ip=str(e.address), port=str(e.target.port), sni=e.sni, host=e.target.host)
+                    for template in part.rules:
+                        add(part.table, template.format(**fill))
+            elif isinstance(part, DNSInjection):
+                for host in dict.fromkeys(e.target.host for e in self.plan.select(part.select)):
+                    add(
+                        "filter",
+                        f"-A FORWARD -p udp -s {addr.SYSTEM_RESOLVER} --sport 53 -m string --algo bm "
+                        f'--hex-string "{dns_name_hex(host)}" -j DROP',
+                    )
+            elif isinstance(part, FinInjection):
+                for e in self.plan.select(part.select):
+                    add(
+                        "filter",
+                        f"-A FORWARD -i {self.censor_client_if} -p tcp --dport {e.target.port} "
+                        f'-m string --algo bm --string "{e.sni}" -j DROP',
+                    )
+        return tables
+
+    def _apply_rules(self, parts: Sequence[CensorPart]) -> None:
+        tables = self.expand(parts)
+        if not tables:
+            return
+        text = "".join(
+            f"*{table}\n" + "".join(f"{line}\n" for line in lines) + "COMMIT\n" for table, lines in tables.items()
+        )
+        run(["iptables-restore", "--noflush"], ns=self.censor_ns, input=text)
+
+    def _injector_commands(self, parts: Sequence[CensorPart]) -> list[list[str]]:
+        script = str(HERE / "injectors.py")
+        out = []
+        for part in parts:
+            if isinstance(part, DNSInjection):
+                hosts = list(dict.fromkeys(e.target.host for e in self.plan.select(part.select)))
+                out.append(
+                    [
+                        self.python,
+                        script,
+                        "dns",
+                        "--client-if",
+                        self.censor_client_if,
+                        "--server-if",
+                        self.censor_server_if,
+                        "--resolver",
+                        addr.SYSTEM_RESOLVER,
+                        "--forged",
+                        part.forged,
+                        "--delay",
+                        str(part.delay),
+                        *hosts,
+                    ]
+                )
+            elif isinstance(part, FinInjection):
+                chosen = self.plan.select(part.select)
+                ports = sorted({str(e.target.port) for e in chosen})
+                out.append(
+                    [
+                        self.python,
+                        script,
+                        "fin",
+                        "--client-if",
+                        self.censor_client_if,
+                        *(a for p in ports for a in ("--port", p)),
+                        *dict.fromkeys(e.sni for e in chosen),
+                    ]
+                )
+        return out
+
+    def _start_injector(self, argv: list[str]) -> subprocess.Popen[str]:
+        log = self.folder / f"injector-{argv[2]}.log"
+        with log.open("a") as sink:  # a file, not a pipe: nobody reads stderr while the injector runs
+            process = subprocess.Popen(
+                ["ip", "netns", "exec", self.censor_ns, *argv],
+                stdout=subprocess.PIPE,
+                stderr=sink,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
+        assert process.stdout is not None
+        line = process.stdout.readline()  # blocks until "ready" or the process ends
+        if line.strip() != "ready":
+            _stop(process)
+            raise LabCommandError(f"injector {shlex.join(argv[1:])} did not start: {line}{log.read_text()[-2000:]}")
+        return process
+
+    # --- running things in the client namespace ------------------------------------------------------------------
+
+    def in_client(
+        self, argv: Sequence[str], *, input: str | None = None, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `argv` inside the client namespace (its /etc/resolv.conf names the system resolver)."""
+        return subprocess.run(
+            ["ip", "netns", "exec", self.client_ns, *argv],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    if process.stdout is not None:
+        process.stdout.close()

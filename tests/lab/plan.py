@@ -1,0 +1,139 @@
+"""Where everything lives in the lab: fixed infrastructure addresses, and an address for every host name of the
+target lists, so the bundled lists run unchanged against lab servers.
+
+Only documentation ranges (RFC 5737) are used. The links and the infrastructure take 198.51.100.0/24, the services
+203.0.113.0/24; 192.0.2.0/24 is left alone because the host's own eth0 sits in it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from probe.model import Target
+
+# client <-> censor link, censor <-> server link (two /28s, so the routers' connected routes never overlap)
+CLIENT = "198.51.100.2"
+CENSOR_CLIENT_SIDE = "198.51.100.1"
+CENSOR_SERVER_SIDE = "198.51.100.17"
+SERVER = "198.51.100.18"
+LINK_PREFIX = 28
+CLIENT_LINK = "198.51.100.0/28"
+
+SYSTEM_RESOLVER = "198.51.100.53"  # unbound #1: the client's system resolver, the one censors tamper with
+CONTROL_RESOLVER = "198.51.100.54"  # unbound #2: the clean control, DoH on 443 and plain DNS on 53
+INTERCEPTOR = "198.51.100.66"  # TLS with certificates from an untrusted CA
+SINKHOLE = "198.51.100.250"  # forged DNS answers point here: routed to the server side, nothing answers
+
+LAB_PREFIXES = ("198.51.100.0/24", "203.0.113.0/24")
+SERVICE_NETWORK = ipaddress.ip_network("203.0.113.0/24")
+_FIRST_SERVICE_HOST = 10  # 203.0.113.1-9 stay free for hand experiments
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint of the target list as the lab serves it."""
+
+    target: Target
+    address: str | None  # None: an address literal the lab cannot serve (outside the lab ranges)
+
+    @property
+    def key(self) -> tuple[str, str, int, str]:
+        """How `probe run --json` names the endpoint: (service, host, port, protocol)."""
+        return (self.target.service, self.target.host, self.target.port, self.target.protocol)
+
+    @property
+    def sni(self) -> str:
+        return self.target.server_name
+
+
+@dataclass(frozen=True)
+class Select:
+    """A subset of the target list's endpoints, by service, protocol and (optionally) host."""
+
+    services: tuple[str, ...]
+    protocols: tuple[str, ...] = ("tls", "tcp")
+    hosts: tuple[str, ...] = ()
+
+    def matches(self, endpoint: Endpoint) -> bool:
+        t = endpoint.target
+        return t.service in self.services and t.protocol in self.protocols and (not self.hosts or t.host in self.hosts)
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    """Every endpoint with its lab address, and the host name -> address table the resolvers serve."""
+
+    endpoints: tuple[Endpoint, ...]
+    names: tuple[tuple[str, str], ...]  # (host name, address), for the resolvers and the certificates
+
+    @classmethod
+    def from_targets(cls, targets: Iterable[Target]) -> LabPlan:
+        """Give each host name its own service address (in list order) and check the lab can serve the list:
+        one address can carry tls or plain tcp on a port, not both."""
+        targets = tuple(targets)
+        literal = {t.host for t in targets if _is_ip(t.host)}
+        taken = {t.host for t in targets if t.host in literal and ipaddress.ip_address(t.host) in SERVICE_NETWORK}
+        free = (str(ip) for ip in SERVICE_NETWORK.hosts() if int(ip.packed[-1]) >= _FIRST_SERVICE_HOST)
+        names: dict[str, str] = {}
+        for t in targets:
+            if t.host not in literal and t.host not in names:
+                names[t.host] = next(ip for ip in free if ip not in taken)
+        endpoints = []
+        for t in targets:
+            if t.host not in literal:
+                endpoints.append(Endpoint(t, names[t.host]))
+            else:
+                endpoints.append(Endpoint(t, t.host if t.host in taken else None))
+        plan = cls(tuple(endpoints), tuple(names.items()))
+        plan._check_sockets()
+        return plan
+
+    def _check_sockets(self) -> None:
+        protocols: dict[tuple[str, int], str] = {}
+        for e in self.served:
+            assert e.address is not None
+            seen = protocols.setdefault((e.address, e.target.port), e.target.protocol)
+            if seen != e.target.protocol:
+                raise ValueError(
+                    f"the lab cannot serve {e.target.host}:{e.target.port} as both tls and tcp on one address"
+                )
+
+    @property
+    def served(self) -> tuple[Endpoint, ...]:
+        return tuple(e for e in self.endpoints if e.address is not None)
+
+    def address_of(self, host: str) -> str:
+        return dict(self.names)[host]
+
+    def select(self, selector: Select) -> tuple[Endpoint, ...]:
+        """The served endpoints `selector` picks, in list order."""
+        return tuple(e for e in self.served if selector.matches(e))
+
+    def first(self, selector: Select) -> Endpoint:
+        chosen = self.select(selector)
+        if not chosen:
+            raise LookupError(f"no endpoint of the target list matches {selector}")
+        return chosen[0]
+
+    def sockets(self, protocol: str) -> tuple[tuple[str, int], ...]:
+        """Every (address, port) where the lab must listen with `protocol`."""
+        out = {(e.address, e.target.port) for e in self.served if e.target.protocol == protocol}
+        return tuple(sorted((a, p) for a, p in out if a is not None))
+
+    def tls_names(self) -> tuple[tuple[str, str], ...]:
+        """(server name, address) of every tls endpoint, deduplicated."""
+        pairs = {(e.sni, e.address) for e in self.served if e.target.protocol == "tls"}
+        return tuple(sorted((n, a) for n, a in pairs if a is not None))
+
+    def service_addresses(self) -> tuple[str, ...]:
+        return tuple(sorted({e.address for e in self.served if e.address is not None}))
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,139 @@
+"""Run `probe run --json` inside the client namespace and hold its verdicts against a scenario's expectations."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from tests.lab import plan as addr
+from tests.lab.lab import Lab
+from tests.lab.scenarios import Scenario, expected_verdicts
+
+PROBE = str(Path(sys.executable).with_name("probe"))
+TIMEOUT = 2.0  # --timeout: the probe also keeps each DNS socket open 2 s after a first answer
+
+
+class VerdictMismatch(AssertionError):
+    """The probe ran to completion but judged the scenario wrongly (the only failure an xfail may excuse)."""
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    summary: dict[str, Any]
+
+
+@cache
+def _run_options() -> str:
+    return subprocess.run(
+        [PROBE, "run", "--help"], capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "200"}
+    ).stdout
+
+
+def probe_argv(lab: Lab, results_dir: Path, *, capture: bool = True) -> list[str]:
+    """The probe's command line in the lab: the lab's DoH control and CA, and no upload (when the option exists)."""
+    assert lab.pki is not None
+    argv = [
+        PROBE,
+        "run",
+        "--json",
+        "--timeout",
+        f"{TIMEOUT:g}",
+        "--doh",
+        f"https://{addr.CONTROL_RESOLVER}/dns-query",
+        "--ca-file",
+        str(lab.pki.ca_file),
+        "--results-dir",
+        str(results_dir),
+    ]
+    if "--no-upload" in _run_options():
+        argv.append("--no-upload")
+    if not capture:
+        argv.append("--no-capture")
+    return argv
+
+
+def probe_env(home: Path) -> dict[str, str]:
+    """A private home for the probe's keys, settings and spool; no proxies from the environment."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+    return {
+        **keep,
+        "HOME": str(home),
+        "PROBE_HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_DATA_HOME": str(home / "data"),
+    }
+
+
+def prepare_home(home: Path) -> None:
+    """Record the consent a volunteer gives once (`probe init --accept-risks`, results kept local), when this probe
+    has a consent step; without it a non-interactive run measures nothing."""
+    home.mkdir(parents=True, exist_ok=True)
+    if " init " not in subprocess.run([PROBE, "--help"], capture_output=True, text=True, check=False).stdout:
+        return
+    argv = [PROBE, "init", "--accept-risks"]
+    if "--no-upload" in subprocess.run([*argv, "--help"], capture_output=True, text=True, check=False).stdout:
+        argv.append("--no-upload")
+    done = subprocess.run(
+        argv, capture_output=True, text=True, env=probe_env(home), stdin=subprocess.DEVNULL, check=False, timeout=60
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(argv[1:])} failed (exit {done.returncode}): {done.stderr[-2000:]}")
+
+
+def run_probe(lab: Lab, results_dir: Path, home: Path, *, capture: bool = True) -> ProbeRun:
+    """`probe run --json` in the client namespace; fails (not a mismatch) when it crashed or printed no JSON."""
+    argv = probe_argv(lab, results_dir, capture=capture)
+    done = lab.in_client(argv, env=probe_env(home), timeout=180)
+    if done.returncode not in (0, 3):
+        raise AssertionError(f"probe run crashed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    try:
+        summary = json.loads(done.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"probe run --json printed no JSON object ({exc}):\n{done.stdout[-2000:]}") from exc
+    return ProbeRun(tuple(argv), done.returncode, done.stdout, done.stderr, summary)
+
+
+def compare(scenario: Scenario, lab: Lab, run: ProbeRun) -> list[str]:
+    """Every difference between what the scenario expects and what the probe said (empty when all agree)."""
+    expected = expected_verdicts(scenario, lab.plan)
+    got: dict[tuple[str, str, int, str], dict[str, Any]] = {
+        (e["service"], e["host"], e["port"], e["protocol"]): e for e in run.summary.get("endpoints", [])
+    }
+    problems = []
+    if run.returncode != scenario.exit_code:
+        problems.append(f"exit code {run.returncode}, expected {scenario.exit_code}: {run.stderr.strip()[-300:]}")
+    vantage = run.summary.get("vantage", {}).get("status")
+    if vantage != scenario.vantage:
+        problems.append(f"vantage {vantage}, expected {scenario.vantage}")
+    for key in sorted(set(expected) | set(got)):
+        where = f"{key[0]} {key[3]}://{key[1]}:{key[2]}"
+        if key not in got:
+            problems.append(f"{where}: missing from the probe's output (expected {expected[key]})")
+        elif key not in expected:
+            problems.append(f"{where}: not in the target list the lab serves")
+        elif got[key]["verdict"] != expected[key]:
+            evidence = "; ".join(got[key].get("evidence", []))
+            problems.append(
+                f"{where}: {got[key]['verdict']} ({got[key].get('confidence')}), expected {expected[key]} -- {evidence}"
+            )
+    return problems
+
+
+def check(scenario: Scenario, lab: Lab, run: ProbeRun) -> None:
+    problems = compare(scenario, lab, run)
+    if problems:
+        raise VerdictMismatch(
+            f"scenario {scenario.name}: the probe's verdicts differ (result file {run.summary.get('result_file')}):\n  "
+            + "\n  ".join(problems)
+        )
