@@ -124,7 +124,8 @@ class SystemNetwork:
                 resolver_label=label,
                 on_bound=bound.append,
             )
-        packets = await self._packets("udp", bound[0] if bound else None, server, port, clock, transaction_id)
+        # Summaries name the resolver as the records do (`label`): never the system resolver's own address.
+        packets = await self._packets("udp", bound[0] if bound else None, server, port, clock, transaction_id, label)
         return Lookup(records, packets)
 
     async def dns_doh(
@@ -186,9 +187,18 @@ class SystemNetwork:
         return Exchange(connect, handshake, events, packets)
 
     async def _packets(
-        self, proto: str, local_port: int | None, remote: str, port: int, clock: Clock, transaction_id: int
+        self,
+        proto: str,
+        local_port: int | None,
+        remote: str,
+        port: int,
+        clock: Clock,
+        transaction_id: int,
+        label: str | None = None,
     ) -> tuple[PacketSummary, ...]:
         if self._capture is None or local_port is None:
             return ()
         await asyncio.sleep(CAPTURE_SETTLE)
-        return self._capture.flow(proto, local_port, remote, port, clock=clock, transaction_id=transaction_id)
+        return self._capture.flow(
+            proto, local_port, remote, port, clock=clock, transaction_id=transaction_id, label=label
+        )

@@ -102,9 +102,18 @@ class Capture:
             self._remotes.add(address)
 
     def flow(
-        self, proto: str, local_port: int, remote: str, remote_port: int, *, clock: Clock, transaction_id: int
+        self,
+        proto: str,
+        local_port: int,
+        remote: str,
+        remote_port: int,
+        *,
+        clock: Clock,
+        transaction_id: int,
+        label: str | None = None,
     ) -> tuple[PacketSummary, ...]:
-        """The summaries of one flow's packets so far, timed on the measurement's clock."""
+        """The summaries of one flow's packets so far, timed on the measurement's clock. `label` replaces the
+        far end's address in the summaries (the system resolver's address is private: it may name a LAN box)."""
         offset = time.time() - clock()  # epoch time of the measurement's zero
         with self._lock:
             seen = [
@@ -119,7 +128,7 @@ class Capture:
                 t=round(s.at - offset, 6),
                 direction="in" if s.src == remote else "out",
                 proto=proto,
-                remote=f"[{remote}]:{remote_port}" if ":" in remote else f"{remote}:{remote_port}",
+                remote=label or (f"[{remote}]:{remote_port}" if ":" in remote else f"{remote}:{remote_port}"),
                 ttl=s.ttl,
                 ip_id=s.ip_id,
                 flags=s.flags,
