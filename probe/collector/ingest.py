@@ -76,7 +76,9 @@ class Ingest:
         facts = checks.check_measurements(data, now, client_address)
         try:
             self._pin(public)
-            self.store.put_new(layout.raw_signature(facts.day, sha256), minisig)
+            # The signature first, its folder entry made durable by the body's write into the same folder: a crash
+            # leaves at most a signature without its body (rewritten on retry), never a body without signature.
+            self.store.put_new(layout.raw_signature(facts.day, sha256), minisig, sync=False)
             created = self.store.put_new(layout.raw_body(facts.day, sha256), data)
         except StoreError as exc:
             raise Refusal(503, "store", f"storage unavailable: {exc}", retry_after=STORE_RETRY_AFTER) from None
