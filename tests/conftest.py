@@ -58,7 +58,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _skipped_lab:
         return
-    verdict = "FAILS the session (PROBE_REQUIRE_LAB=1)" if _required() else "not run"
+    verdict = "PROBE_REQUIRE_LAB=1, so the session FAILS" if _required() else "the lab did not run"
     terminalreporter.section("censorship lab", sep="!", red=True, bold=True)
-    terminalreporter.line(f"{len(_skipped_lab)} lab tests skipped: the lab was {verdict}.", red=True, bold=True)
+    terminalreporter.line(f"{len(_skipped_lab)} lab tests skipped: {verdict}.", red=True, bold=True)
     terminalreporter.line(f"reason: {lab_unavailable() or 'see the skip reasons above'}", red=True)

@@ -35,12 +35,14 @@ class ResolverLie:
 
 @dataclass(frozen=True)
 class DNSInjection:
-    """An on-path injector: forged A answers for the selected names, at once, to queries sent to any address;
-    the system resolver's genuine answer is held back and delivered `delay` seconds later."""
+    """An on-path injector: forged A answers for the selected names, to queries sent to any address, after
+    `forged_delay` seconds (at once by default); the system resolver's genuine answer is held back and delivered
+    `delay` seconds later."""
 
     select: Select
     forged: str = addr.SINKHOLE
     delay: float = 0.08
+    forged_delay: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ def main(argv: list[str]) -> int:
     dns_p.add_argument("--resolver", required=True)
     dns_p.add_argument("--forged", required=True)
     dns_p.add_argument("--delay", type=float, default=0.08)
+    dns_p.add_argument("--forged-delay", type=float, default=0.0)
     dns_p.add_argument("names", nargs="+")
     fin_p = sub.add_parser("fin")
     fin_p.add_argument("--client-if", required=True)
@@ -50,7 +51,14 @@ def main(argv: list[str]) -> int:
 
     if args.kind == "dns":
         sniffers = dns_injector(
-            raw.send, args.client_if, args.server_if, args.resolver, args.forged, args.delay, args.names
+            raw.send,
+            args.client_if,
+            args.server_if,
+            args.resolver,
+            args.forged,
+            args.delay,
+            args.forged_delay,
+            args.names,
         )
     else:
         sniffers = fin_injector(raw.send, args.client_if, args.port, args.snis)
@@ -82,7 +90,14 @@ Send = Callable[[Any], Any]
 
 
 def dns_injector(
-    send: Send, client_if: str, server_if: str, resolver: str, forged: str, delay: float, names: list[str]
+    send: Send,
+    client_if: str,
+    server_if: str,
+    resolver: str,
+    forged: str,
+    delay: float,
+    forged_delay: float,
+    names: list[str],
 ) -> list[Sniffer]:
     import dns.flags
     import dns.message
@@ -112,7 +127,11 @@ def dns_injector(
         answer = dns.message.make_response(query)
         answer.flags |= dns.flags.RA
         answer.answer.append(dns.rrset.from_text(query.question[0].name, 300, "IN", "A", forged))
-        send(IP(src=pkt[IP].dst, dst=pkt[IP].src) / UDP(sport=53, dport=pkt[UDP].sport) / Raw(answer.to_wire()))
+        lie = IP(src=pkt[IP].dst, dst=pkt[IP].src) / UDP(sport=53, dport=pkt[UDP].sport) / Raw(answer.to_wire())
+        if forged_delay > 0:  # an injector that loses the race: the genuine answer gets there first
+            threading.Timer(forged_delay, send, args=(lie,)).start()
+        else:
+            send(lie)
 
     def on_response(pkt: Any) -> None:
         if IP not in pkt or UDP not in pkt or pkt[IP].src != resolver or pkt[UDP].sport != 53:

@@ -167,13 +167,20 @@ class Lab:
         finally:
             for process in injectors:
                 _stop(process)
-            delete_namespace(self.censor_ns)
+            self._remove_router()
             if lies:
                 self._start_system_resolver({})
 
+    def _remove_router(self) -> None:
+        # Deleting a namespace destroys its interfaces lazily (a kernel work queue), so the links' far ends could
+        # outlive `ip netns delete` for a moment; deleting one end of a veth removes both at once.
+        for ns in (self.client_ns, self.server_ns):
+            run(["ip", "-n", ns, "link", "del", "eth0"], check=False)
+        delete_namespace(self.censor_ns)
+
     def _build_router(self) -> None:
         ns = self.censor_ns
-        delete_namespace(ns)
+        self._remove_router()
         add_namespace(ns)
         sysctl(ns, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
         veth(ns, self.censor_client_if, self.client_ns, "eth0")
@@ -276,6 +283,8 @@ class Lab:
                         part.forged,
                         "--delay",
                         str(part.delay),
+                        "--forged-delay",
+                        str(part.forged_delay),
                         *hosts,
                     ]
                 )

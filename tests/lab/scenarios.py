@@ -146,6 +146,26 @@ SCENARIOS: tuple[Scenario, ...] = (
         without_capture=True,
     ),
     Scenario(
+        "dns_injection_lost_race",
+        "An injector for LINE names that loses the race: the genuine answer gets through first, the forged one "
+        "follows 100 ms later (still sent to any address).",
+        censor=(DNSInjection(LINE, forged=SINKHOLE, delay=0.0, forged_delay=0.1),),
+        selftest=(
+            Check(
+                "a LINE query gets the genuine answer first, then a forged one", "dns", LINE, f"genuine then {SINKHOLE}"
+            ),
+            Check(
+                "a LINE query to a host without DNS server is answered (forged)",
+                "dns",
+                LINE,
+                SINKHOLE,
+                server="non_resolver",
+            ),
+            _genuine(KAKAO, "a KakaoTalk name"),
+        ),
+        verdicts=((LINE, "dns.injection"),),
+    ),
+    Scenario(
         "resolver_nxdomain",
         "The system resolver says LINE's names do not exist.",
         censor=(ResolverLie(LINE, "nxdomain"),),
@@ -189,7 +209,6 @@ SCENARIOS: tuple[Scenario, ...] = (
             _tls_ok(KAKAO_TLS, "KakaoTalk"),
         ),
         verdicts=((LINE, "tcp.reset"),),
-        without_capture=True,
     ),
     Scenario(
         "sni_rst",
