@@ -203,14 +203,16 @@ def dns_mismatch_unreachable(f: EndpointFacts) -> Evidence | None:
 
 
 def dns_timeout(f: EndpointFacts) -> Evidence | None:
-    if f.resolver_addresses or f.resolver_failures.get("A") not in (
-        Failure.GENERIC_TIMEOUT_ERROR.value,
-        Failure.TIMED_OUT.value,
-    ):
+    """Every query for the name (A and AAAA: the repeat that tells a drop from loss) went unanswered, each after
+    being sent again several times."""
+    timeouts = (Failure.GENERIC_TIMEOUT_ERROR.value, Failure.TIMED_OUT.value)
+    failures = f.resolver_failures
+    if f.resolver_addresses or not failures or any(v not in timeouts for v in failures.values()):
         return None
     if not f.vantage.resolver:
         return None
-    return ("queries for this name went unanswered while the same resolver answers the control names",)
+    kinds = " and ".join(sorted(failures))
+    return (f"{kinds} queries for this name went unanswered while the same resolver answers the control names",)
 
 
 def dns_resolver_broken(f: EndpointFacts) -> Evidence | None:
@@ -272,7 +274,16 @@ def vantage_no_tls(f: EndpointFacts) -> Evidence | None:
 
 
 def _contrast(f: EndpointFacts) -> bool:
-    return f.vantage.has_controls and f.vantage.reachable_controls > 0
+    """Controls connect on the endpoint's own port: a network that lets only 80 and 443 out would otherwise make
+    every app on another port look blocked."""
+    return f.vantage.has_controls and f.target.port in f.vantage.ports
+
+
+def _no_contrast_text(f: EndpointFacts) -> str:
+    if not f.vantage.has_controls:
+        return "no control endpoints to compare with"
+    ports = ", ".join(str(p) for p in f.vantage.ports) or "none"
+    return f"no control endpoint on port {f.target.port} to compare with (controls connect on: {ports})"
 
 
 def vantage_local_firewall(f: EndpointFacts) -> Evidence | None:
@@ -302,7 +313,9 @@ def _transport_rule(kind: str, what: str, contrast: str) -> Condition:
             return None
         text = [_tries_text(a, what) for a in failing if a.kind == kind][:3]
         if contrast == "controls":
-            text.append(f"{f.vantage.reachable_controls} control endpoints connect")
+            text.append(f"control endpoints connect on port {f.target.port}")
+        else:
+            text.append(_no_contrast_text(f))
         return tuple(text)
 
     return condition

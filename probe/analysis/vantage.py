@@ -27,6 +27,7 @@ class VantageFacts:
     doh: bool  # the DoH control answered some control name
     afterflight: bool | None  # the controls still connected after the targets (None: not checked)
     dns_proxy: bool  # a non-resolver answered a benign name: port 53 is intercepted, not name-triggered
+    ports: tuple[int, ...] = ()  # ports on which some control connected: a failure elsewhere may be a firewall's
     resolver_rewrites: bool = False  # the resolver's answers for the control names are not the DoH control's
     captive_portal: bool = False  # every control name resolves to one address, and no control TLS validates
 
@@ -47,6 +48,7 @@ class VantageFacts:
             "doh": self.doh,
             "afterflight": self.afterflight,
             "transparent_dns_proxy": self.dns_proxy,
+            "ports": list(self.ports),
             "resolver_rewrites": self.resolver_rewrites,
             "captive_portal": self.captive_portal,
         }
@@ -79,6 +81,7 @@ def assess(controls: Iterable[Measured]) -> VantageFacts:
         doh=any(Tag.CONTROL_DOH.value in q.tags and q.addresses() for q in queries),
         afterflight=any(c.status.success for c in after) if after else None,
         dns_proxy=any(Tag.NON_RESOLVER.value in q.tags and q.rcode is not None for q in queries),
+        ports=tuple(sorted({c.port for c in connected})),
         resolver_rewrites=_resolver_rewrites(controls),
         captive_portal=_captive_portal(controls, handshakes),
     )
