@@ -43,8 +43,11 @@ class Plan:
     doh_urls: tuple[str, ...] = ()
     non_resolver: str | None = None  # a host known to run no DNS server: any answer from it is forged
     control_sni: str = CONTROL_SNI
-    tries: int = 3  # a failure must repeat (2 of 3) before it can count as blocking
-    extended_tries: int = 9  # when tries disagree, ask more: a censor that fires 75% of the time is still one
+    # A failure must repeat before it counts as blocking (see analysis.facts.AddressFacts.blocked). Five tries,
+    # twelve when they disagree: a censor that fires three times in four then passes all five only once in
+    # 1,024 runs, and fails at least a third of twelve with probability 0.9996; loss almost never fails four.
+    tries: int = 5
+    extended_tries: int = 12
     addresses_per_source: int = 2  # per address family, from each source (resolver, late answers, DoH, list)
 
 

@@ -202,6 +202,9 @@ class SystemNetwork:
         if self._capture is None or local_port is None:
             return ()
         await asyncio.sleep(CAPTURE_SETTLE)
-        return self._capture.flow(
-            proto, local_port, remote, port, clock=clock, transaction_id=transaction_id, label=label
+        capture = self._capture
+        return await asyncio.to_thread(
+            lambda: capture.flow(
+                proto, local_port, remote, port, clock=clock, transaction_id=transaction_id, label=label
+            )
         )

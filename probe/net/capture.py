@@ -13,6 +13,7 @@ breaks a run.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -59,47 +60,56 @@ def unavailable_reason() -> str | None:
 
 
 class Capture:
-    """A sniffer over every interface for the length of a run."""
+    """A sniffer over every interface for the length of a run, in a process of its own.
+
+    A sniffer thread inside the probe would share the interpreter lock with the event loop: decoding every
+    packet in Python delayed the probe's own timestamps by up to 0.6 s under load, and timing is evidence here.
+    The parent asks the child, over a pipe, to watch an address (before contacting it) and for a flow's packets.
+    """
 
     def __init__(self) -> None:
-        self._remotes: set[str] = set()
-        self._seen: list[_Seen] = []
-        self._lock = threading.Lock()
-        self._sniffer: Any = None
+        self._lock = threading.Lock()  # one request and its answer at a time on the pipe
+        self._conn: Any = None
+        self._process: Any = None
+        self._watched: set[str] = set()
         self.error: str | None = None
 
-    def start(self) -> None:
-        import logging
+    def start(self, timeout: float = 15.0) -> None:
+        import multiprocessing
 
-        logging.getLogger("scapy").setLevel(logging.ERROR)  # its warnings would reach cron mail
-        # The link and network layers must be loaded before sniffing, or scapy cannot dissect what it reads.
-        import scapy.layers.dns
-        import scapy.layers.inet
-        import scapy.layers.inet6
-        import scapy.layers.l2  # noqa: F401
-        from scapy.interfaces import get_if_list
-        from scapy.sendrecv import AsyncSniffer
-
-        self._sniffer = AsyncSniffer(iface=get_if_list(), store=False, prn=self._on_packet)
-        self._sniffer.start()
-        # AsyncSniffer opens its sockets in its thread; wait until it listens, so the first SYN is not missed.
-        deadline = time.monotonic() + 2.0
-        while not getattr(self._sniffer, "running", False) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.05)
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child,), name="probe-capture", daemon=True)
+        self._process.start()
+        child.close()
+        if not self._conn.poll(timeout):
+            self.stop()
+            raise TimeoutError("the capture process did not start")
+        ready = self._conn.recv()
+        if ready != ("ready",):
+            self.stop()
+            raise RuntimeError(f"the capture process failed: {ready[1] if len(ready) > 1 else ready}")
 
     def stop(self) -> None:
-        if self._sniffer is not None:
-            try:
-                self._sniffer.stop()
-            except Exception as exc:  # a sniffer that died early has nothing left to stop
-                self.error = self.error or f"{exc.__class__.__name__}"
-            self._sniffer = None
+        if self._conn is not None:
+            with contextlib.suppress(OSError, EOFError, ValueError):
+                self._conn.send(("stop",))
+            self._conn.close()
+            self._conn = None
+        if self._process is not None:
+            self._process.join(3)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(1)
+            self._process = None
 
     def watch(self, address: str) -> None:
-        """Keep packets to and from `address` from now on (call it before contacting it)."""
-        with self._lock:
-            self._remotes.add(address)
+        """Keep packets to and from `address` from now on. Returns once the sniffer knows, so call it before
+        contacting the address and the first SYN is kept."""
+        if address in self._watched or self._conn is None:
+            return
+        self._ask(("watch", address))
+        self._watched.add(address)
 
     def flow(
         self,
@@ -114,15 +124,10 @@ class Capture:
     ) -> tuple[PacketSummary, ...]:
         """The summaries of one flow's packets so far, timed on the measurement's clock. `label` replaces the
         far end's address in the summaries (the system resolver's address is private: it may name a LAN box)."""
+        if self._conn is None:
+            return ()
         offset = time.time() - clock()  # epoch time of the measurement's zero
-        with self._lock:
-            seen = [
-                s
-                for s in self._seen
-                if s.proto == proto
-                and ((s.src == remote and s.sport == remote_port and s.dport == local_port)
-                     or (s.dst == remote and s.dport == remote_port and s.sport == local_port))
-            ]  # fmt: skip
+        seen: list[_Seen] = self._ask(("flow", proto, local_port, remote, remote_port)) or []
         return tuple(
             PacketSummary(
                 t=round(s.at - offset, 6),
@@ -143,14 +148,84 @@ class Capture:
             for s in seen
         )
 
-    def _on_packet(self, packet: Any) -> None:
+    def _ask(self, message: tuple[Any, ...]) -> Any:
+        """Send one request and wait (briefly) for its answer; a dead capture answers nothing, once."""
+        with self._lock:
+            try:
+                self._conn.send(message)
+                if self._conn.poll(5.0):
+                    return self._conn.recv()
+                self.error = self.error or "the capture process stopped answering"
+            except (OSError, EOFError, ValueError) as exc:
+                self.error = self.error or f"the capture process is gone ({exc.__class__.__name__})"
+            self._conn.close()
+            self._conn = None
+            return None
+
+
+def _serve(conn: Any) -> None:
+    """The capture process: sniff, keep the watched addresses' packets, answer the parent's requests."""
+    import logging
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us in order
+    logging.getLogger("scapy").setLevel(logging.ERROR)  # its warnings would reach cron mail
+    remotes: set[str] = set()
+    seen: list[_Seen] = []
+    lock = threading.Lock()
+
+    def keep(packet: Any) -> None:
         try:
-            seen = _summarise(packet, self._remotes)
+            summary = _summarise(packet, remotes)
         except Exception:  # a malformed packet is not evidence of anything
             return
-        if seen is not None:
-            with self._lock:
-                self._seen.append(seen)
+        if summary is not None:
+            with lock:
+                seen.append(summary)
+
+    try:
+        # The link and network layers must be loaded before sniffing, or scapy cannot dissect what it reads.
+        import scapy.layers.dns
+        import scapy.layers.inet
+        import scapy.layers.inet6
+        import scapy.layers.l2  # noqa: F401
+        from scapy.interfaces import get_if_list
+        from scapy.sendrecv import AsyncSniffer
+
+        sniffer = AsyncSniffer(iface=get_if_list(), store=False, prn=keep)
+        sniffer.start()
+        deadline = time.monotonic() + 5.0
+        while not getattr(sniffer, "running", False) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)  # the sockets open in the sniffer's thread, just after `running` turns true
+    except Exception as exc:
+        conn.send(("error", f"{exc.__class__.__name__}: {exc}"))
+        return
+    conn.send(("ready",))
+    try:
+        while True:
+            message = conn.recv()
+            if message[0] == "watch":
+                remotes.add(message[1])
+                conn.send(True)
+            elif message[0] == "flow":
+                _, proto, local_port, remote, remote_port = message
+                with lock:
+                    matches = [
+                        s
+                        for s in seen
+                        if s.proto == proto
+                        and ((s.src == remote and s.sport == remote_port and s.dport == local_port)
+                             or (s.dst == remote and s.dport == remote_port and s.sport == local_port))
+                    ]  # fmt: skip
+                conn.send(matches)
+            else:
+                break
+    except (EOFError, OSError):
+        pass  # the parent went away: nothing left to answer
+    finally:
+        with contextlib.suppress(Exception):
+            sniffer.stop()
 
 
 def _summarise(packet: Any, remotes: set[str]) -> _Seen | None:

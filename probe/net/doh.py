@@ -6,6 +6,7 @@ lookup that a censor could poison, and the TLS validation is as strict as for an
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from types import TracebackType
 
@@ -27,9 +28,16 @@ _MEDIA_TYPE = "application/dns-message"
 
 
 class DoHClient:
-    """One HTTP/2 connection pool per run, shared by every DoH query."""
+    """One HTTP/2 connection pool per run, shared by every DoH query.
+
+    The first query to a server goes alone: HTTP/2 queues every other request for that origin behind the one
+    connection being opened, so a server that does not answer (DoH is often blocked where it matters) would
+    otherwise cost one timeout per query, one after another. When the first query cannot even connect, the
+    server is marked unreachable for the run and later queries fail at once with the same failure.
+    """
 
     def __init__(self, context: ssl.SSLContext, timeout: float) -> None:
+        self._first_contact: dict[str, asyncio.Future[str | None]] = {}
         self._client = httpx.AsyncClient(
             http2=True,
             verify=context,
@@ -61,6 +69,14 @@ class DoHClient:
         query.id = 0  # RFC 8484 section 4.1: id 0 keeps HTTP caches friendly
         question = Question("doh", url, name, query_type, transaction_id, tags)
         t0 = clock()
+        contact = self._first_contact.get(url)
+        first = contact is None
+        if contact is None:
+            contact = self._first_contact[url] = asyncio.get_running_loop().create_future()
+        else:
+            unreachable = await asyncio.shield(contact)
+            if unreachable is not None:
+                return question.failed(unreachable, t0, clock())
         try:
             response = await self._client.post(url, content=query.to_wire(), headers={"content-type": _MEDIA_TYPE})
             if response.status_code != 200:
@@ -68,7 +84,13 @@ class DoHClient:
             wire = response.content
             message = dns.message.from_wire(wire)
         except Exception as exc:  # httpx, h2, ssl, dnspython: every error is data for the control
-            return question.failed(classify(exc), t0, clock())
+            failure = classify(exc)
+            if first:
+                contact.set_result(failure if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) else None)
+            return question.failed(failure, t0, clock())
+        finally:
+            if first and not contact.done():
+                contact.set_result(None)
         if not query.is_response(message):
             return question.failed(Failure.DNS_REPLY_WITH_WRONG_QUERY_ID.value, t0, clock())
         return question.answered(message, wire, t0, clock())

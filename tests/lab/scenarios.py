@@ -95,10 +95,6 @@ SCENARIOS: tuple[Scenario, ...] = (
             ),
             Check("most KakaoTalk handshakes still complete", "tls", KAKAO_TLS, "ok", repeat=10, share=(0.5, 1.0)),
         ),
-        xfail="issue 4 (Classify): with --timeout 2 a lookup is sent only twice (resend every 1 s), so about 1% of "
-        "names lose both under ~10% round-trip loss, and one unanswered lookup already gives dns.timeout (no 2-of-3 "
-        "repeat for DNS); seen on controls too (example.org: dns.timeout). Random, so about one run in four fails",
-        xfail_strict=False,
     ),
     Scenario(
         "offline",
@@ -331,9 +327,6 @@ SCENARIOS: tuple[Scenario, ...] = (
             _tls_ok(KAKAO_TLS, "KakaoTalk"),
         ),
         verdicts=((LINE_TLS, "tls.reset"),),
-        xfail="issue 4 (Classify): the trigger resets the first of the three concurrent tries, the residual block "
-        "then drops the other two, and the majority of failure kinds gives tls.timeout instead of the trigger's "
-        "tls.reset",
     ),
     Scenario(
         "probabilistic_rst",
