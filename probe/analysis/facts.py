@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 
