@@ -8,11 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# The README's install: pip, from this source tree, with the extras for packet capture and GeoIP.
+# The README's install: pip, from this source tree, with the GeoIP extra (packet capture needs no package).
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY probe ./probe
-RUN pip install '.[capture,geo]' && rm -rf /src
+RUN pip install '.[geo]' && rm -rf /src
 
 # Packet capture needs CAP_NET_RAW, which a non-root process gets only from a file capability: a copy of the
 # interpreter carries it, and the entrypoint runs that copy only when the container was granted NET_RAW.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,12 +108,6 @@ def measurement(
         "test_start_time": run.test_start_time,
         "test_version": TEST_VERSION,
     }
-
-
-def measurements(
-    measured: Sequence[Measured], verdicts: Sequence[EndpointVerdict], run: RunInfo, controls: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    return [measurement(m, v, run, controls) for m, v in zip(measured, verdicts, strict=True)]
 
 
 def measured_from_line(line: Mapping[str, Any]) -> Measured:

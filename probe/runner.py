@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import ipaddress
 import resource
 from collections.abc import Awaitable, Callable, Sequence
@@ -84,20 +85,52 @@ def timeout_chain(timeout: float, late_window: float) -> float:
 
 def socket_budget() -> int:
     """How many sockets a run may hold open at once: raise the soft descriptor limit to the hard one (allowed
-    without privileges) and leave room for files and the interpreter."""
+    without privileges, up to 65536) and leave room for files and the interpreter.
+
+    An endpoint holds up to three DNS sockets through their late-answer windows and up to twelve connections at
+    once, so a thousand endpoints want some ten thousand. Where the limit is lower, operations queue for a
+    socket: the run takes longer, but a queued operation's timeout has not started, so no verdict changes."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
     if soft != resource.RLIM_INFINITY and soft < wanted:
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, 65536), hard))
-            soft = min(wanted, 65536)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
         except (ValueError, OSError):
             pass
-    return max(16, min(4096, int(soft) - 128))
+    return max(16, int(min(soft, 65536)) - 128)
 
 
 async def measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured, ...], VantageFacts]:
-    """Measure controls, then targets, then controls again; in the order of `config.targets`."""
+    """Measure controls, then targets, then controls again; in the order of `config.targets`. The event loop's
+    own delay is watched throughout: a probe that fell behind its timeouts must not call anything blocked."""
+    lag = _LagWatch()
+    watcher = asyncio.create_task(lag.watch())
+    try:
+        measured, vantage = await _measure_all(config, net)
+    finally:
+        watcher.cancel()
+    # A late wake-up only hurts an operation whose answer arrives in the last stretch before its timeout (the
+    # loop handles ready sockets before due timers), so half the timeout is the line.
+    overloaded = lag.worst > config.timeout / 2
+    return measured, dataclasses.replace(vantage, loop_lag=lag.worst, overloaded=overloaded)
+
+
+class _LagWatch:
+    """How late the event loop wakes up: a sleep of 50 ms that takes 1.5 s means every operation waited too."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+
+    async def watch(self, every: float = 0.05) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(every)
+            self.worst = max(self.worst, loop.time() - start - every)
+
+
+async def _measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured, ...], VantageFacts]:
     controls = [t for t in config.targets if t.is_control]
     targets = [t for t in config.targets if not t.is_control]
     plan = Plan(
@@ -123,7 +156,9 @@ async def measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured, 
         if non_resolver is not None:
             preflight[0] = await _ask_non_resolver(preflight[0], non_resolver, net)
         target_plan = dataclasses.replace(plan, non_resolver=non_resolver)
-        measured = await asyncio.gather(*(tick(measure(t, net, target_plan)) for t in targets))
+        measured = await asyncio.gather(
+            *(tick(_ramped(i, measure(t, net, target_plan))) for i, t in enumerate(targets))
+        )
         done.update((id(m.target), m) for m in measured)
         preflight = list(
             await asyncio.gather(*(tick(recheck(m, net, tags=(Tag.AFTERFLIGHT.value,))) for m in preflight))
@@ -136,6 +171,16 @@ async def measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured, 
 def progress_total(targets: Sequence[Target]) -> int:
     """How many times a run calls `RunConfig.progress`."""
     return len(targets) + sum(1 for t in targets if t.is_control)
+
+
+RAMP = 0.001  # seconds between the starts of two endpoints: a thousand start over one second, not at once
+
+
+async def _ramped(index: int, step: Awaitable[T]) -> T:
+    """Start the `index`-th endpoint a little after the one before: starting a thousand at once (sockets,
+    queries, tasks) stalls the event loop for most of a second, which every running timeout would feel."""
+    await asyncio.sleep(index * RAMP)
+    return await step
 
 
 def _ticker(progress: Callable[[], None] | None) -> Callable[[Awaitable[T]], Awaitable[T]]:
@@ -204,7 +249,13 @@ def write(
         annotations=dict(config.annotations),
     )
     controls = {**vantage.as_dict(), "packet_capture": capture}
-    data = codec.encode_lines(report.measurements(measured, verdicts, run_info, controls))
+    # One line at a time into one buffer: the whole run as JSON-ready dicts, or as a list of lines to join, would
+    # add the file's size again (or more) to the run's peak memory.
+    buffer = io.BytesIO()
+    for m, v in zip(measured, verdicts, strict=True):
+        buffer.write(codec.canonical_line(report.measurement(m, v, run_info, controls)))
+    data = buffer.getvalue()
+    del buffer
     path = store.result_path(config.results_dir, start, run_info.report_id)
     files: list[tuple[Path, bytes]] = []
     signature_path = None
@@ -260,7 +311,7 @@ def _start_capture(wanted: bool) -> tuple[Capture | None, str]:
     capture = Capture()
     try:
         capture.start()
-    except Exception as exc:  # scapy or the kernel said no: measure without packets
+    except Exception as exc:  # the kernel or the capture process said no: measure without packets
         capture.stop()
         return None, f"off: could not start ({exc.__class__.__name__})"
     return capture, "on"

@@ -202,6 +202,17 @@ def dns_mismatch_unreachable(f: EndpointFacts) -> Evidence | None:
     )
 
 
+def vantage_overloaded(f: EndpointFacts) -> Evidence | None:
+    """Timeouts measured by a probe whose own event loop fell behind are the probe's, not the path's."""
+    if not f.vantage.overloaded:
+        return None
+    if dns_timeout(f) is not None or _kind(f) in ("tcp.timeout", "tls.timeout"):
+        return (
+            f"the probe itself fell {f.vantage.loop_lag:.1f} s behind during the run: its timeouts are no evidence",
+        )
+    return None
+
+
 def dns_timeout(f: EndpointFacts) -> Evidence | None:
     """Every query for the name (A and AAAA: the repeat that tells a drop from loss) went unanswered, each after
     being sent again several times."""
@@ -475,6 +486,8 @@ RULES: tuple[Rule, ...] = (
          "A routable answer outside the control's set and the expected ASNs, without a valid certificate."),
     Rule("dns.mismatch.unreachable", Verdict.DNS_MISMATCH, Confidence.MEDIUM, dns_mismatch_unreachable,
          "A routable answer outside the control's set that never connects, while the control's does."),
+    Rule("vantage.overloaded", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_overloaded,
+         "A probe too busy to keep time cannot tell a dropped packet from its own delay."),
     Rule("dns.timeout.resolver_ok", Verdict.DNS_TIMEOUT, Confidence.MEDIUM, dns_timeout,
          "Only this name goes unanswered by a resolver that answers the control names."),
     Rule("dns.resolver_broken", Verdict.INCONCLUSIVE, Confidence.LOW, dns_resolver_broken,

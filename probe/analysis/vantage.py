@@ -30,6 +30,8 @@ class VantageFacts:
     ports: tuple[int, ...] = ()  # ports on which some control connected: a failure elsewhere may be a firewall's
     resolver_rewrites: bool = False  # the resolver's answers for the control names are not the DoH control's
     captive_portal: bool = False  # every control name resolves to one address, and no control TLS validates
+    loop_lag: float = 0.0  # the worst delay, in seconds, of the probe's own event loop during the run
+    overloaded: bool = False  # the probe was too busy to keep time: its own timeouts are no evidence
 
     @property
     def has_controls(self) -> bool:
@@ -51,6 +53,8 @@ class VantageFacts:
             "ports": list(self.ports),
             "resolver_rewrites": self.resolver_rewrites,
             "captive_portal": self.captive_portal,
+            "loop_lag": round(self.loop_lag, 3),
+            "overloaded": self.overloaded,
         }
 
 

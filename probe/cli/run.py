@@ -228,7 +228,7 @@ def summary(outcome: RunOutcome) -> dict[str, Any]:
 
 
 def _line_value(outcome: RunOutcome, key: str, default: str) -> str:
-    first = outcome.data.split(b"\n", 1)[0]
+    first = outcome.data[: outcome.data.find(b"\n")]  # not split(): that would copy the whole file
     if not first:
         return default
     value = json.loads(first).get(key, default)

@@ -10,10 +10,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from probe.model import DNSQuery, NetworkEvent, PacketSummary, TCPConnect, TLSHandshake
+from probe.model import DNSQuery, NetworkEvent, PacketSummary, Tag, TCPConnect, TLSHandshake
 from probe.net.clock import Clock
 
-if TYPE_CHECKING:  # the implementations import httpx, dnspython, scapy: load them when used
+if TYPE_CHECKING:  # the implementations import httpx, dnspython, cryptography: load them when used
     from probe.net.capture import Capture
     from probe.net.certs import TrustStore
     from probe.net.doh import DoHClient
@@ -21,6 +21,13 @@ if TYPE_CHECKING:  # the implementations import httpx, dnspython, scapy: load th
 # After a handshake that ended in a reset or a close, keep listening this long: an on-path injector's RST races
 # the genuine ServerHello, which may still arrive after it (and then proves the injection).
 LINGER_AFTER_FAILURE = 0.3
+# Unanswered queries one resolver is asked at once: a run of a thousand endpoints must not flood the resolver it
+# measures (a dropped query looks like a blocked name).
+QUERIES_IN_FLIGHT = 64
+# TLS handshakes in progress at once. Each holds an OpenSSL session with its buffers (tens of kB); a thousand
+# endpoints with a dozen tries each would otherwise hold them all together. The wait for a place comes before the
+# handshake's own timeout starts, so it changes no verdict.
+HANDSHAKES_AT_ONCE = 128
 # The sniffer reads in its own thread, a little behind the sockets: give it this long before reading a flow.
 CAPTURE_SETTLE = 0.05
 
@@ -92,6 +99,8 @@ class SystemNetwork:
         self._doh = doh
         self._capture = capture
         self._sockets = asyncio.Semaphore(max_sockets)
+        self._resolver_load: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._handshakes = asyncio.Semaphore(HANDSHAKES_AT_ONCE)
 
     async def dns_udp(
         self,
@@ -126,10 +135,18 @@ class SystemNetwork:
                 # At least four sends within the timeout: a lossy link loses all of them rarely (10% loss each
                 # way: 0.19**4, about 1 in 800), a censor that drops the name loses every one.
                 resend_every=min(1.0, max(0.2, self.timeout / 4)),
+                in_flight=self._in_flight(server, port, tags),
             )
         # Summaries name the resolver as the records do (`label`): never the system resolver's own address.
         packets = await self._packets("udp", bound[0] if bound else None, server, port, clock, transaction_id, label)
         return Lookup(records, packets)
+
+    def _in_flight(self, server: str, port: int, tags: tuple[str, ...]) -> asyncio.Semaphore | None:
+        """The bound on unanswered queries to a resolver. A non-resolver is exempt: it answers nothing (unless a
+        censor forges it), so each query would hold its place for the whole timeout."""
+        if Tag.NON_RESOLVER.value in tags:
+            return None
+        return self._resolver_load.setdefault((server, port), asyncio.Semaphore(QUERIES_IN_FLIGHT))
 
     async def dns_doh(
         self, url: str, name: str, query_type: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
@@ -173,17 +190,18 @@ class SystemNetwork:
                 return Exchange(connect, packets=packets)
             with sock:
                 address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-                handshake, events = await tls.handshake(
-                    sock,
-                    address,
-                    server_name,
-                    trust=self._trust,
-                    context=self._handshake_context,
-                    timeout=self.timeout,
-                    clock=clock,
-                    transaction_id=transaction_id,
-                    tags=tags,
-                )
+                async with self._handshakes:
+                    handshake, events = await tls.handshake(
+                        sock,
+                        address,
+                        server_name,
+                        trust=self._trust,
+                        context=self._handshake_context,
+                        timeout=self.timeout,
+                        clock=clock,
+                        transaction_id=transaction_id,
+                        tags=tags,
+                    )
                 if self._capture is not None and handshake.failure in ("connection_reset", "eof_error"):
                     await asyncio.sleep(LINGER_AFTER_FAILURE)
         packets = await self._packets("tcp", local_port, ip, port, clock, transaction_id)

@@ -7,65 +7,50 @@ PET 2006). This module keeps, per flow, a summary of each packet: TTL, IP-ID, fl
 
 Only flows the probe itself opened are kept: packets must involve an address the probe is about to contact, and
 are then matched on the probe's own local port. No payload is kept, and the probe's own address is never recorded.
-Needs root or CAP_NET_RAW and scapy (the `capture` extra); anything that goes wrong turns capture off, never
-breaks a run.
+Needs root or CAP_NET_RAW (a packet socket, AF_PACKET); anything that goes wrong turns capture off, never breaks
+a run.
+
+The sniffer lives in a process of its own. In a thread, reading every frame would share the interpreter lock
+with the event loop, and delayed the probe's own timestamps by up to 0.6 s under load; timing is evidence here.
+The parent asks the child, over a pipe, to watch an address (before contacting it) and for a flow's packets.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import selectors
 import socket
+import struct
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from probe.model import PacketSummary
 from probe.net.clock import Clock
+from probe.net.packets import Seen, read_frame
 
-
-@dataclass(frozen=True)
-class _Seen:
-    at: float  # epoch seconds, from the kernel timestamp
-    src: str
-    sport: int
-    dst: str
-    dport: int
-    proto: str
-    ttl: int | None
-    ip_id: int | None
-    flags: str | None
-    window: int | None
-    seq: int | None
-    ack: int | None
-    payload_len: int
-    dns_id: int | None
-    dns_answers: tuple[str, ...] | None
+_ETH_P_ALL = 0x0003  # every protocol (linux/if_ether.h)
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # kernel receive time, as a struct timespec
+_PACKET_OUTGOING = 4  # sockaddr_ll.sll_pkttype of a frame this host sent
+_LOOPBACK = 772
+_BUFFER = 8 * 1024 * 1024  # a burst of a thousand handshakes must not overflow the socket
 
 
 def unavailable_reason() -> str | None:
     """Why capture cannot run here, or None when it can."""
     try:
-        import scapy  # noqa: F401
-    except ImportError:
-        return "scapy is not installed (pip install 'probe[capture]')"
-    try:
-        raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
     except PermissionError:
         return "needs root or CAP_NET_RAW"
     except (OSError, AttributeError) as exc:
-        return f"raw sockets unavailable ({exc.__class__.__name__})"
+        return f"packet sockets unavailable ({exc.__class__.__name__})"
     raw.close()
     return None
 
 
 class Capture:
-    """A sniffer over every interface for the length of a run, in a process of its own.
-
-    A sniffer thread inside the probe would share the interpreter lock with the event loop: decoding every
-    packet in Python delayed the probe's own timestamps by up to 0.6 s under load, and timing is evidence here.
-    The parent asks the child, over a pipe, to watch an address (before contacting it) and for a flow's packets.
-    """
+    """A sniffer over every interface for the length of a run, in a process of its own."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # one request and its answer at a time on the pipe
@@ -127,13 +112,14 @@ class Capture:
         if self._conn is None:
             return ()
         offset = time.time() - clock()  # epoch time of the measurement's zero
-        seen: list[_Seen] = self._ask(("flow", proto, local_port, remote, remote_port)) or []
+        seen: list[Seen] = self._ask(("flow", proto, remote, remote_port, local_port)) or []
+        far = label or (f"[{remote}]:{remote_port}" if ":" in remote else f"{remote}:{remote_port}")
         return tuple(
             PacketSummary(
                 t=round(s.at - offset, 6),
                 direction="in" if s.src == remote else "out",
                 proto=proto,
-                remote=label or (f"[{remote}]:{remote_port}" if ":" in remote else f"{remote}:{remote_port}"),
+                remote=far,
                 ttl=s.ttl,
                 ip_id=s.ip_id,
                 flags=s.flags,
@@ -151,6 +137,8 @@ class Capture:
     def _ask(self, message: tuple[Any, ...]) -> Any:
         """Send one request and wait (briefly) for its answer; a dead capture answers nothing, once."""
         with self._lock:
+            if self._conn is None:
+                return None
             try:
                 self._conn.send(message)
                 if self._conn.poll(5.0):
@@ -164,93 +152,84 @@ class Capture:
 
 
 def _serve(conn: Any) -> None:
-    """The capture process: sniff, keep the watched addresses' packets, answer the parent's requests."""
-    import logging
+    """The capture process: read every frame, keep the watched addresses' packets by flow, answer requests."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us in order
-    logging.getLogger("scapy").setLevel(logging.ERROR)  # its warnings would reach cron mail
-    remotes: set[str] = set()
-    seen: list[_Seen] = []
-    lock = threading.Lock()
-
-    def keep(packet: Any) -> None:
-        try:
-            summary = _summarise(packet, remotes)
-        except Exception:  # a malformed packet is not evidence of anything
-            return
-        if summary is not None:
-            with lock:
-                seen.append(summary)
-
     try:
-        # The link and network layers must be loaded before sniffing, or scapy cannot dissect what it reads.
-        import scapy.layers.dns
-        import scapy.layers.inet
-        import scapy.layers.inet6
-        import scapy.layers.l2  # noqa: F401
-        from scapy.interfaces import get_if_list
-        from scapy.sendrecv import AsyncSniffer
-
-        sniffer = AsyncSniffer(iface=get_if_list(), store=False, prn=keep)
-        sniffer.start()
-        deadline = time.monotonic() + 5.0
-        while not getattr(sniffer, "running", False) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.05)  # the sockets open in the sniffer's thread, just after `running` turns true
-    except Exception as exc:
+        raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+        raw.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        with contextlib.suppress(OSError):  # a bigger buffer needs root (RCVBUFFORCE); the default may do
+            raw.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), _BUFFER)
+        raw.setblocking(False)
+    except OSError as exc:
         conn.send(("error", f"{exc.__class__.__name__}: {exc}"))
         return
+    watched: set[bytes] = set()
+    flows: dict[tuple[str, str, int, int], list[Seen]] = {}  # (proto, remote, remote port, local port)
+    selector = selectors.DefaultSelector()
+    selector.register(raw, selectors.EVENT_READ, "frames")
+    selector.register(conn.fileno(), selectors.EVENT_READ, "requests")
     conn.send(("ready",))
     try:
         while True:
-            message = conn.recv()
-            if message[0] == "watch":
-                remotes.add(message[1])
-                conn.send(True)
-            elif message[0] == "flow":
-                _, proto, local_port, remote, remote_port = message
-                with lock:
-                    matches = [
-                        s
-                        for s in seen
-                        if s.proto == proto
-                        and ((s.src == remote and s.sport == remote_port and s.dport == local_port)
-                             or (s.dst == remote and s.dport == remote_port and s.sport == local_port))
-                    ]  # fmt: skip
-                conn.send(matches)
-            else:
-                break
+            for key, _ in selector.select():
+                if key.data == "frames":
+                    _read_frames(raw, watched, flows)
+                    continue
+                _read_frames(raw, watched, flows)  # what arrived before the request belongs to its answer
+                message = conn.recv()
+                if message[0] == "watch":
+                    watched.add(ipaddress.ip_address(message[1]).packed)
+                    conn.send(True)
+                elif message[0] == "flow":
+                    conn.send(list(flows.get(message[1:], ())))
+                else:
+                    return
     except (EOFError, OSError):
-        pass  # the parent went away: nothing left to answer
+        return  # the parent went away: nothing left to answer
     finally:
-        with contextlib.suppress(Exception):
-            sniffer.stop()
+        raw.close()
 
 
-def _summarise(packet: Any, remotes: set[str]) -> _Seen | None:
-    from scapy.layers.dns import DNS
-    from scapy.layers.inet import IP, TCP, UDP
-    from scapy.layers.inet6 import IPv6
+def _read_frames(raw: socket.socket, watched: set[bytes], flows: dict[tuple[str, str, int, int], list[Seen]]) -> None:
+    """Everything waiting on the packet socket, kept by flow when it involves a watched address."""
+    while True:
+        try:
+            frame, ancillary, _, address = raw.recvmsg(65535, 64)
+        except BlockingIOError:
+            return
+        link_type, kind = address[3], address[2]
+        if link_type == _LOOPBACK and kind == _PACKET_OUTGOING:
+            continue  # loopback shows every packet twice: as sent, and as received
+        at = time.time()
+        for level, type_, data in ancillary:
+            if level == socket.SOL_SOCKET and type_ == _SO_TIMESTAMPNS and len(data) >= 16:
+                seconds, nanoseconds = struct.unpack("=qq", data[:16])
+                at = seconds + nanoseconds / 1e9
+        try:
+            seen = read_frame(frame, link_type, at, watched)
+        except (struct.error, ValueError):  # a malformed frame is not evidence of anything
+            continue
+        if seen is None:
+            continue
+        src_watched = ipaddress.ip_address(seen.src).packed in watched
+        key = (
+            (seen.proto, seen.src, seen.sport, seen.dport)
+            if src_watched
+            else (seen.proto, seen.dst, seen.dport, seen.sport)
+        )
+        flow = flows.setdefault(key, [])
+        if _worth_keeping(seen, flow):
+            flow.append(seen)
 
-    layer = packet.getlayer(IP) or packet.getlayer(IPv6)
-    if layer is None or (layer.src not in remotes and layer.dst not in remotes):
-        return None
-    v4 = layer.version == 4
-    ttl, ip_id = (layer.ttl, layer.id) if v4 else (layer.hlim, None)
-    tcp, udp = packet.getlayer(TCP), packet.getlayer(UDP)
-    if tcp is not None:
-        payload = len(bytes(tcp.payload))
-        return _Seen(float(packet.time), layer.src, tcp.sport, layer.dst, tcp.dport, "tcp", ttl, ip_id,
-                     str(tcp.flags), tcp.window, tcp.seq, tcp.ack, payload, None, None)  # fmt: skip
-    if udp is not None:
-        dns = packet.getlayer(DNS)
-        answers = None
-        dns_id = None
-        if dns is not None:
-            dns_id = dns.id
-            if dns.qr == 1:
-                answers = tuple(str(rr.rdata) for rr in (dns.an or [])[:8] if rr.type in (1, 28))
-        return _Seen(float(packet.time), layer.src, udp.sport, layer.dst, udp.dport, "udp", ttl, ip_id, None,
-                     None, None, None, len(bytes(udp.payload)), dns_id, answers)  # fmt: skip
-    return None
+
+def _worth_keeping(seen: Seen, flow: list[Seen]) -> bool:
+    """What the analysis reads: every DNS packet, every SYN, RST and FIN, the first data each way (ClientHello,
+    ServerHello), and anything after a RST or FIN (a genuine reply that lost the race to an injector). The ACKs
+    and the rest of the data say nothing more, and would multiply a large run's memory."""
+    if seen.proto != "tcp" or set(seen.flags or "") & {"S", "R", "F"}:
+        return True
+    if any(set(p.flags or "") & {"R", "F"} for p in flow):
+        return True
+    return seen.payload_len > 0 and not any(p.payload_len > 0 and p.src == seen.src for p in flow)

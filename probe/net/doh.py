@@ -38,6 +38,9 @@ class DoHClient:
 
     def __init__(self, context: ssl.SSLContext, timeout: float) -> None:
         self._first_contact: dict[str, asyncio.Future[str | None]] = {}
+        # Requests in flight at once: httpcore scans its whole queue for each one, so thousands queued at once
+        # cost seconds of CPU (and a DoH service should not see a flood from one volunteer anyway).
+        self._in_flight = asyncio.Semaphore(32)
         self._client = httpx.AsyncClient(
             http2=True,
             verify=context,
@@ -67,7 +70,10 @@ class DoHClient:
         """POST one query to `url`; the record's failure says what went wrong, if anything."""
         query = make_query(name, query_type)
         query.id = 0  # RFC 8484 section 4.1: id 0 keeps HTTP caches friendly
-        question = Question("doh", url, name, query_type, transaction_id, tags)
+        async with self._in_flight:
+            return await self._query(url, query, Question("doh", url, name, query_type, transaction_id, tags), clock)
+
+    async def _query(self, url: str, query: dns.message.QueryMessage, question: Question, clock: Clock) -> DNSQuery:
         t0 = clock()
         contact = self._first_contact.get(url)
         first = contact is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import socket
 import ssl
 
@@ -72,7 +73,6 @@ async def handshake(
             event("write", t0, len(data))
 
     t0 = clock()
-    event("tls_handshake_start", t0)
     failure: str | None = None
     try:
         async with asyncio.timeout(timeout):
@@ -115,7 +115,6 @@ async def handshake(
         tls_version=tls.version(),
         transaction_id=transaction_id,
     )
-    event("tls_handshake_done", t0, failure=failure)
     return record, tuple(events)
 
 
@@ -136,4 +135,11 @@ def _peer_chain(tls: ssl.SSLObject) -> list[BinaryData]:
         except (ValueError, ssl.SSLError):
             leaf = None
         ders = [leaf] if leaf else []
-    return [BinaryData(data=base64.b64encode(der).decode("ascii")) for der in ders]
+    return [_certificate(der) for der in ders]
+
+
+@functools.lru_cache(maxsize=4096)
+def _certificate(der: bytes) -> BinaryData:
+    """One record per distinct certificate: a server presents the same chain to every try, and a run of a
+    thousand endpoints would otherwise hold tens of thousands of copies of a few dozen certificates."""
+    return BinaryData(data=base64.b64encode(der).decode("ascii"))

@@ -31,6 +31,9 @@ class Scenario:
     xfail: str | None = None  # why the probe gets this scenario wrong today, naming the issue that fixes it
     xfail_strict: bool = True  # False only where the probe's error is itself random (an XPASS proves nothing)
     without_capture: bool = False  # judge the probe with --no-capture too (same verdicts, lower confidence)
+    # The confidence the censored endpoints' verdicts must carry when the probe captures packets: "high" where
+    # the packets (or the answer itself) prove the injection (issue 4, "Classify").
+    captured_confidence: str | None = None
 
 
 KAKAO = Select(("kakaotalk",))
@@ -140,6 +143,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         verdicts=((KAKAO, "dns.injection"),),
         without_capture=True,
+        captured_confidence="high",
     ),
     Scenario(
         "dns_injection_lost_race",
@@ -160,6 +164,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             _genuine(KAKAO, "a KakaoTalk name"),
         ),
         verdicts=((LINE, "dns.injection"),),
+        captured_confidence="high",
     ),
     Scenario(
         "resolver_nxdomain",
@@ -226,6 +231,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         verdicts=((KAKAO_TLS, "tls.reset"),),
         without_capture=True,
+        captured_confidence="high",
     ),
     Scenario(
         "sni_drop",
@@ -254,6 +260,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         verdicts=((KAKAO_TLS, "tls.closed"),),
         without_capture=True,
+        captured_confidence="high",
     ),
     Scenario(
         "tls_interception",
@@ -276,6 +283,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             _tls_ok(KAKAO_TLS, "KakaoTalk"),
         ),
         verdicts=((LINE_TLS, "tls.mitm"),),
+        captured_confidence="high",
     ),
     Scenario(
         "transparent_dns_proxy",
@@ -327,6 +335,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             _tls_ok(KAKAO_TLS, "KakaoTalk"),
         ),
         verdicts=((LINE_TLS, "tls.reset"),),
+        captured_confidence="high",
     ),
     Scenario(
         "probabilistic_rst",
@@ -354,6 +363,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             _tls_ok(KAKAO_TLS, "KakaoTalk"),
         ),
         verdicts=((TELEGRAM_TLS, "tls.reset"),),
+        captured_confidence="high",
     ),
 )
 

@@ -127,6 +127,17 @@ def compare(scenario: Scenario, lab: Lab, run: ProbeRun) -> list[str]:
             problems.append(
                 f"{where}: {got[key]['verdict']} ({got[key].get('confidence')}), expected {expected[key]} -- {evidence}"
             )
+        elif (
+            scenario.captured_confidence is not None
+            and "--no-capture" not in run.argv
+            and expected[key] not in ("ok", "inconclusive")
+            and got[key]["confidence"] != scenario.captured_confidence
+        ):
+            evidence = "; ".join(got[key].get("evidence", []))
+            problems.append(
+                f"{where}: {got[key]['verdict']} with confidence {got[key]['confidence']}, expected "
+                f"{scenario.captured_confidence} with packet capture -- {evidence}"
+            )
     return problems
 
 
