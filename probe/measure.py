@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from probe.addresses import is_ip_address
 from probe.model import (
     DNSQuery,
     Measured,
@@ -84,7 +85,7 @@ async def measure(target: Target, net: Network, plan: Plan, *, tags: tuple[str, 
     zero = time.monotonic()
     rec = _Recorder(relative_clock(zero), tags)
     addresses: list[tuple[str, tuple[str, ...]]]
-    if _is_ip(target.host):
+    if is_ip_address(target.host):
         addresses = [(target.host, ())]
     else:
         await _resolve(target.host, net, plan, rec)
@@ -245,11 +246,3 @@ async def _try(target: Target, ip: str, server_name: str, tags: tuple[str, ...],
     if target.protocol == "tcp":
         return exchange.connect.status.success
     return exchange.handshake is not None and exchange.handshake.failure is None
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

@@ -7,6 +7,8 @@ that return the same records.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -119,7 +121,7 @@ class SystemNetwork:
         bound: list[int] = []
         if self._capture is not None:
             self._capture.watch(server)
-        async with self._sockets:
+        async with self._sockets, _until_answered(self._in_flight(server, port, tags)) as answered:
             records = await dns.query_udp(
                 server,
                 port,
@@ -135,14 +137,15 @@ class SystemNetwork:
                 # At least four sends within the timeout: a lossy link loses all of them rarely (10% loss each
                 # way: 0.19**4, about 1 in 800), a censor that drops the name loses every one.
                 resend_every=min(1.0, max(0.2, self.timeout / 4)),
-                in_flight=self._in_flight(server, port, tags),
+                on_first_answer=answered,
             )
         # Summaries name the resolver as the records do (`label`): never the system resolver's own address.
         packets = await self._packets("udp", bound[0] if bound else None, server, port, clock, transaction_id, label)
         return Lookup(records, packets)
 
     def _in_flight(self, server: str, port: int, tags: tuple[str, ...]) -> asyncio.Semaphore | None:
-        """The bound on unanswered queries to a resolver. A non-resolver is exempt: it answers nothing (unless a
+        """The bound on unanswered queries to a resolver: a burst of thousands overflows a home router's queue,
+        and the probe would blame the names it dropped. A non-resolver is exempt: it answers nothing (unless a
         censor forges it), so each query would hold its place for the whole timeout."""
         if Tag.NON_RESOLVER.value in tags:
             return None
@@ -226,3 +229,23 @@ class SystemNetwork:
                 proto, local_port, remote, port, clock=clock, transaction_id=transaction_id, label=label
             )
         )
+
+
+@contextlib.asynccontextmanager
+async def _until_answered(limit: asyncio.Semaphore | None) -> AsyncIterator[Callable[[], None]]:
+    """Hold a place in `limit` until the callback it yields is called (the first answer) or the block ends."""
+    if limit is None:
+        yield lambda: None
+        return
+    await limit.acquire()
+    held = [True]
+
+    def release() -> None:
+        if held[0]:
+            held[0] = False
+            limit.release()
+
+    try:
+        yield release
+    finally:
+        release()

@@ -120,51 +120,16 @@ async def query_udp(
     resolver_label: str | None = None,
     resend_every: float = 1.0,
     on_bound: Callable[[int], None] | None = None,
-    in_flight: asyncio.Semaphore | None = None,
+    on_first_answer: Callable[[], None] | None = None,
 ) -> tuple[DNSQuery, ...]:
     """Ask `server` for `name`/`query_type` over UDP; return one record per answer received (the first, then
     each late one, tagged `late_response`), or a single failure record.
 
     `resolver_label` is what the records say the resolver was (the system resolver's address is private: it may
     be a LAN box). Responses with another id or question are not ours and are ignored, as a stub would.
-    `on_bound` learns the local port once the socket has one (for matching captured packets). `in_flight`, when
-    given, is held from the first send to the first answer: it bounds the queries a resolver has to answer at
-    once (a burst of thousands overflows a home router's queue, and the probe would blame the names it dropped),
-    while the late-answer windows, which cost the resolver nothing, run unbounded.
+    `on_bound` learns the local port once the socket has one (for matching captured packets); `on_first_answer`
+    is told when the first answer arrives (the resolver's work is done; the late-answer window costs it nothing).
     """
-    if in_flight is None:
-        return await _query_udp(server, port, name, query_type, timeout, late_window, clock, transaction_id, tags,
-                                resolver_label, resend_every, on_bound, None)  # fmt: skip
-    await in_flight.acquire()
-    released = asyncio.Event()
-
-    def release() -> None:
-        if not released.is_set():
-            released.set()
-            in_flight.release()
-
-    try:
-        return await _query_udp(server, port, name, query_type, timeout, late_window, clock, transaction_id, tags,
-                                resolver_label, resend_every, on_bound, release)  # fmt: skip
-    finally:
-        release()
-
-
-async def _query_udp(
-    server: str,
-    port: int,
-    name: str,
-    query_type: str,
-    timeout: float,
-    late_window: float,
-    clock: Clock,
-    transaction_id: int,
-    tags: tuple[str, ...],
-    resolver_label: str | None,
-    resend_every: float,
-    on_bound: Callable[[int], None] | None,
-    answered_first: Callable[[], None] | None,
-) -> tuple[DNSQuery, ...]:
     question = Question("udp", resolver_label or _join(server, port), name, query_type, transaction_id, tags)
     query = make_query(name, query_type)
     family = socket.AF_INET6 if ipaddress.ip_address(server).version == 6 else socket.AF_INET
@@ -216,8 +181,8 @@ async def _query_udp(
                 response, answered = _parse(data, sent)
                 if response is None:
                     continue
-                if answered_first is not None:
-                    answered_first()
+                if on_first_answer is not None:
+                    on_first_answer()
                 stop = t + late_window
                 truncated = bool(response.flags & dns.flags.TC)
                 records.append(question.answered(response, data, t0, t))

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from probe.addresses import is_ip_address
 from probe.model import Target
 
 # The bundled lists, in the order they are measured and shown. An explicit registry: no directory scanning.
@@ -279,7 +280,7 @@ def _parse_entry(entry: Mapping[str, Any], version: str, where: str, strict: boo
             bad("protocol", "tls on port 80, the plain-HTTP port; probe it with tcp")
     sni = entry.get("sni")
     if sni is not None:
-        if not isinstance(sni, str) or not _HOSTNAME.match(sni.lower()) or _is_ip(sni):
+        if not isinstance(sni, str) or not _HOSTNAME.match(sni.lower()) or is_ip_address(sni):
             bad("sni", "must be a host name (SNI carries no IP addresses, RFC 6066 §3)")
         elif protocol != "tls":
             bad("sni", 'only for protocol = "tls"')
@@ -298,14 +299,14 @@ def _parse_entry(entry: Mapping[str, Any], version: str, where: str, strict: boo
     if group is not None and (not isinstance(group, str) or not _ID.match(group)):
         bad("group", 'must name the endpoints that stand in for each other, e.g. "line.legy"')
     fallbacks = entry.get("fallback_addresses", [])
-    if not isinstance(fallbacks, list) or not all(isinstance(a, str) and _is_ip(a) for a in fallbacks):
+    if not isinstance(fallbacks, list) or not all(isinstance(a, str) and is_ip_address(a) for a in fallbacks):
         bad("fallback_addresses", "must be a list of IP addresses")
         fallbacks = []
     else:
         fallbacks = [str(ipaddress.ip_address(a)) for a in fallbacks]
         if len(set(fallbacks)) != len(fallbacks):
             bad("fallback_addresses", "lists an address twice")
-        elif fallbacks and isinstance(host, str) and _is_ip(host):
+        elif fallbacks and isinstance(host, str) and is_ip_address(host):
             bad("fallback_addresses", "only for a host name: an address is measured as it is, without DNS")
     endpoint_id = entry.get("id")
     if endpoint_id is not None and (not isinstance(endpoint_id, str) or not _ID.match(endpoint_id)):
@@ -334,7 +335,7 @@ def _parse_entry(entry: Mapping[str, Any], version: str, where: str, strict: boo
     return (
         Target(
             service=str(service),
-            host=host.lower() if not _is_ip(host) else str(ipaddress.ip_address(host)),
+            host=host.lower() if not is_ip_address(host) else str(ipaddress.ip_address(host)),
             port=port,
             protocol=protocol,
             sni=sni.lower() if isinstance(sni, str) else None,
@@ -408,20 +409,12 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _valid_host(host: str) -> bool:
-    return _is_ip(host) or bool(_HOSTNAME.match(host.lower()))
+    return is_ip_address(host) or bool(_HOSTNAME.match(host.lower()))
 
 
 def _matches(rule: NotTLS, host: str) -> bool:
-    if _is_ip(host):
+    if is_ip_address(host):
         address = ipaddress.ip_address(host)
         return any(address in ipaddress.ip_network(n) for n in rule.networks)
     return rule.host is not None and bool(rule.host.match(host.lower()))

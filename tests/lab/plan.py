@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from probe.addresses import is_ip_address
 from probe.model import Target
 
 # client <-> censor link, censor <-> server link (two /28s, so the routers' connected routes never overlap)
@@ -73,7 +74,7 @@ class LabPlan:
         """Give each host name its own service address (in list order) and check the lab can serve the list:
         one address can carry tls or plain tcp on a port, not both."""
         targets = tuple(targets)
-        literal = {t.host for t in targets if _is_ip(t.host)}
+        literal = {t.host for t in targets if is_ip_address(t.host)}
         taken = {t.host for t in targets if t.host in literal and ipaddress.ip_address(t.host) in SERVICE_NETWORK}
         free = (str(ip) for ip in SERVICE_NETWORK.hosts() if int(ip.packed[-1]) >= _FIRST_SERVICE_HOST)
         names: dict[str, str] = {}
@@ -129,11 +130,3 @@ class LabPlan:
 
     def service_addresses(self) -> tuple[str, ...]:
         return tuple(sorted({e.address for e in self.served if e.address is not None}))
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
