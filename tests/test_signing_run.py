@@ -18,34 +18,21 @@ import pytest
 
 from probe import codec, keys, minisign
 from probe.minisign import PublicKey
+from tests import netns
 
 PROBE = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "probe"
 
 
-def _need(condition: bool, message: str) -> None:
-    if condition:
-        return
-    if os.environ.get("PROBE_REQUIRE_LAB") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def empty_netns() -> Iterator[str]:
-    _need(os.geteuid() == 0, "a network namespace needs root (CI and ./scripts/test run as root)")
-    _need(shutil.which("ip") is not None, "iproute2 is not installed")
-    name = f"sg{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
+    with netns.empty_netns("sg") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
 
 
 @pytest.fixture(scope="module")
 def minisign_bin() -> str:
     found = shutil.which("minisign")
-    _need(found is not None, "Debian's minisign is not installed (scripts/test installs it as root)")
+    netns.need(found is not None, "Debian's minisign is not installed (scripts/test installs it as root)")
     assert found is not None
     return found
 

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from probe import schedule
+from tests import netns as empty
 from tests import privacy
 
 PROBE = str(Path(sys.executable).with_name("probe"))
@@ -31,24 +32,11 @@ USER_MARKER = "volunteer-user-q7"  # USER, LOGNAME and HOME point at names that 
 HOST_MARKER = "volunteer-laptop-q7"  # the host name the probe sees (its own UTS namespace)
 
 
-def _need(condition: bool, message: str) -> None:
-    if condition:
-        return
-    if os.environ.get("PROBE_REQUIRE_LAB") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
-    _need(os.geteuid() == 0, "a network namespace needs root (CI and ./scripts/test run as root)")
-    _need(shutil.which("ip") is not None and shutil.which("unshare") is not None, "iproute2/util-linux missing")
-    name = f"pv{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
+    empty.need(shutil.which("unshare") is not None, "util-linux (unshare) is missing")
+    with empty.empty_netns("pv") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
 
 
 class Volunteer:
@@ -319,10 +307,10 @@ def test_the_crontab_entry_is_accepted_by_cron_and_its_command_runs(volunteer: V
     """The real `crontab` installs the entry (into a private mount namespace over its spool, so the machine's own
     crontabs are untouched) and lists it back; the command of the entry, run by sh as cron would, measures (in the
     empty namespace), writes the history, and leaves only errors in the log."""
-    _need(shutil.which("crontab") is not None, "cron is not installed (scripts/test installs it as root)")
+    empty.need(shutil.which("crontab") is not None, "cron is not installed (scripts/test installs it as root)")
     assert volunteer.probe("init", "--accept-risks", isolated=False).returncode == 0
     spool = "/var/spool/cron/crontabs"
-    _need(Path(spool).is_dir(), f"{spool} does not exist")
+    empty.need(Path(spool).is_dir(), f"{spool} does not exist")
     script = (
         f"mount -t tmpfs -o mode=1730 tmpfs {spool} && chgrp crontab {spool} && "
         f"'{PROBE}' schedule install --every 6h --delay 0 --cron && crontab -l"

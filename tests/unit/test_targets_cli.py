@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from probe import targets as tl
 from probe.cli import app
+from tests import netns
 
 BAD = """\
 version = "2026-11-28"
@@ -178,17 +179,8 @@ def test_run_refuses_a_bad_list_before_measuring(tmp_path: Path) -> None:
 @pytest.fixture
 def empty_netns() -> Iterator[str]:
     """A network namespace with nothing in it (not even lo up): whatever `probe run` sends goes nowhere."""
-    if os.geteuid() != 0:
-        message = "needs root for a network namespace (CI runs as root)"
-        if os.environ.get("PROBE_REQUIRE_LAB") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"pt{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
+    with netns.empty_netns("pt") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
 
 
 @pytest.mark.lab
