@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +31,8 @@ class ProbeRun:
     summary: dict[str, Any]
 
 
-@cache
-def _run_options() -> str:
-    return subprocess.run(
-        [PROBE, "run", "--help"], capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "200"}
-    ).stdout
-
-
 def probe_argv(lab: Lab, results_dir: Path, *, capture: bool = True) -> list[str]:
-    """The probe's command line in the lab: the lab's DoH control and CA, and no upload (when the option exists)."""
+    """The probe's command line in the lab: the lab's DoH control and CA, and no upload."""
     assert lab.pki is not None
     argv = [
         PROBE,
@@ -54,9 +46,8 @@ def probe_argv(lab: Lab, results_dir: Path, *, capture: bool = True) -> list[str
         str(lab.pki.ca_file),
         "--results-dir",
         str(results_dir),
+        "--no-upload",
     ]
-    if "--no-upload" in _run_options():
-        argv.append("--no-upload")
     if not capture:
         argv.append("--no-capture")
     return argv
@@ -76,14 +67,10 @@ def probe_env(home: Path) -> dict[str, str]:
 
 
 def prepare_home(home: Path) -> None:
-    """Record the consent a volunteer gives once (`probe init --accept-risks`, results kept local), when this probe
-    has a consent step; without it a non-interactive run measures nothing."""
+    """Record the consent a volunteer gives once (`probe init --accept-risks`, results kept local): without it a
+    non-interactive run measures nothing."""
     home.mkdir(parents=True, exist_ok=True)
-    if " init " not in subprocess.run([PROBE, "--help"], capture_output=True, text=True, check=False).stdout:
-        return
-    argv = [PROBE, "init", "--accept-risks"]
-    if "--no-upload" in subprocess.run([*argv, "--help"], capture_output=True, text=True, check=False).stdout:
-        argv.append("--no-upload")
+    argv = [PROBE, "init", "--accept-risks", "--no-upload"]
     done = subprocess.run(
         argv, capture_output=True, text=True, env=probe_env(home), stdin=subprocess.DEVNULL, check=False, timeout=60
     )

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from probe import targets as tl
 from probe.cli import app
-from tests import netns
+from tests import netns as namespaces
 
 BAD = """\
 version = "2026-11-28"
@@ -179,7 +179,7 @@ def test_run_refuses_a_bad_list_before_measuring(tmp_path: Path) -> None:
 @pytest.fixture
 def empty_netns() -> Iterator[str]:
     """A network namespace with nothing in it (not even lo up): whatever `probe run` sends goes nowhere."""
-    with netns.empty_netns("pt") as name:
+    with namespaces.empty_netns("pt") as name:
         yield name
 
 
