@@ -1,0 +1,90 @@
+"""`probe run` at its edges: bad options exit 2 naming the problem before anything is measured; no network at all
+exits 3, says so, and still writes the offline result file; `--json` prints the contract's summary and nothing
+else. Runs that could reach a network happen only inside an empty network namespace."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from probe.cli import app
+from tests import netns as namespaces
+
+PROBE = [sys.executable, "-m", "probe"]
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROBE_HOME", str(tmp_path / "home"))
+    for name in [n for n in os.environ if n.startswith("PROBE_") and n != "PROBE_HOME"]:
+        monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--timeout", "0"], "--timeout must be a positive number of seconds, not 0"),
+        (["--service", "icq"], "unknown --service icq; the target list has: "),
+        (["--resolver", "dns.example"], "--resolver dns.example: not an IP address"),
+        (["--resolver", "[2001:db8::53]:70000"], "--resolver [2001:db8::53]:70000: port must be 1-65535"),
+        (["--resolver", "192.0.2.53:fiftythree"], "--resolver 192.0.2.53:fiftythree: port must be a number"),
+        (["--doh", "http://192.0.2.1/dns-query"], "a DoH resolver is an https:// URL"),
+        (["--ca-file", "/nonexistent/ca.pem"], "--ca-file /nonexistent/ca.pem: no such file"),
+        (["--targets", "/nonexistent/list.toml"], "bad target list:\n  /nonexistent/list.toml: cannot read"),
+    ],
+)
+def test_bad_options_exit_2_naming_the_problem(args: list[str], message: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "--results-dir", str(tmp_path / "results"), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "results").exists()  # nothing was measured, nothing written
+
+
+@pytest.fixture
+def empty_netns() -> Iterator[str]:
+    with namespaces.empty_netns("pr") as name:
+        yield name
+
+
+def _probe(ns: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *PROBE, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.lab
+def test_no_network_exits_3_and_still_writes_the_offline_result_file(empty_netns: str, tmp_path: Path) -> None:
+    assert _probe(empty_netns, "init", "--accept-risks", "--no-upload").returncode == 0
+    done = _probe(empty_netns, "run", "--json", "--timeout", "1", "--results-dir", str(tmp_path / "results"))
+    assert done.returncode == 3, done.stderr
+    assert "no network" in done.stderr and "Traceback" not in done.stderr
+    summary = json.loads(done.stdout)  # the whole of stdout is one JSON object
+    assert set(summary) == {"result_file", "signature_file", "vantage", "endpoints", "services"}
+    assert summary["vantage"] == {"status": "offline", "probe_cc": "ZZ", "probe_asn": "AS0"}
+    assert summary["endpoints"] and {e["verdict"] for e in summary["endpoints"]} == {"inconclusive"}
+    for endpoint in summary["endpoints"]:
+        assert set(endpoint) == {"service", "host", "port", "protocol", "verdict", "confidence", "evidence"}
+    assert {s["status"] for s in summary["services"]} == {"inconclusive"}
+    lines = Path(summary["result_file"]).read_text().splitlines()
+    assert len(lines) == len(summary["endpoints"])
+    assert all(json.loads(line)["test_keys"]["controls"]["vantage"] == "offline" for line in lines)
+    assert Path(summary["signature_file"]).is_file()
+
+
+@pytest.mark.lab
+def test_a_garbled_ca_file_exits_2_before_measuring(empty_netns: str, tmp_path: Path) -> None:
+    garbled = tmp_path / "ca.pem"
+    garbled.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+    assert _probe(empty_netns, "init", "--accept-risks", "--no-upload").returncode == 0
+    done = _probe(empty_netns, "run", "--ca-file", str(garbled), "--results-dir", str(tmp_path / "results"))
+    assert done.returncode == 2, done.stderr
+    assert f"cannot load trust anchors from {garbled}" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "results").exists()
