@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import fail
+from probe.cli.common import fail, group
 
-app = typer.Typer(help="The collector: receive signed result files from probes.", no_args_is_help=True)
+app = group("The collector: receive signed result files from probes.")
 
 
 @app.command("serve")

@@ -16,3 +16,9 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     """Print `message` on stderr, prefixed so it stands out in cron mail and journald, and exit."""
     typer.echo(f"probe: {message}", err=True)
     raise typer.Exit(code)
+
+
+def group(help: str) -> typer.Typer:
+    """A command group (`probe key ...`): its help as plain text, like the top level's, because rendering help
+    with rich costs more start-up than the rest of the command line together."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)

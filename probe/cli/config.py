@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from probe.cli.common import fail
+from probe.cli.common import fail, group
 
 if TYPE_CHECKING:
     from probe.config import Settings
 
-app = typer.Typer(help="Show the configuration file and the effective settings.", no_args_is_help=True)
+app = group("Show the configuration file and the effective settings.")
 
 
 def settings() -> Settings:

@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import fail
+from probe.cli.common import fail, group
 
-app = typer.Typer(help="The shared dataset built from the collector's raw zone.", no_args_is_help=True)
+app = group("The shared dataset built from the collector's raw zone.")
 
 
 @app.command("export")

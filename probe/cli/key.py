@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from probe.cli.common import fail
+from probe.cli.common import fail, group
 
-app = typer.Typer(help="Show or rotate the key pair that signs result files.", no_args_is_help=True)
+app = group("Show or rotate the key pair that signs result files.")
 
 
 @app.command("show")

@@ -8,16 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from probe.cli.common import fail
+from probe.cli.common import fail, group
 
 if TYPE_CHECKING:
     from probe.config import Settings
     from probe.schedule import Installed
 
-app = typer.Typer(
-    help="Unattended runs from cron or a systemd timer, with a random delay; one run at a time.",
-    no_args_is_help=True,
-)
+app = group("Unattended runs from cron or a systemd timer, with a random delay; one run at a time.")
 
 
 def _require_consent(settings: Settings) -> None:

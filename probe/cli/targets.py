@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from probe.cli.common import fail
+from probe.cli.common import fail, group
 
 if TYPE_CHECKING:
     from probe.model import Target
     from probe.targets import TargetList
 
-app = typer.Typer(help="Show the target lists, or check a list file.", no_args_is_help=True)
+app = group("Show the target lists, or check a list file.")
 
 
 @app.command("list")
