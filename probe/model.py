@@ -10,12 +10,19 @@ from __future__ import annotations
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.dataclasses import dataclass
 
 
 class Record(BaseModel):
     """Base of every record: immutable, and unknown keys are an error rather than silently dropped."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# The observation records, of which a run of a thousand endpoints makes some hundred thousand: validated like the
+# records above, but slotted dataclasses, a fifth of a model's memory each (a model keeps a dict and a set of the
+# fields it was given, per instance).
+_STRICT = ConfigDict(extra="forbid")
 
 
 # --- vocabulary (stable API: ../shared/docs/contract.md; add names, never rename) -------------------------------
@@ -116,7 +123,8 @@ class Target(Record):
 # --- observations (OONI data formats) ------------------------------------------------------------------------------
 
 
-class DNSAnswer(Record):
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class DNSAnswer:
     """df-002 answer."""
 
     answer_type: str  # A, AAAA, CNAME
@@ -127,7 +135,8 @@ class DNSAnswer(Record):
     asn: int | None = None
 
 
-class DNSQuery(Record):
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class DNSQuery:
     """df-002 query: one response (or failure) to one question; further responses to the same query are
     further records tagged `late_response`."""
 
@@ -148,12 +157,14 @@ class DNSQuery(Record):
         return tuple(a.ipv4 or a.ipv6 or "" for a in self.answers or () if a.answer_type in ("A", "AAAA"))
 
 
-class TCPStatus(Record):
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class TCPStatus:
     failure: str | None = None
     success: bool
 
 
-class TCPConnect(Record):
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class TCPConnect:
     """df-005 TCP connect."""
 
     ip: str
@@ -165,12 +176,14 @@ class TCPConnect(Record):
     tags: tuple[str, ...] = ()
 
 
-class BinaryData(Record):
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class BinaryData:
     data: str  # base64
     format: str = "base64"
 
 
-class TLSHandshake(Record):
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class TLSHandshake:
     """df-006 TLS handshake. The peer chain is kept even when validation fails: it is the MITM evidence."""
 
     network: str = "tcp"
@@ -188,7 +201,8 @@ class TLSHandshake(Record):
     transaction_id: int
 
 
-class NetworkEvent(Record):
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class NetworkEvent:
     """df-008 network event."""
 
     address: str | None = None
@@ -202,7 +216,8 @@ class NetworkEvent(Record):
     tags: tuple[str, ...] = ()
 
 
-class PacketSummary(Record):
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class PacketSummary:
     """A captured packet of the probe's own flows, reduced to what tells an injected packet from a genuine one.
 
     No addresses of the probe itself: `remote` is the far end, `direction` says which way the packet went.
