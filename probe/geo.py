@@ -108,3 +108,33 @@ def _asn(record: Mapping[str, Any]) -> str | None:
     if isinstance(text, str) and text.upper().startswith("AS") and text[2:].isdigit():
         return f"AS{int(text[2:])}"
     return None
+
+
+def asn_lookup(databases: tuple[Path, ...]) -> Callable[[str], int | None]:
+    """A function from an address to its AS number, from the MaxMind-format databases given (opened once; an
+    address none of them knows gives None). Raises GeoError when a database cannot be used."""
+    try:
+        import maxminddb
+    except ImportError:
+        raise GeoError("geoip_db needs the MaxMind reader: pip install 'probe[geo]'") from None
+    readers = []
+    for path in databases:
+        try:
+            readers.append(maxminddb.open_database(str(path)))
+        except FileNotFoundError:
+            raise GeoError(f"geoip_db {path}: no such file") from None
+        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
+            raise GeoError(f"geoip_db {path}: not a readable MaxMind database ({exc})") from None
+
+    def asn_of(address: str) -> int | None:
+        for reader in readers:
+            try:
+                record = reader.get(address)
+            except ValueError:  # not an address this database can hold
+                continue
+            found = _asn(record) if isinstance(record, Mapping) else None
+            if found is not None:
+                return int(found[2:])
+        return None
+
+    return asn_of

@@ -8,6 +8,7 @@ Controls run before targets on purpose: a censor that blocks a (client, server, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import io
 import ipaddress
@@ -22,6 +23,7 @@ from probe import analysis, codec, report, store
 from probe.analysis import VantageFacts
 from probe.measure import Plan, measure, recheck
 from probe.model import (
+    DNSAnswer,
     EndpointVerdict,
     Measured,
     Observations,
@@ -57,6 +59,7 @@ class RunConfig:
     results_dir: Path = Path("results")
     options: tuple[str, ...] = ()
     capture: bool = True  # sniff the probe's own flows when allowed (root or CAP_NET_RAW); --no-capture says no
+    asn_databases: tuple[Path, ...] = ()  # MaxMind-format databases that give DNS answers their AS numbers
     annotations: tuple[tuple[str, str], ...] = ()  # added to every line's OONI annotations (upload spool drops)
     # Called once per endpoint step done (controls count twice: before and after the targets): `progress_total`.
     progress: Callable[[], None] | None = field(default=None, compare=False, repr=False)
@@ -220,6 +223,22 @@ def _non_resolver(preflight: Sequence[Measured]) -> str | None:
     return candidates[0] if candidates else None
 
 
+def annotate_asns(measured: Measured, asn_of: Callable[[str], int | None]) -> Measured:
+    """Give every DNS answer address its AS number (df-002 `asn`), so the analysis can tell a rotation inside a
+    service's own networks from a forged answer (the target list's `expected_asns`)."""
+    obs = measured.observations
+
+    def with_asn(answer: DNSAnswer) -> DNSAnswer:
+        address = answer.ipv4 or answer.ipv6
+        return answer if address is None else dataclasses.replace(answer, asn=asn_of(address))
+
+    queries = tuple(
+        q if not q.answers else dataclasses.replace(q, answers=tuple(with_asn(a) for a in q.answers))
+        for q in obs.queries
+    )
+    return measured.model_copy(update={"observations": obs.model_copy(update={"queries": queries})})
+
+
 def judge(
     measured: Sequence[Measured], vantage: VantageFacts
 ) -> tuple[tuple[EndpointVerdict, ...], tuple[ServiceVerdict, ...]]:
@@ -294,6 +313,13 @@ async def run_async(config: RunConfig, net: Network | None = None, signer: Signe
                 capture.stop()
     else:
         measured, vantage = await measure_all(config, net)
+    if config.asn_databases:
+        from probe.geo import GeoError, asn_lookup
+
+        # A database that cannot be used was reported by the location step already; answers then stay without ASNs.
+        with contextlib.suppress(GeoError):
+            asn_of = asn_lookup(config.asn_databases)
+            measured = tuple(annotate_asns(m, asn_of) for m in measured)
     verdicts, services = judge(measured, vantage)
     path, signature, data = write(config, started, measured, verdicts, vantage, signer, capture_status)
     return RunOutcome(measured, verdicts, services, vantage, path, signature, data, capture_status)

@@ -113,6 +113,7 @@ def run(
         probe_cc=where.probe_cc,
         probe_asn=where.probe_asn,
         capture=settings.run.capture and not no_capture,
+        asn_databases=tuple(settings.location.geoip_db),
     )
     signer = _signer()
     started = datetime.now(UTC)
