@@ -1,6 +1,6 @@
 """Collector ingest rate against the two limits that bound it, measured in the same run on the same machine.
 
-Run: .venv/bin/python bench/ingest.py [--clients 64] [--uploads 1024] [--workers N] [--stores file,s3]
+Run: .venv/bin/python -m bench.ingest [--clients 64] [--uploads 1024] [--workers N] [--stores file,s3]
 
 For each store (the local folder, and a real SeaweedFS started on loopback), prints:
 - the limit of the checks: Ed25519 verifications/s (one core, raw), and whole-file verifications/s (`verify_result`:
@@ -26,8 +26,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout: tests/ has the file maker
 
 from probe import codec
 from probe.collector.store import Store, open_store
