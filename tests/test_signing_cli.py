@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from probe import codec, keys, minisign, paths
 from probe.cli import key, verify
 from probe.minisign import PublicKey, SecretKey
+from tests.netns import need
 
 DATA = codec.encode_lines(
     [
@@ -33,11 +34,8 @@ NAME = "20261128T120000Z-0123456789ab.jsonl"
 @pytest.fixture(scope="module")
 def minisign_bin() -> str:
     found = shutil.which("minisign")
-    if found is None:
-        message = "Debian's minisign is not installed (scripts/test installs it as root)"
-        if os.environ.get("PROBE_REQUIRE_LAB") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    need(found is not None, "Debian's minisign is not installed (scripts/test installs it as root)")
+    assert found is not None
     return found
 
 

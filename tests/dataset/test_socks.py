@@ -13,13 +13,14 @@ from probe.spool import Spool
 from probe.upload import Uploader, drain
 from tests.dataset.files import make_file
 from tests.dataset.servers import Collector, Process, free_port
+from tests.netns import need
 
 
 @pytest.mark.lab
 def test_upload_goes_through_the_socks5_proxy(collector: Collector, secret: SecretKey, tmp_path: Path) -> None:
     binary = shutil.which("microsocks")
-    if binary is None:
-        pytest.skip("LAB NOT RUN: Debian's microsocks is missing (./scripts/test installs it as root)")
+    need(binary is not None, "Debian's microsocks is missing (./scripts/test installs it as root)")
+    assert binary is not None
     port = free_port()
     proxy = Process([binary, "-i", "127.0.0.1", "-p", str(port)], tmp_path / "socks.log")
     spool = Spool(tmp_path / "spool")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.netns import need
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DEFAULT_CAPS = "00000000a80425fb"  # Docker's default bounding set: NET_RAW (bit 13) included
 WITHOUT_NET_RAW = f"{int(DOCKER_DEFAULT_CAPS, 16) & ~(1 << 13):016x}"
@@ -88,9 +90,9 @@ def test_entrypoint_is_the_script_in_the_tree() -> None:
     assert script.is_file() and script.stat().st_mode & 0o111
 
 
-@pytest.mark.skipif(shutil.which("dash") is None, reason="dash is not installed")
 @pytest.mark.parametrize(("bounding", "chosen"), [(DOCKER_DEFAULT_CAPS, "netraw"), (WITHOUT_NET_RAW, "plain")])
 def test_capture_interpreter_only_with_net_raw(tmp_path: Path, bounding: str, chosen: str) -> None:
+    need(shutil.which("dash") is not None, "dash is not installed (Debian's /bin/sh)")
     status = tmp_path / "status"
     status.write_text(f"Name:\tsh\nCapInh:\t0000000000000000\nCapBnd:\t{bounding}\nCapAmb:\t0000000000000000\n")
     for name in ("plain", "netraw"):

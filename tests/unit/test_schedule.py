@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from probe import config, consent, schedule
 from probe.cli import app
+from tests.netns import need
 
 FAKE_CRONTAB = """#!/bin/sh
 # crontab -l / crontab - against a file, as the real one does against the spool
@@ -102,10 +103,10 @@ def test_intervals_without_a_calendar() -> None:
     assert schedule.calendar_for(5 * 3600, random.Random(1)) is None
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 @pytest.mark.parametrize("every", [600, 3600, 6 * 3600, 86400, 604800])
 def test_calendars_mean_the_same_to_systemd(every: int) -> None:
     """systemd's own parser agrees with our next start."""
+    need(shutil.which("systemd-analyze") is not None, "systemd-analyze is not installed (./scripts/test installs it)")
     calendar = schedule.calendar_for(every, random.Random(every + 7))
     assert calendar is not None
     done = subprocess.run(
@@ -220,11 +221,11 @@ def test_switching_kinds_leaves_one_schedule(scratch: Path) -> None:
     assert [s.kind for s in schedule.installed()] == ["systemd"]
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 @pytest.mark.parametrize("every", ["6h", "90m"])
 def test_systemd_accepts_the_units(scratch: Path, every: str) -> None:
     """`systemd-analyze verify` loads both units without a single warning (unknown keys, bad values, a command
     that is not executable)."""
+    need(shutil.which("systemd-analyze") is not None, "systemd-analyze is not installed (./scripts/test installs it)")
     assert invoke("schedule", "install", "--every", every, "--systemd", "--user")[0] == 0
     units = scratch / "units"
     done = subprocess.run(
