@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from probe.collector.ingest import Ingest
 
 SETTINGS_VARIABLE = "PROBE_COLLECTOR_SETTINGS"
+# Threads per worker process for what blocks: enough to keep many fsyncs (which the file system commits together)
+# or object store requests in flight; more only add GIL hand-offs.
+STORE_THREADS = 16
 
 
 @dataclass(frozen=True)
@@ -55,17 +58,24 @@ def app_from_environment() -> Starlette:
 
 def create_app(settings: CollectorSettings) -> Starlette:
     """The ASGI application over the store the settings name."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from starlette.applications import Starlette
     from starlette.routing import Route
 
     from probe.collector.ingest import Ingest
     from probe.collector.ratelimit import RateLimiter
-    from probe.collector.store import FileStore, open_store
+    from probe.collector.store import FileStore, S3Store, open_store
 
     store = open_store(settings.store, settings.endpoint_url)
     if isinstance(store, FileStore):
         store.sweep()
-    ingest = Ingest(store, max_bytes=settings.max_bytes, limiter=RateLimiter(settings.rate, settings.burst))
+    if isinstance(store, S3Store):
+        store.client  # noqa: B018 -- made now, in each worker, rather than by the first uploads under load
+    # What blocks (fsync, the object store) runs in this pool; the checks run on the event loop (see ingest.py).
+    executor = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store")
+    limiter = RateLimiter(settings.rate, settings.burst)
+    ingest = Ingest(store, max_bytes=settings.max_bytes, limiter=limiter, executor=executor)
 
     async def put_result(request: Request) -> Response:
         return await _put_result(request, ingest)
@@ -82,13 +92,10 @@ def create_app(settings: CollectorSettings) -> Starlette:
 
 
 async def _put_result(request: Request, ingest: Ingest) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
     sha256 = request.path_params["sha256"]
     try:
         data = await _body(request, ingest.max_bytes)
-        accepted = await run_in_threadpool(
-            ingest.accept,
+        accepted = await ingest.accept(
             sha256,
             data,
             request.headers.get("probe-signature"),

@@ -5,14 +5,15 @@ probe keeps beside the file in its dead-letter folder.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
-from probe import codec
 from probe.collector import layout
 
 TEST_NAME = "messaging_reachability"
@@ -66,19 +67,16 @@ def check_measurements(data: bytes, now: datetime, client_address: str | None = 
     """Every line parses and is a plausible `messaging_reachability` measurement: our test name, OONI's probe_ip
     placeholder, sane times, one report. `client_address`, when it is a public address, must not appear anywhere
     in the file: it would be the volunteer's own address leaking through."""
-    try:
-        lines = list(codec.decode_lines(data))
-    except ValueError as exc:
-        raise Refusal(422, "json", f"not a result file: {exc}") from None
+    lines = _parse_lines(data)
     if not lines:
         raise Refusal(422, "empty", "the file holds no measurement")
-    report_id = lines[0].get("report_id")
-    start = lines[0].get("test_start_time")
+    report_id = lines[0].report_id
+    start = lines[0].test_start_time
     for number, line in enumerate(lines, start=1):
         problem = _problem(line, now)
-        if problem is None and line.get("report_id") != report_id:
+        if problem is None and line.report_id != report_id:
             problem = "report_id differs from the first line's (one file is one run)"
-        if problem is None and line.get("test_start_time") != start:
+        if problem is None and line.test_start_time != start:
             problem = "test_start_time differs from the first line's (one file is one run)"
         if problem:
             raise Refusal(422, "measurement", f"line {number}: {problem}")
@@ -88,27 +86,106 @@ def check_measurements(data: bytes, now: datetime, client_address: str | None = 
     return FileFacts(day=start[:10], measurements=len(lines), report_id=report_id)
 
 
-def _problem(line: dict[str, Any], now: datetime) -> str | None:
-    if line.get("test_name") != TEST_NAME:
-        return f"test_name is {line.get('test_name')!r}, not {TEST_NAME!r}"
-    if line.get("probe_ip") != PROBE_IP_PLACEHOLDER:
+class _Keys(Protocol):
+    @property
+    def verdict(self) -> object: ...
+
+
+class _Line(Protocol):
+    """The keys of a line that the checks read; the decoder skips (but validates) every other."""
+
+    @property
+    def test_name(self) -> object: ...
+    @property
+    def probe_ip(self) -> object: ...
+    @property
+    def input(self) -> object: ...
+    @property
+    def test_start_time(self) -> object: ...
+    @property
+    def measurement_start_time(self) -> object: ...
+    @property
+    def report_id(self) -> object: ...
+    @property
+    def probe_cc(self) -> object: ...
+    @property
+    def probe_asn(self) -> object: ...
+    @property
+    def test_keys(self) -> _Keys | None: ...
+
+
+@functools.cache
+def _line_decoder() -> Callable[[bytes], _Line]:
+    """msgspec's JSON decoder into a record of the keys above. It checks that the whole line is well-formed JSON,
+    as `json.loads` does, but builds Python objects only for those keys: the rest of a line (network events,
+    certificate chains) is most of its bytes, and building it cost more CPU than anything else an upload needs
+    but the signature (json 0.5 ms, orjson 0.2 ms, this 0.06 ms for a 66 kB file). It is stricter than `json`
+    where a canonical file never goes: no NaN or Infinity, no lone surrogates."""
+    import msgspec
+
+    keys = msgspec.defstruct("Keys", [("verdict", object, None)])
+    plain = (
+        "test_name",
+        "probe_ip",
+        "input",
+        "test_start_time",
+        "measurement_start_time",
+        "report_id",
+        "probe_cc",
+        "probe_asn",
+    )
+    line = msgspec.defstruct("Line", [*((name, object, None) for name in plain), ("test_keys", keys | None, None)])
+    return cast("Callable[[bytes], _Line]", msgspec.json.Decoder(line).decode)  # records with the fields of _Line
+
+
+def _parse_lines(data: bytes) -> list[_Line]:
+    """Every non-blank line, decoded; a Refusal names the first line that is not a JSON object."""
+    import msgspec
+
+    try:
+        data.decode("utf-8")  # the decoder does not look inside the strings it skips
+    except UnicodeDecodeError as exc:
+        number = data.count(b"\n", 0, exc.start) + 1
+        raise Refusal(422, "json", f"not a result file: line {number}: not UTF-8") from None
+    decode = _line_decoder()
+    lines = []
+    for number, text in enumerate(data.splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            lines.append(decode(text))
+        except msgspec.ValidationError as exc:  # well-formed JSON of the wrong shape
+            if "$." in str(exc):  # test_keys, the one typed key, is not an object
+                raise Refusal(422, "measurement", f"line {number}: test_keys is not an object") from None
+            raise Refusal(422, "json", f"not a result file: line {number}: not a JSON object") from None
+        except msgspec.DecodeError as exc:
+            raise Refusal(422, "json", f"not a result file: line {number}: not JSON: {exc}") from None
+    return lines
+
+
+def _problem(line: _Line, now: datetime) -> str | None:
+    if line.test_name != TEST_NAME:
+        return f"test_name is {line.test_name!r}, not {TEST_NAME!r}"
+    if line.probe_ip != PROBE_IP_PLACEHOLDER:
         return f"probe_ip must be the placeholder {PROBE_IP_PLACEHOLDER} (a probe's address never travels)"
-    if not isinstance(line.get("input"), str) or not _INPUT.fullmatch(line["input"]):
-        return f"input {line.get('input')!r} is not tls://host:port or tcp://host:port"
-    for key in ("test_start_time", "measurement_start_time"):
-        problem = _time_problem(key, line.get(key), now)
+    if not isinstance(line.input, str) or not _INPUT.fullmatch(line.input):
+        return f"input {line.input!r} is not tls://host:port or tcp://host:port"
+    for key, value in (
+        ("test_start_time", line.test_start_time),
+        ("measurement_start_time", line.measurement_start_time),
+    ):
+        problem = _time_problem(key, value, now)
         if problem:
             return problem
-    if not isinstance(line.get("report_id"), str) or not line["report_id"]:
+    if not isinstance(line.report_id, str) or not line.report_id:
         return "report_id is missing"
-    if not isinstance(line.get("probe_cc"), str) or not _CC.fullmatch(line["probe_cc"]):
-        return f"probe_cc {line.get('probe_cc')!r} is not a two-letter country code"
-    if not isinstance(line.get("probe_asn"), str) or not _ASN.fullmatch(line["probe_asn"]):
-        return f"probe_asn {line.get('probe_asn')!r} is not ASnnn"
-    keys = line.get("test_keys")
-    if not isinstance(keys, dict):
+    if not isinstance(line.probe_cc, str) or not _CC.fullmatch(line.probe_cc):
+        return f"probe_cc {line.probe_cc!r} is not a two-letter country code"
+    if not isinstance(line.probe_asn, str) or not _ASN.fullmatch(line.probe_asn):
+        return f"probe_asn {line.probe_asn!r} is not ASnnn"
+    if line.test_keys is None:
         return "test_keys is missing"
-    verdict = keys.get("verdict")
+    verdict = line.test_keys.verdict
     # Verdict names may grow (the contract adds names): any lowercase word is plausible.
     if not isinstance(verdict, str) or not _WORD.fullmatch(verdict):
         return f"test_keys.verdict {verdict!r} is not a verdict name"
@@ -129,6 +206,7 @@ def _time_problem(key: str, value: Any, now: datetime) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # a few addresses upload again and again (and parsing one is slow)
 def _is_public(address: str) -> bool:
     try:
         return ipaddress.ip_address(address).is_global

@@ -1,5 +1,13 @@
-"""One upload, end to end: address, size, signature, trusted comment, key, rate limit, content, then the durable
-writes. Synchronous on purpose: hashing, Ed25519 and fsync are blocking work the ASGI shell runs in threads.
+"""One upload, end to end: address, size, sha256, signature, trusted comment, key, rate limit, content, then the
+durable writes.
+
+Where each step runs (measured, see docs/dataset.md "Ingest benchmark"): the checks are CPU work of about a
+millisecond for a typical file (hashing, two Ed25519 verifications, parsing every line), and they run right on the
+event loop: handing them to a thread cost more CPU than some of them (the hop and the GIL passed back and forth
+between the loop and the pool cost 0.2 ms an upload, 76 futex calls). A file larger than `INLINE_BYTES` is
+checked in a thread, so that one large upload does not stall the other connections of its worker. What blocks
+(fsync, the object store's round trips, and the rare store lookups of a key or a revocation) runs in a thread of
+the collector's pool, the two writes of an upload in one hop.
 
 How the collector learns a probe's key (trust on first use, pinned by construction): every upload may carry the
 probe's minisign public key in `Probe-Public-Key` (the `RW...` line of its `.pub` file). The probe id is the
@@ -11,20 +19,30 @@ when there is none). A probe id is refused with 403 when an object exists at `ke
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
 
 from probe import codec, minisign
 from probe.collector import checks, layout
-from probe.collector.checks import Refusal
+from probe.collector.checks import FileFacts, Refusal
 from probe.collector.ratelimit import RateLimiter
 from probe.collector.store import Store, StoreError
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024  # a run of a thousand endpoints is well under 8 MiB
 STORE_RETRY_AFTER = 5.0  # seconds a probe waits after the store failed us
+INLINE_BYTES = 512 * 1024  # checked on the event loop up to this size (about 10 ms of CPU), in a thread above
+REVOCATION_TTL = 60.0  # seconds a revocation lookup is trusted
+_KEY_CACHE = 100_000  # parsed Probe-Public-Key headers kept (64 bytes of key each, and the text)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,17 +56,28 @@ class Accepted:
 
 
 class Ingest:
-    """The collector's acceptance rules over one store."""
+    """The collector's acceptance rules over one store. `executor` runs what blocks (None: asyncio's default)."""
 
-    def __init__(self, store: Store, *, max_bytes: int = DEFAULT_MAX_BYTES, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        limiter: RateLimiter | None = None,
+        executor: Executor | None = None,
+        inline_bytes: int = INLINE_BYTES,
+    ) -> None:
         self.store = store
         self.max_bytes = max_bytes
         self.limiter = limiter
+        self.executor = executor
+        self.inline_bytes = inline_bytes
         self._lock = threading.Lock()
         self._keys: dict[str, minisign.PublicKey] = {}  # probe id -> key known to be stored
+        self._headers: dict[str, minisign.PublicKey] = {}  # Probe-Public-Key text -> parsed key
         self._revoked: dict[str, tuple[bool, float]] = {}  # probe id -> (revoked, when looked up)
 
-    def accept(
+    async def accept(
         self,
         sha256: str,
         data: bytes,
@@ -57,41 +86,66 @@ class Ingest:
         client_address: str | None = None,
         now: datetime | None = None,
     ) -> Accepted:
-        """Check and store one upload; raises Refusal (with the HTTP status) when it is not acceptable."""
+        """Check and store one upload; raises Refusal (with the HTTP status) when it is not acceptable. The answer
+        comes only once the signature and the body are durable in the store."""
         now = now or datetime.now(UTC)
         checks.check_address(sha256)
-        checks.check_content(data, sha256, self.max_bytes)
+        await self._cpu(data, checks.check_content, data, sha256, self.max_bytes)
         minisig = _signature_bytes(signature_header)
-        public = self._public_key(minisig, key_header)
-        if self._is_revoked(public.probe_id, now.timestamp()):
+        public = await self._public_key(minisig, key_header)
+        if await self._is_revoked(public.probe_id, now.timestamp()):
             raise Refusal(403, "revoked", f"probe {public.probe_id} is revoked at this collector")
+        facts = await self._cpu(data, self._check_signed, sha256, data, minisig, public, now, client_address)
         try:
-            codec.verify_result(data, minisig, public)  # also: the comment's sha256, size and probe id hold
-        except minisign.SignatureError as exc:
-            raise Refusal(422, f"signature.{exc.code}", str(exc)) from None
-        if self.limiter is not None:
-            wait = self.limiter.acquire(public.probe_id)
-            if wait > 0:
-                raise Refusal(429, "rate", "too many uploads from this probe; retry later", retry_after=wait)
-        facts = checks.check_measurements(data, now, client_address)
-        try:
-            self._pin(public)
-            # The signature first, its folder entry made durable by the body's write into the same folder: a crash
-            # leaves at most a signature without its body (rewritten on retry), never a body without signature.
-            self.store.put_new(layout.raw_signature(facts.day, sha256), minisig, sync=False)
-            created = self.store.put_new(layout.raw_body(facts.day, sha256), data)
+            created = await self._blocking(self._write, public, facts.day, sha256, minisig, data)
         except StoreError as exc:
             raise Refusal(503, "store", f"storage unavailable: {exc}", retry_after=STORE_RETRY_AFTER) from None
         return Accepted(
             201 if created else 200, layout.raw_body(facts.day, sha256), public.probe_id, facts.measurements
         )
 
-    def _public_key(self, minisig: bytes, key_header: str | None) -> minisign.PublicKey:
+    def _check_signed(
+        self,
+        sha256: str,
+        data: bytes,
+        minisig: bytes,
+        public: minisign.PublicKey,
+        now: datetime,
+        client_address: str | None,
+    ) -> FileFacts:
+        try:
+            # The body's sha256 is the address, checked above: the comment is compared with it, not hashed again.
+            codec.verify_result(data, minisig, public, sha256=sha256)  # and the comment's size and probe id
+        except minisign.SignatureError as exc:
+            raise Refusal(422, f"signature.{exc.code}", str(exc)) from None
+        if self.limiter is not None:
+            wait = self.limiter.acquire(public.probe_id)
+            if wait > 0:
+                raise Refusal(429, "rate", "too many uploads from this probe; retry later", retry_after=wait)
+        return checks.check_measurements(data, now, client_address)
+
+    def _write(self, public: minisign.PublicKey, day: str, sha256: str, minisig: bytes, data: bytes) -> bool:
+        """The key (first time only), the signature, then the body: True when the body is new."""
+        self._pin(public)
+        # The signature first, its folder entry made durable by the body's write into the same folder: a crash
+        # leaves at most a signature without its body (rewritten on retry), never a body without signature. Not
+        # both at once on S3 either, for the same reason: the order is the guarantee.
+        self.store.put_new(layout.raw_signature(day, sha256), minisig, sync=False)
+        return self.store.put_new(layout.raw_body(day, sha256), data)
+
+    async def _cpu(self, data: bytes, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run CPU work over `data` on the event loop, or in a thread when `data` is large."""
+        if len(data) <= self.inline_bytes:
+            return function(*args, **kwargs)
+        return await self._blocking(function, *args, **kwargs)
+
+    async def _blocking(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: function(*args, **kwargs))
+
+    async def _public_key(self, minisig: bytes, key_header: str | None) -> minisign.PublicKey:
         if key_header:
-            try:
-                return minisign.PublicKey.from_base64(key_header.strip())
-            except minisign.MinisignError as exc:
-                raise Refusal(400, "key", f"Probe-Public-Key: {exc}") from None
+            return self._header_key(key_header.strip())
         # No key sent: the trusted comment (not yet verified) names the probe whose stored key must verify it.
         try:
             parsed = minisign.parse(minisig)
@@ -105,7 +159,7 @@ class Ingest:
         if known is not None:
             return known
         try:
-            stored = self.store.get(layout.public_key(probe_id))
+            stored = await self._blocking(self.store.get, layout.public_key(probe_id))
         except StoreError as exc:
             raise Refusal(503, "store", f"storage unavailable: {exc}", retry_after=STORE_RETRY_AFTER) from None
         if stored is None:
@@ -113,6 +167,22 @@ class Ingest:
         public = minisign.PublicKey.from_file(stored)
         with self._lock:
             self._keys[probe_id] = public
+        return public
+
+    def _header_key(self, text: str) -> minisign.PublicKey:
+        # A probe sends the same header with every upload: parse it once.
+        with self._lock:
+            known = self._headers.get(text)
+        if known is not None:
+            return known
+        try:
+            public = minisign.PublicKey.from_base64(text)
+        except minisign.MinisignError as exc:
+            raise Refusal(400, "key", f"Probe-Public-Key: {exc}") from None
+        with self._lock:
+            if len(self._headers) >= _KEY_CACHE:
+                self._headers.clear()
+            self._headers[text] = public
         return public
 
     def _pin(self, public: minisign.PublicKey) -> None:
@@ -123,14 +193,14 @@ class Ingest:
         with self._lock:
             self._keys[public.probe_id] = public
 
-    def _is_revoked(self, probe_id: str, now: float) -> bool:
+    async def _is_revoked(self, probe_id: str, now: float) -> bool:
         # Looked up at most once a minute per probe: one extra request per upload would halve an S3 store's rate.
         with self._lock:
             cached = self._revoked.get(probe_id)
-        if cached is not None and now - cached[1] < 60:
+        if cached is not None and now - cached[1] < REVOCATION_TTL:
             return cached[0]
         try:
-            revoked = self.store.exists(layout.revoked(probe_id))
+            revoked = await self._blocking(self.store.exists, layout.revoked(probe_id))
         except StoreError as exc:
             raise Refusal(503, "store", f"storage unavailable: {exc}", retry_after=STORE_RETRY_AFTER) from None
         with self._lock:

@@ -83,6 +83,17 @@ def test_a_valid_signature_whose_comment_describes_other_bytes_is_refused(secret
         codec.verify_result(DATA, _signed_with_comment(secret, wrong_size), secret.public_key())
 
 
+def test_a_sha256_the_caller_already_computed_is_used_for_the_comparison(secret: SecretKey) -> None:
+    """The collector hashes each upload once (its address) and hands the digest over: the comment is compared with
+    that digest, so a right one verifies and a wrong one is refused exactly as other bytes would be."""
+    minisig = codec.sign_result(DATA, NAME, secret)
+    digest = hashlib.sha256(DATA).hexdigest()
+    assert codec.verify_result(DATA, minisig, secret.public_key(), sha256=digest)["sha256"] == digest
+    with pytest.raises(SignatureError, match="not the one signed") as caught:
+        codec.verify_result(DATA, minisig, secret.public_key(), sha256=hashlib.sha256(b"other").hexdigest())
+    assert caught.value.code == "content"
+
+
 def test_a_comment_naming_another_probe_is_refused(secret: SecretKey) -> None:
     comment = codec.trusted_comment(DATA, NAME, "ab" * 32, 1)
     with pytest.raises(SignatureError, match="names probe abab") as caught:
