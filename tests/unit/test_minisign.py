@@ -287,6 +287,26 @@ def test_sign_refuses_comments_minisign_would_refuse(secret: SecretKey, trusted:
         minisign.sign(b"data", secret, trusted, untrusted)
 
 
+@pytest.mark.parametrize(
+    ("trusted", "printable"),
+    [
+        ("tab\tsepar\u00e9 \u4e2d ~", True),  # tabs, printable ASCII and any printable UTF-8
+        ("a\x01b", False),
+        ("a\x1fb", False),
+        ("a\x7fb", False),  # DEL
+        ("a\x85b", False),  # C1 controls too
+        ("a\x9fb", False),
+        ("a\xa0b", True),  # the first character past C1
+    ],
+)
+def test_trusted_comments_follow_minisigns_printable_rule(secret: SecretKey, trusted: str, printable: bool) -> None:
+    if printable:
+        assert minisign.verify(b"data", minisign.sign(b"data", secret, trusted, "x"), secret.public_key()) == trusted
+    else:
+        with pytest.raises(ValueError, match="printable"):
+            minisign.sign(b"data", secret, trusted, "x")
+
+
 def test_the_longest_comments_minisign_reads_are_signed(secret: SecretKey) -> None:
     trusted = "t" * (8192 - 2 - len("trusted comment: "))
     untrusted = "u" * (1024 - 2 - len("untrusted comment: "))
