@@ -115,7 +115,7 @@ class _Line(Protocol):
 
 
 @functools.cache
-def _line_decoder() -> Callable[[bytes], _Line]:
+def _line_decoder() -> Callable[[bytes | memoryview], _Line]:
     """msgspec's JSON decoder into a record of the keys above. It checks that the whole line is well-formed JSON,
     as `json.loads` does, but builds Python objects only for those keys: the rest of a line (network events,
     certificate chains) is most of its bytes, and building it cost more CPU than anything else an upload needs
@@ -135,7 +135,7 @@ def _line_decoder() -> Callable[[bytes], _Line]:
         "probe_asn",
     )
     line = msgspec.defstruct("Line", [*((name, object, None) for name in plain), ("test_keys", keys | None, None)])
-    return cast("Callable[[bytes], _Line]", msgspec.json.Decoder(line).decode)  # records with the fields of _Line
+    return cast("Callable[[bytes | memoryview], _Line]", msgspec.json.Decoder(line).decode)  # records of _Line
 
 
 def _parse_lines(data: bytes) -> list[_Line]:
@@ -149,9 +149,13 @@ def _parse_lines(data: bytes) -> list[_Line]:
         raise Refusal(422, "json", f"not a result file: line {number}: not UTF-8") from None
     decode = _line_decoder()
     lines = []
-    for number, text in enumerate(data.splitlines(), start=1):
-        if not text.strip():
-            continue
+    view = memoryview(data)  # lines decoded in place: copying each out of the body is a third of the parse's cost
+    start, number = 0, 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        number += 1
+        text, start = view[start:end], end + 1
         try:
             lines.append(decode(text))
         except msgspec.ValidationError as exc:  # well-formed JSON of the wrong shape
@@ -159,6 +163,8 @@ def _parse_lines(data: bytes) -> list[_Line]:
                 raise Refusal(422, "measurement", f"line {number}: test_keys is not an object") from None
             raise Refusal(422, "json", f"not a result file: line {number}: not a JSON object") from None
         except msgspec.DecodeError as exc:
+            if not bytes(text).strip():
+                continue  # a blank line
             raise Refusal(422, "json", f"not a result file: line {number}: not JSON: {exc}") from None
     return lines
 
