@@ -1,6 +1,6 @@
 """Collector ingest rate against the two limits that bound it, measured in the same run on the same machine.
 
-Run: .venv/bin/python -m bench.ingest [--clients 64] [--uploads 1024] [--workers N] [--stores file,s3]
+Run: .venv/bin/python -m bench.ingest [--clients 64] [--uploads 2048] [--workers N] [--stores file,s3]
 
 For each store (the local folder, and a real SeaweedFS started on loopback), prints:
 - the limit of the checks: Ed25519 verifications/s (one core, raw), and whole-file verifications/s (`verify_result`:
