@@ -12,6 +12,7 @@ import httpx
 
 from probe import codec
 from probe.collector import layout
+from probe.collector.ingest import INLINE_BYTES
 from probe.collector.store import FileStore
 from probe.minisign import PublicKey, SecretKey
 from tests.dataset.files import SignedFile, make_file, make_lines, sign_lines
@@ -57,6 +58,24 @@ def test_accepts_stores_verbatim_and_pins_the_key(collector: Collector, secret: 
     # The key is known now: an upload without the header is verified against the pinned key.
     second = make_file(secret)
     assert put(collector.url, second, None).status_code == 201
+
+
+def test_a_file_too_large_to_check_on_the_event_loop_is_checked_in_a_thread_alike(
+    collector: Collector, secret: SecretKey, tmp_path: Path
+) -> None:
+    """Files over INLINE_BYTES (a long run) are checked off the event loop: the same verdicts, stored verbatim."""
+    lines = make_lines()
+    many = [{**line, "id": f"{n}-{line['id']}"} for n in range(12) for line in lines]
+    signed = sign_lines(many, secret)
+    assert len(signed.data) > INLINE_BYTES
+    response = put(collector.url, signed, secret.public_key())
+    assert response.status_code == 201, response.text
+    assert response.json()["measurements"] == len(many)
+    day = signed.data.split(b'"test_start_time":"', 1)[1][:10].decode()
+    assert FileStore(tmp_path / "store").get(layout.raw_body(day, signed.sha256)) == signed.data
+    leaked = sign_lines([*many[:-1], {**many[-1], "probe_ip": "198.51.100.7"}], secret)
+    refused = put(collector.url, leaked, secret.public_key())
+    assert refused.status_code == 422 and refused.json()["code"] == "measurement", refused.text
 
 
 def test_health(collector: Collector) -> None:
