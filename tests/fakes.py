@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import errno
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import dns.message
@@ -54,14 +55,14 @@ HANDSHAKE_ERRORS: dict[str, BaseException] = {
 class Script:
     """What the fake network does. Keys are names, addresses, or (address, sni)."""
 
-    resolver: dict[str, list[str] | str] = field(default_factory=dict)  # name -> addresses | "nxdomain"/"timeout"
-    late: dict[str, list[str]] = field(default_factory=dict)  # name -> a second, late answer
-    doh: dict[str, list[str] | str] = field(default_factory=dict)  # name -> addresses | "nxdomain"/"timeout"
-    non_resolver: dict[str, list[str]] = field(default_factory=dict)  # name -> forged answer from a non-resolver
-    connect: dict[str, str | list[str]] = field(default_factory=dict)  # ip -> "ok"/"timeout"/... (list: per try)
-    tls: dict[tuple[str, str] | str, str | list[str]] = field(default_factory=dict)  # (ip, sni) or ip -> outcome
-    certificate_names: dict[str, list[str]] = field(default_factory=dict)  # ip -> names its cert claims
-    aaaa: dict[str, list[str]] = field(default_factory=dict)  # name -> IPv6 addresses (resolver and DoH)
+    resolver: Mapping[str, list[str] | str] = field(default_factory=dict)  # name -> addresses | "nxdomain"/"timeout"
+    late: Mapping[str, list[str]] = field(default_factory=dict)  # name -> a second, late answer
+    doh: Mapping[str, list[str] | str] = field(default_factory=dict)  # name -> addresses | "nxdomain"/"timeout"
+    non_resolver: Mapping[str, list[str]] = field(default_factory=dict)  # name -> forged answer from a non-resolver
+    connect: Mapping[str, str | list[str]] = field(default_factory=dict)  # ip -> "ok"/"timeout"/... (list: per try)
+    tls: Mapping[tuple[str, str] | str, str | list[str]] = field(default_factory=dict)  # (ip, sni) or ip -> outcome
+    certificate_names: Mapping[str, list[str]] = field(default_factory=dict)  # ip -> names its cert claims
+    aaaa: Mapping[str, list[str]] = field(default_factory=dict)  # name -> IPv6 addresses (resolver and DoH)
     capture: bool = False  # emit packet summaries, as a run with packet capture would
     server_ttl: int = 52  # IP TTL of the servers' own packets when they reach the probe
     injector_ttl: int = 61  # IP TTL of a censor's forged packets (it sits nearer)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -24,9 +25,11 @@ from tests.dataset.test_collector import put
 YESTERDAY = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
 
 
-def _query(root: Path, sql: str) -> list[tuple[object, ...]]:
+def _query(root: Path, sql: str) -> list[tuple[Any, ...]]:  # duckdb's row type: values typed by the SQL
     source = f"read_parquet('{root}/**/*.parquet', hive_partitioning = true)"
-    return duckdb.sql(sql.replace("measurements", source)).fetchall()
+    relation = duckdb.sql(sql.replace("measurements", source))
+    assert relation is not None  # None only for a statement without a result; every query here is a SELECT
+    return relation.fetchall()
 
 
 def test_export_of_uploaded_files_is_queryable_with_duckdb(

@@ -70,8 +70,9 @@ def test_collector_down_when_the_run_ends_nothing_lost(tmp_path: Path, secret: S
     with running(Collector(str(tmp_path / "store"), tmp_path, port=port)):
         waiting = drain(Spool(tmp_path / "spool"), uploader, budget=10)
         assert waiting.delivered == 0 and waiting.remaining == 3  # still inside the backoff window
-        assert down.next_attempt is not None
-        after = drain(Spool(tmp_path / "spool"), uploader, budget=10, clock=lambda: down.next_attempt + 1)
+        next_attempt = down.next_attempt
+        assert next_attempt is not None
+        after = drain(Spool(tmp_path / "spool"), uploader, budget=10, clock=lambda: next_attempt + 1)
         assert after.delivered == 3 and after.remaining == 0
     store = open_store(str(tmp_path / "store"))
     assert set(stored_bodies(store)) == {f.sha256 for f in files}

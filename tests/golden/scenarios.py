@@ -53,7 +53,7 @@ class Scenario:
         return self.expected.get(host, "ok")
 
 
-def _each(hosts: tuple[str, ...], addresses: list[str]) -> dict[str, list[str] | str]:
+def _each(hosts: tuple[str, ...], addresses: list[str]) -> dict[str, list[str]]:
     return {h: list(addresses) for h in hosts}
 
 

@@ -16,14 +16,16 @@ import dns.message
 import dns.rcode
 import dns.rrset
 
-from probe.model import Tag
+from probe.model import DNSQuery, Tag
 from probe.net.clock import relative_clock
 from probe.net.dns import query_udp
 
 Reply = Callable[[dns.message.Message, int], list[tuple[float, bytes]]]  # (query, nth datagram) -> [(delay, wire)]
 
 
-def answer(query: dns.message.Message, *addresses: str, rcode: int = dns.rcode.NOERROR, tc: bool = False) -> bytes:
+def answer(
+    query: dns.message.Message, *addresses: str, rcode: dns.rcode.Rcode = dns.rcode.NOERROR, tc: bool = False
+) -> bytes:
     response = dns.message.make_response(query)
     response.set_rcode(rcode)
     name = query.question[0].name
@@ -55,7 +57,9 @@ class Responder(asyncio.DatagramProtocol):
         self.transport.sendto(wire, addr)  # type: ignore[attr-defined]
 
 
-async def ask(reply: Reply, *, timeout: float = 2.0, late_window: float = 0.3, resend_every: float = 0.2):  # type: ignore[no-untyped-def]
+async def ask(
+    reply: Reply, *, timeout: float = 2.0, late_window: float = 0.3, resend_every: float = 0.2
+) -> tuple[tuple[DNSQuery, ...], Responder]:
     loop = asyncio.get_running_loop()
     transport, responder = await loop.create_datagram_endpoint(lambda: Responder(reply), local_addr=("127.0.0.1", 0))
     port = transport.get_extra_info("sockname")[1]

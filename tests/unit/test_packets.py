@@ -17,7 +17,7 @@ WATCHED = {ipaddress.ip_address(SERVER).packed, ipaddress.ip_address("2001:db8::
 
 
 def frame(packet: object) -> bytes:
-    return bytes(Ether() / packet)  # type: ignore[operator]
+    return bytes(Ether() / packet)
 
 
 def test_an_injected_rst_keeps_ttl_ip_id_flags_window() -> None:

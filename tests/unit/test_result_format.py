@@ -71,7 +71,7 @@ FAILURES = {f.value for f in Failure}
 
 
 def lines() -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for name in NAMES:
         out.extend(codec.decode_lines((GOLDEN / name / "measurements.jsonl").read_bytes()))
     return out

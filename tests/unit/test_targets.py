@@ -424,8 +424,8 @@ def test_strict_wants_a_description_and_one_protocol_per_host_and_port() -> None
     entry = '[[endpoint]]\nid = "line.{n}"\nservice = "line"\nhost = "a.example"\nport = 443\nprotocol = "{p}"\n'
     entry += 'source = "s"\nconfidence = "low"\n'
     text = 'version = "2026-11-28"\ndescription = "d"\n' + entry.format(n="a", p="tls") + entry.format(n="b", p="tcp")
-    (found,) = problems(text, strict=True)
-    assert "endpoint 2 (line.b a.example:443): field 'protocol': a.example:443 is measured as both tls and tcp" in found
+    (error,) = problems(text, strict=True)
+    assert "endpoint 2 (line.b a.example:443): field 'protocol': a.example:443 is measured as both tls and tcp" in error
 
 
 def test_files_are_checked_together(tmp_path: Path) -> None:

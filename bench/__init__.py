@@ -1,0 +1,1 @@
+"""Benchmarks; each module's docstring says how to run it."""
