@@ -45,13 +45,13 @@ def rate(action: Callable[[], object], seconds: float = 2.0) -> float:
 
 
 def verification_limits(sample: SignedFile, secret: SecretKey) -> tuple[float, float]:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from nacl.signing import SigningKey
 
-    key = Ed25519PrivateKey.generate()
+    key = SigningKey.generate()  # libsodium, as the collector's checks
     message = hashlib.blake2b(sample.data, digest_size=64).digest()
-    signature = key.sign(message)
-    public = key.public_key()
-    raw = rate(lambda: public.verify(signature, message))
+    signature = key.sign(message).signature
+    public = key.verify_key
+    raw = rate(lambda: public.verify(message, signature))
     probe_key = secret.public_key()
     whole = rate(lambda: codec.verify_result(sample.data, sample.signature, probe_key))
     return raw, whole

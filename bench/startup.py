@@ -14,7 +14,19 @@ import sys
 import time
 from pathlib import Path
 
-HEAVY = ("httpx", "dns", "pydantic", "cryptography", "scapy", "pyarrow", "starlette", "uvicorn", "boto3", "duckdb")
+HEAVY = (
+    "httpx",
+    "dns",
+    "pydantic",
+    "cryptography",
+    "nacl",
+    "scapy",
+    "pyarrow",
+    "starlette",
+    "uvicorn",
+    "boto3",
+    "duckdb",
+)
 
 
 def timed(command: list[str], runs: int) -> list[float]:
