@@ -1,6 +1,9 @@
 """Collector ingest rate against the two limits that bound it, measured in the same run on the same machine.
 
-Run: .venv/bin/python -m bench.ingest [--clients 64] [--uploads 2048] [--workers N] [--stores file,s3]
+Run: .venv/bin/python -m bench.ingest [--clients 64] [--uploads 2048] [--workers N] [--stores file,s3] [--folder DIR]
+
+`--folder` puts the folder store on the file system a collector would use (default: the system's temp folder): the
+store's limit is a property of that file system, not of the collector (see docs/dataset.md "Ingest benchmark").
 
 For each store (the local folder, and a real SeaweedFS started on loopback), prints:
 - the limit of the checks: Ed25519 verifications/s (one core, raw), and whole-file verifications/s (`verify_result`:
@@ -222,6 +225,24 @@ def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, wor
     )
 
 
+def file_system(folder: Path) -> str:
+    """The type of the file system holding `folder` and its mount options, from /proc/self/mounts (Linux)."""
+    best = ("", "", "unknown", "")
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    for line in mounts:
+        device, point, kind, options, *_ = line.split()
+        if folder.resolve().is_relative_to(point) and len(point) >= len(best[1]):
+            best = (device, point, kind, options)
+    device, _, kind, options = best
+    if kind == "ext4":  # without a journal, ext4 scans past recently deleted inodes on every new file
+        journal = any(Path("/proc/fs/jbd2").glob(f"{Path(device).name}-*"))
+        kind += "" if journal else ", no journal"
+    return f"{kind}; {options}"
+
+
 def row(label: str, value: str, note: str = "") -> None:
     print(f"{label:<40} {value:>14}  {note}".rstrip())
 
@@ -234,6 +255,7 @@ def main() -> None:
     # Twice the cores: a worker waiting on fsync or on the object store leaves its core to another.
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument("--stores", default="file,s3")
+    parser.add_argument("--folder", type=Path, help="where the folder store is made (default: the temp folder)")
     options = parser.parse_args()
     secrets = [SecretKey.generate() for _ in range(options.clients)]
     files = []
@@ -245,7 +267,9 @@ def main() -> None:
         work = Path(tmp)
         stores = options.stores.split(",")
         if "file" in stores:
-            bench_store("folder (fsync + link)", str(work / "store"), [], None, work, options, files, secrets)
+            with tempfile.TemporaryDirectory(prefix="bench-ingest-store-", dir=options.folder) as folder:
+                name = f"folder (fsync + link) in {Path(folder).parent} ({file_system(Path(folder))})"
+                bench_store(name, folder, [], None, work, options, files, secrets)
         if "s3" in stores:
             seaweed = SeaweedFS(work)
             seaweed.start()
