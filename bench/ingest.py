@@ -1,6 +1,7 @@
 """Collector ingest rate against the two limits that bound it, measured in the same run on the same machine.
 
-Run: .venv/bin/python -m bench.ingest [--clients 64] [--uploads 2048] [--workers N] [--stores file,s3] [--folder DIR]
+Run: .venv/bin/python -m bench.ingest [--clients 64] [--uploads 2048] [--rounds 3] [--workers N] [--stores file,s3]
+     [--folder DIR]
 
 `--folder` puts the folder store on the file system a collector would use (default: the system's temp folder): the
 store's limit is a property of that file system, not of the collector (see docs/dataset.md "Ingest benchmark").
@@ -12,6 +13,8 @@ For each store (the local folder, and a real SeaweedFS started on loopback), pri
   signature and body);
 - the ingest rate of a real `probe collector serve` with 64 concurrent uploading clients (one probe key each, rate
   limit off): uploads/s, measurements/s, p50/p99 latency, and its ratio to the slower limit (target >= 0.5).
+Each store gets `--rounds` rounds (the store's limit, an ingest run, the limit again), each with files of its own,
+and the figures of the median round: on a shared virtual machine one run can be a third off the next.
 The clients run in this process (asyncio, hand-written HTTP/1.1), on the same cores as the collector: the figures
 are a floor. Run it on a quiet machine: other load on the cores shows up directly in the ingest rate.
 """
@@ -28,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from probe import codec
@@ -162,66 +166,104 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass(frozen=True)
+class Round:
+    """One ingest run and the store's limit measured just before and just after it."""
+
+    writes_before: float
+    writes_after: float
+    uploads: float  # per second
+    measurements: float  # per second
+    p50: float  # seconds
+    p99: float
+    failures: int
+    collector_ms: float  # CPU per upload
+    client_ms: float
+
+    @property
+    def writes(self) -> float:
+        # A file system's speed drifts with what else it did lately (ext4 without a journal skips recently freed
+        # inodes, for one): the higher of the two is the limit the target counts.
+        return max(self.writes_before, self.writes_after)
+
+
+def ingest_round(collector: Collector, store: Store, files: list[tuple[SignedFile, str]],
+                 options: argparse.Namespace) -> Round:  # fmt: skip
+    assert collector.popen is not None
+    size = len(files[0][0].data)
+    writes_before = write_limit(store, size, options.clients, options.writes)
+    prepared = requests(collector.url, files)
+    cpu_before, client_before = group_cpu_seconds(collector.popen.pid), os.times()
+    elapsed, latencies, failures = run_clients(collector.url, prepared, options.clients)
+    cpu_after, client_after = group_cpu_seconds(collector.popen.pid), os.times()
+    writes_after = write_limit(store, size, options.clients, options.writes)
+    return Round(
+        writes_before=writes_before,
+        writes_after=writes_after,
+        uploads=len(files) / elapsed,
+        measurements=sum(s.data.count(b"\n") for s, _ in files) / elapsed,
+        p50=percentile(latencies, 0.5),
+        p99=percentile(latencies, 0.99),
+        failures=failures,
+        collector_ms=(cpu_after - cpu_before) * 1000 / len(files),
+        client_ms=(sum(client_after[:2]) - sum(client_before[:2])) * 1000 / len(files),
+    )
+
+
 def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, work: Path, options: argparse.Namespace,
-                files: list[tuple[SignedFile, str]], secrets: list[SecretKey]) -> None:  # fmt: skip
-    sample = files[0][0]
+                rounds: list[list[tuple[SignedFile, str]]], secrets: list[SecretKey]) -> None:  # fmt: skip
+    sample = rounds[0][0][0]
     raw, whole = verification_limits(sample, secrets[0])
     store = open_store(spec, endpoint)
-    writes_before = write_limit(store, len(sample.data), options.clients, options.writes)
     collector = Collector(spec, work, args=[*args, "--workers", str(options.workers), "--rate", "0"])
     collector.start()
     try:
-        assert collector.popen is not None
-        prepared = requests(collector.url, files)
-        cpu_before, client_before = group_cpu_seconds(collector.popen.pid), os.times()
-        elapsed, latencies, failures = run_clients(collector.url, prepared, options.clients)
-        cpu_after, client_after = group_cpu_seconds(collector.popen.pid), os.times()
+        # Each round uploads files of its own: a file seen before would be a duplicate, answered without a write.
+        results = [ingest_round(collector, store, files, options) for files in rounds]
     finally:
         collector.stop()
-    # The store's limit again, after: a file system's speed drifts with what else it did lately (ext4 without a
-    # journal skips recently freed inodes, for one), and the higher of the two is the limit the target counts.
-    writes_after = write_limit(store, len(sample.data), options.clients, options.writes)
-    writes = max(writes_before, writes_after)
     cores = os.cpu_count() or 1
     checks_limit = whole * cores  # CPU-bound: the cores bound it, whatever the number of workers
-    store_limit = writes / 2  # an upload writes its signature and its body
-    slower = min(checks_limit, store_limit)
-    uploads = len(files) / elapsed
-    measurements = sum(s.data.count(b"\n") for s, _ in files) / elapsed
+
+    def ceiling(result: Round) -> float:
+        return min(checks_limit, result.writes / 2)  # an upload writes its signature and its body
+
     per_file = sample.data.count(b"\n")
-    collector_ms = (cpu_after - cpu_before) * 1000 / len(files)
-    client_ms = (sum(client_after[:2]) - sum(client_before[:2])) * 1000 / len(files)
     print(
-        f"\n== store: {name} ({options.workers} collector workers, {options.clients} clients, {len(files)} uploads"
-        f" of {len(sample.data) / 1000:.0f} kB, {per_file} measurements each)"
+        f"\n== store: {name}\n   {options.workers} collector workers, {options.clients} clients, {len(rounds)} rounds"
+        f" of {len(rounds[0])} uploads of {len(sample.data) / 1000:.0f} kB, {per_file} measurements"
+        " each"
     )
-    slowest_raw = min(raw, writes)
-    p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+    for number, result in enumerate(results, start=1):
+        print(
+            f"   round {number}: durable writes/s {result.writes_before:.0f} before, {result.writes_after:.0f} after;"
+            f" ingest {result.uploads:.0f} uploads/s; ratio {result.uploads / ceiling(result):.2f}"
+        )
+    ratios = sorted(result.uploads / ceiling(result) for result in results)
+    median = sorted(results, key=lambda result: result.uploads / ceiling(result))[len(results) // 2]
+    print("   the median round:")
     row("Ed25519 verifications/s (one core)", f"{raw:.0f}", "an upload needs 2")
-    row(
-        "whole-file verifications/s (one core)",
-        f"{whole:.0f}",
-        f"x{cores} cores: {checks_limit:.0f} uploads/s",
-    )
+    row("whole-file verifications/s (one core)", f"{whole:.0f}", f"x{cores} cores: {checks_limit:.0f} uploads/s")
     row(
         f"durable writes/s ({options.clients} writers)",
-        f"{writes:.0f}",
-        f"best of {writes_before:.0f} before, {writes_after:.0f} after; an upload needs 2: {store_limit:.0f}/s",
+        f"{median.writes:.0f}",
+        f"an upload needs 2: {median.writes / 2:.0f}/s",
     )
-    row("ingest uploads/s", f"{uploads:.1f}")
-    row("ingest measurements/s", f"{measurements:.1f}")
-    row("latency p50 / p99 (ms)", f"{p50:.1f} / {p99:.1f}")
-    row("answers other than 201", str(failures))
-    row("CPU per upload (ms)", f"{collector_ms:.2f}", f"collector processes; the clients {client_ms:.2f}")
+    row("ingest uploads/s", f"{median.uploads:.1f}")
+    row("ingest measurements/s", f"{median.measurements:.1f}")
+    row("latency p50 / p99 (ms)", f"{median.p50 * 1000:.1f} / {median.p99 * 1000:.1f}")
+    row("answers other than 201", str(sum(result.failures for result in results)), "all rounds")
     row(
-        "ingest / slower raw limit",
-        f"{uploads / slowest_raw:.2f}",
-        f"slower raw limit {slowest_raw:.0f}/s",
+        "CPU per upload (ms)",
+        f"{median.collector_ms:.2f}",
+        f"collector processes; the clients {median.client_ms:.2f}",
     )
+    slowest_raw = min(raw, median.writes)
+    row("ingest / slower raw limit", f"{median.uploads / slowest_raw:.2f}", f"slower raw limit {slowest_raw:.0f}/s")
     row(
         "ingest / slower per-upload ceiling",
-        f"{uploads / slower:.2f}",
-        f"ceiling {slower:.0f} uploads/s; target >= 0.5",
+        f"{median.uploads / ceiling(median):.2f}",
+        f"ceiling {ceiling(median):.0f} uploads/s; target >= 0.5; rounds {ratios[0]:.2f}-{ratios[-1]:.2f}",
     )
 
 
@@ -251,6 +293,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--uploads", type=int, default=2048)
+    parser.add_argument("--rounds", type=int, default=3, help="ingest runs per store (the machine is noisy)")
     parser.add_argument("--writes", type=int, default=2048, help="objects written to measure the store's limit")
     # Twice the cores: a worker waiting on fsync or on the object store leaves its core to another.
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
@@ -258,10 +301,13 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, help="where the folder store is made (default: the temp folder)")
     options = parser.parse_args()
     secrets = [SecretKey.generate() for _ in range(options.clients)]
-    files = []
-    for n in range(options.uploads):
-        secret = secrets[n % len(secrets)]
-        files.append((make_file(secret), secret.public_key().to_base64()))
+    rounds = []
+    for _ in range(options.rounds):
+        files = []
+        for n in range(options.uploads):
+            secret = secrets[n % len(secrets)]
+            files.append((make_file(secret), secret.public_key().to_base64()))
+        rounds.append(files)
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
@@ -269,14 +315,14 @@ def main() -> None:
         if "file" in stores:
             with tempfile.TemporaryDirectory(prefix="bench-ingest-store-", dir=options.folder) as folder:
                 name = f"folder (fsync + link) in {Path(folder).parent} ({file_system(Path(folder))})"
-                bench_store(name, folder, [], None, work, options, files, secrets)
+                bench_store(name, folder, [], None, work, options, rounds, secrets)
         if "s3" in stores:
             seaweed = SeaweedFS(work)
             seaweed.start()
             try:
                 spec = f"s3://{seaweed.bucket}/bench"
                 bench_store("SeaweedFS S3 (If-None-Match: *)", spec, ["--s3-endpoint", seaweed.endpoint],
-                            seaweed.endpoint, work, options, files, secrets)  # fmt: skip
+                            seaweed.endpoint, work, options, rounds, secrets)  # fmt: skip
             finally:
                 seaweed.stop()
 
