@@ -257,6 +257,20 @@ def test_another_key_gives_a_key_id_mismatch_naming_both_ids(signed: tuple[bytes
 
 
 @pytest.mark.parametrize(
+    "key",
+    [bytes(32), b"\x01" + bytes(31), b"\xff" * 32],
+    ids=["zero", "identity (small order)", "not a point"],
+)
+def test_a_public_key_that_is_no_valid_point_fails_the_signature(
+    signed: tuple[bytes, bytes], secret: SecretKey, key: bytes
+) -> None:
+    """A key file can hold any 32 bytes: a weak or invalid key is refused as a failed signature, not a crash
+    (libsodium, as minisign, rejects small-order keys outright)."""
+    data, minisig = signed
+    assert _code(data, minisig, PublicKey(secret.key_id, key)) == "signature"
+
+
+@pytest.mark.parametrize(
     ("minisig", "reason"),
     [
         (b"", "truncated"),
