@@ -220,6 +220,8 @@ def test_verify_exit_codes_and_messages(result: Path, tmp_path: Path) -> None:
     cases: list[tuple[list[str | Path], int, str]] = [
         ([tmp_path / "missing.jsonl"], 2, "no such file"),
         ([result.parent], 2, "folder"),
+        ([""], 2, "folder"),  # an empty argument is the current folder, not a traceback
+        (["/"], 2, "folder"),  # a path with no file name to put ".minisig" after
         ([result, "--key", tmp_path / "missing.pub"], 2, "missing.pub: no such file"),
         ([result, "--key", result], 2, "not a minisign public key"),
         ([result, "--signature", tmp_path / "x.minisig"], 2, "signature file"),

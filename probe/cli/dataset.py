@@ -33,7 +33,7 @@ def export(
     """Rebuild the curated dataset: one row per endpoint measurement with its verdict and key observations,
     de-duplicated, in Hive-partitioned Parquet (dt=YYYY-MM-DD/service=NAME/part-0.parquet). Query it with DuckDB:
     SELECT * FROM read_parquet('DIR/**/*.parquet', hive_partitioning = true)."""
-    from probe.collector.store import StoreError, open_store
+    from probe.collector.store import FileStore, StoreError, open_store
 
     start = None
     if since is not None:
@@ -46,6 +46,9 @@ def export(
         from probe.collector.export import export as run_export
 
         source = open_store(spec, s3_endpoint)
+        if isinstance(source, FileStore) and not source.root.is_dir():
+            # A mistyped folder would otherwise export nothing and succeed, and a daily job would never say so.
+            fail(f"--store {spec}: no such folder (the store `probe collector serve --store` writes to)")
         report = run_export(source, out, start)
     except ImportError as exc:
         fail(f"the dataset export needs its extras: pip install 'probe[collector,s3]' ({exc})")

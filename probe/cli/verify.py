@@ -31,8 +31,8 @@ def verify(
 
     from probe import codec, keys, minisign
 
+    data = _read(file, "result file")  # first: a path with no file name ("", ".") fails here, with a message
     signature_path = signature or file.with_name(file.name + ".minisig")
-    data = _read(file, "result file")
     minisig = _read(signature_path, "signature file")
     try:
         candidates = (keys.read_public_file(key),) if key is not None else keys.known_publics()

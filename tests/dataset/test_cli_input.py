@@ -40,8 +40,22 @@ def test_bad_input_exits_2_naming_the_problem(
 
 def test_export_of_an_empty_store_is_not_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROBE_HOME", str(tmp_path))
+    (tmp_path / "store").mkdir()
     result = CliRunner().invoke(
         app, ["dataset", "export", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "out")]
     )
     assert result.exit_code == 0, result.output
     assert "0 raw files" in result.output
+
+
+def test_export_of_a_store_folder_that_does_not_exist_fails_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mistyped --store must not pass for an empty dataset."""
+    monkeypatch.setenv("PROBE_HOME", str(tmp_path))
+    result = CliRunner().invoke(
+        app, ["dataset", "export", "--store", str(tmp_path / "stroe"), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 2, result.output
+    assert "no such folder" in result.output
+    assert not (tmp_path / "stroe").exists() and not (tmp_path / "out").exists()
