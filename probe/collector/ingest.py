@@ -125,13 +125,9 @@ class Ingest:
         return checks.check_measurements(data, now, client_address)
 
     def _write(self, public: minisign.PublicKey, day: str, sha256: str, minisig: bytes, data: bytes) -> bool:
-        """The key (first time only), the signature, then the body: True when the body is new."""
+        """The key (first time only), then the upload: True when the body is new."""
         self._pin(public)
-        # The signature first, its folder entry made durable by the body's write into the same folder: a crash
-        # leaves at most a signature without its body (rewritten on retry), never a body without signature. Not
-        # both at once on S3 either, for the same reason: the order is the guarantee.
-        self.store.put_new(layout.raw_signature(day, sha256), minisig, sync=False)
-        return self.store.put_new(layout.raw_body(day, sha256), data)
+        return write_upload(self.store, day, sha256, minisig, data)
 
     async def _cpu(self, data: bytes, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run CPU work over `data` on the event loop, or in a thread when `data` is large."""
@@ -206,6 +202,16 @@ class Ingest:
         with self._lock:
             self._revoked[probe_id] = (revoked, now)
         return revoked
+
+
+def write_upload(store: Store, day: str, sha256: str, minisig: bytes, data: bytes) -> bool:
+    """An accepted upload's two objects, durable on return: True when the body is new.
+
+    The signature first, its folder entry made durable by the body's write into the same folder: a crash leaves at
+    most a signature without its body (rewritten on retry), never a body without signature. Not both at once on S3
+    either, for the same reason: the order is the guarantee."""
+    store.put_new(layout.raw_signature(day, sha256), minisig, sync=False)
+    return store.put_new(layout.raw_body(day, sha256), data)
 
 
 def _signature_bytes(header: str | None) -> bytes:
