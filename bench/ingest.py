@@ -205,10 +205,10 @@ class Round:
     collector_ms: float  # CPU per upload
     client_ms: float
 
+    # A file system's speed drifts with what else it did lately (ext4 without a journal skips recently freed inodes,
+    # for one): of each limit, the higher of the two measurements counts.
     @property
     def writes(self) -> float:
-        # A file system's speed drifts with what else it did lately (ext4 without a journal skips recently freed
-        # inodes, for one): the higher of the two is the limit the target counts.
         return max(self.writes_before, self.writes_after)
 
     @property
@@ -309,7 +309,7 @@ def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, wor
     row(
         "ingest / half the durable writes/s",
         f"{2 * median.uploads / median.writes:.2f}",
-        "as figures before 2026-11-29 counted the ceiling",
+        "the ceiling counted the simpler way, for comparison (it understates the collector's writes)",
     )
 
 
