@@ -309,7 +309,7 @@ def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, wor
     row(
         "ingest / half the durable writes/s",
         f"{2 * median.uploads / median.writes:.2f}",
-        "the ceiling counted the simpler way, for comparison (it understates the collector's writes)",
+        "the ceiling counted the simpler way, for comparison (an upload's writes are not two plain writes)",
     )
 
 
