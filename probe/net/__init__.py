@@ -119,8 +119,7 @@ class SystemNetwork:
         from probe.net import dns
 
         bound: list[int] = []
-        if self._capture is not None:
-            self._capture.watch(server)
+        await self._watch(server)
         async with self._sockets, _until_answered(self._in_flight(server, port, tags)) as answered:
             records = await dns.query_udp(
                 server,
@@ -167,8 +166,7 @@ class SystemNetwork:
     async def tcp(self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]) -> Exchange:
         from probe.net import tcp
 
-        if self._capture is not None:
-            self._capture.watch(ip)
+        await self._watch(ip)
         async with self._sockets:
             record, sock, local_port = await tcp.connect(
                 ip, port, timeout=self.timeout, clock=clock, transaction_id=transaction_id, tags=tags
@@ -182,8 +180,7 @@ class SystemNetwork:
     ) -> Exchange:
         from probe.net import tcp, tls
 
-        if self._capture is not None:
-            self._capture.watch(ip)
+        await self._watch(ip)
         async with self._sockets:
             connect, sock, local_port = await tcp.connect(
                 ip, port, timeout=self.timeout, clock=clock, transaction_id=transaction_id, tags=tags
@@ -209,6 +206,14 @@ class SystemNetwork:
                     await asyncio.sleep(LINGER_AFTER_FAILURE)
         packets = await self._packets("tcp", local_port, ip, port, clock, transaction_id)
         return Exchange(connect, handshake, events, packets)
+
+    async def _watch(self, address: str) -> None:
+        """Have the sniffer keep `address`'s packets from now on, before we contact it. In a thread: the capture
+        process answers once it has read what it holds, which under load (1000 endpoints) took long enough to
+        stall the event loop past its watch, and every timeout of the run counted for nothing."""
+        capture = self._capture
+        if capture is not None and not capture.watching(address):
+            await asyncio.to_thread(capture.watch, address)
 
     async def _packets(
         self,

@@ -88,6 +88,9 @@ class Capture:
                 self._process.join(1)
             self._process = None
 
+    def watching(self, address: str) -> bool:
+        return address in self._watched
+
     def watch(self, address: str) -> None:
         """Keep packets to and from `address` from now on. Returns once the sniffer knows, so call it before
         contacting the address and the first SYN is kept."""
