@@ -209,8 +209,8 @@ class SystemNetwork:
 
     async def _watch(self, address: str) -> None:
         """Have the sniffer keep `address`'s packets from now on, before we contact it. In a thread: the capture
-        process answers once it has read what it holds, which under load (1000 endpoints) took long enough to
-        stall the event loop past its watch, and every timeout of the run counted for nothing."""
+        process answers once it has read what it holds, which under load (1000 endpoints) can take long enough to
+        hold up every other measurement, and a lagging loop makes the run's timeouts count for nothing."""
         capture = self._capture
         if capture is not None and not capture.watching(address):
             await asyncio.to_thread(capture.watch, address)
