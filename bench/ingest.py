@@ -70,18 +70,7 @@ def write_limit(store: Store, size: int, threads: int, count: int) -> float:
     """Durable, conditional writes per second of `size`-byte objects with `threads` writers."""
     payloads = [os.urandom(size) for _ in range(min(count, 64))]
     run = f"bench-writes/{os.getpid()}-{time.monotonic_ns()}"
-
-    def write(n: int) -> bool:
-        return store.put_new(f"{run}/{n}", payloads[n % len(payloads)])
-
-    with ThreadPoolExecutor(threads) as pool:
-        # Warm-up, untimed: a fresh store allocates its first volumes (SeaweedFS) and folders on the first writes.
-        list(pool.map(write, range(count, count + count // 4)))
-        start = time.perf_counter()
-        created = sum(pool.map(write, range(count)))
-    elapsed = time.perf_counter() - start
-    assert created == count
-    return count / elapsed
+    return per_second(lambda n: store.put_new(f"{run}/{n}", payloads[n % len(payloads)]), threads, count)
 
 
 def upload_write_limit(store: Store, signature_size: int, size: int, threads: int, count: int) -> float:
@@ -96,8 +85,14 @@ def upload_write_limit(store: Store, signature_size: int, size: int, threads: in
         address = hashlib.sha256(n.to_bytes(8, "big") + day.encode()).hexdigest()
         return write_upload(store, day, address, signatures[n % len(signatures)], payloads[n % len(payloads)])
 
+    return per_second(write, threads, count)
+
+
+def per_second(write: Callable[[int], bool], threads: int, count: int) -> float:
+    """`write(n)` for n in range(count) on `threads` threads, per second; every write must create its object."""
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(write, range(count, count + count // 4)))  # warm-up, untimed, as above
+        # Warm-up, untimed: a fresh store allocates its first volumes (SeaweedFS) and folders on the first writes.
+        list(pool.map(write, range(count, count + count // 4)))
         start = time.perf_counter()
         created = sum(pool.map(write, range(count)))
     elapsed = time.perf_counter() - start
@@ -278,8 +273,9 @@ def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, wor
             f" {result.upload_writes_after:.0f} after; ingest {result.uploads:.0f} uploads/s;"
             f" ratio {result.uploads / ceiling(result):.2f}"
         )
-    ratios = sorted(result.uploads / ceiling(result) for result in results)
-    median = sorted(results, key=lambda result: result.uploads / ceiling(result))[len(results) // 2]
+    ranked = sorted(results, key=lambda result: result.uploads / ceiling(result))
+    ratios = [result.uploads / ceiling(result) for result in ranked]
+    median = ranked[len(ranked) // 2]
     print("   the median round:")
     row("Ed25519 verifications/s (one core)", f"{raw:.0f}", "an upload needs 2")
     row("whole-file verifications/s (one core)", f"{whole:.0f}", f"x{cores} cores: {checks_limit:.0f} uploads/s")
