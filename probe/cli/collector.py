@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -33,6 +33,7 @@ def serve(
     sent only once the bytes are durable. Put TLS in front (a reverse proxy) when it faces the Internet."""
     import os
 
+    from probe.collector import workers as collector_workers
     from probe.collector.app import SETTINGS_VARIABLE, CollectorSettings
     from probe.collector.store import StoreError, open_store
 
@@ -57,18 +58,23 @@ def serve(
         import uvicorn
     except ImportError:
         fail("the collector needs its extras: pip install 'probe[collector]'")
-    uvicorn.run(
-        "probe.collector.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,  # an access log would keep volunteers' addresses: none is kept
-        proxy_headers=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    app_factory = "probe.collector.app:app_from_environment"
+    options: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,  # an access log would keep volunteers' addresses: none is kept
+        "proxy_headers": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers > 1 and collector_workers.BALANCED:
+        try:
+            collector_workers.serve(app_factory, host, port, workers, options)
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        except collector_workers.WorkerFailed as exc:
+            fail(f"{exc} (its messages are above)")
+        return
+    uvicorn.run(app_factory, factory=True, host=host, port=port, workers=workers, **options)
 
 
 def _default_store() -> Path:

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -205,8 +206,11 @@ class SeaweedFS(Process):
         raise RuntimeError(f"SeaweedFS's bucket never became writable:\n{self.log_text()}")
 
 
+P = TypeVar("P", bound=Process)
+
+
 @contextlib.contextmanager
-def running(process: Process) -> Iterator[Process]:
+def running(process: P) -> Iterator[P]:
     process.start()
     try:
         yield process

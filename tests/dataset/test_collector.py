@@ -147,7 +147,6 @@ def test_content_is_judged_not_only_the_signature(collector: Collector, secret: 
 def test_oversized_body_is_refused_with_413(tmp_path: Path, secret: SecretKey) -> None:
     signed = make_file(secret)
     with running(Collector(str(tmp_path / "store"), tmp_path, args=["--max-bytes", str(len(signed.data) - 1)])) as c:
-        assert isinstance(c, Collector)
         response = put(c.url, signed, secret.public_key())
         assert response.status_code == 413, response.text
         # Without Content-Length (chunked), the limit holds while reading.
@@ -174,7 +173,6 @@ def test_revoked_probe_is_refused_with_403(collector: Collector, secret: SecretK
 def test_per_probe_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
     one, two = SecretKey.generate(), SecretKey.generate()
     with running(Collector(str(tmp_path / "store"), tmp_path, args=["--rate", "0.01", "--burst", "2"])) as c:
-        assert isinstance(c, Collector)
         codes = [put(c.url, make_file(one), one.public_key()).status_code for _ in range(3)]
         assert codes == [201, 201, 429]
         limited = put(c.url, make_file(one), one.public_key())

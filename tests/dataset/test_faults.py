@@ -126,7 +126,6 @@ def test_same_file_at_once_through_two_collectors_is_stored_once(
     signed = make_file(secret)
     public = secret.public_key()
     with running(Collector(spec, tmp_path, args=args)) as one, running(Collector(spec, tmp_path, args=args)) as two:
-        assert isinstance(one, Collector) and isinstance(two, Collector)
         gate = threading.Barrier(16)
 
         def upload(n: int) -> int:
@@ -191,7 +190,6 @@ def test_refused_files_go_to_dead_letter_with_the_reason(tmp_path: Path, secret:
     limit = max(limit, len(normal.data))
     assert len(big.data) > limit
     with running(Collector(str(tmp_path / "store"), tmp_path, args=["--max-bytes", str(limit)])) as c:
-        assert isinstance(c, Collector)
         report = drain(spool, Uploader(c.url), budget=60)
     assert report.delivered == 1 and report.remaining == 0
     dead = {item.sha256: spool.reason(item) for item in spool.dead()}
@@ -206,7 +204,6 @@ def test_retry_after_from_the_collector_is_honoured(tmp_path: Path, secret: Secr
     for _ in range(3):
         seal(spool, make_file(secret), secret)
     with running(Collector(str(tmp_path / "store"), tmp_path, args=["--rate", "0.0001", "--burst", "1"])) as c:
-        assert isinstance(c, Collector)
         start = time.time()
         report = drain(spool, Uploader(c.url), budget=30)
     assert report.delivered == 1 and report.remaining == 2
