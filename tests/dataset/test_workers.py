@@ -111,21 +111,35 @@ def test_workers_exit_when_their_supervisor_is_killed(tmp_path: Path) -> None:
         assert socket_owners(collector.port, "listening") == []
 
 
+def serve_on_taken_port(tmp_path: Path, port: int) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "probe", "collector", "serve", "--store", str(tmp_path / "other-store")]
+    return subprocess.run(
+        [*argv, "--host", LOOPBACK, "--port", str(port), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PROBE_HOME": str(tmp_path / "home")},
+    )
+
+
 def test_a_taken_port_is_refused_before_any_worker_starts(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind((LOOPBACK, 0))
         taken.listen()
         port = taken.getsockname()[1]
-        argv = [sys.executable, "-m", "probe", "collector", "serve", "--store", str(tmp_path / "store")]
-        result = subprocess.run(
-            [*argv, "--host", LOOPBACK, "--port", str(port), "--workers", "2"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "PROBE_HOME": str(tmp_path / "home")},
-        )
+        result = serve_on_taken_port(tmp_path, port)
     assert result.returncode == 2
     assert f"cannot listen on {LOOPBACK}:{port}" in result.stderr
+
+
+def test_a_second_collector_on_the_same_port_is_refused(tmp_path: Path) -> None:
+    # Sockets that share a port by SO_REUSEPORT would take in a second collector unnoticed: the check must not.
+    with running(Collector(str(tmp_path / "store"), tmp_path, args=["--workers", "2"])) as first:
+        pids = listening_workers(first, 2)
+        result = serve_on_taken_port(tmp_path, first.port)
+        assert result.returncode == 2
+        assert f"cannot listen on {LOOPBACK}:{first.port}" in result.stderr
+        assert sorted(set(socket_owners(first.port, "listening"))) == pids
 
 
 def test_a_worker_that_cannot_start_stops_the_collector() -> None:
