@@ -6,6 +6,8 @@ new connection to the worker that began waiting last, so a few workers take most
 Measured with 64 keep-alive clients over 4 workers: 33/17/9/5 and 34/29/1/0 connections. Each worker runs the
 checks on its one event loop, so the busiest worker bounds the collector. With a socket each, the kernel spreads
 connections by a hash of their addresses: 15/16/16/17. docs/dataset.md "Ingest benchmark" has what it changed.
+The price: when a worker dies, the connections still waiting in its own queue are reset, and their probes send
+again later (an upload is idempotent); with one shared socket, another worker would have taken them.
 """
 
 from __future__ import annotations
