@@ -13,7 +13,13 @@ For each store (the local folder, and a real SeaweedFS started on loopback), pri
   (a signature and a body each, written as the collector writes them: the store's ceiling for uploads);
 - the ingest rate of a real `probe collector serve` with 64 concurrent uploading clients (one probe key each, rate
   limit off): uploads/s, measurements/s, p50/p99 latency, and its ratio to the slower of the checks' limit and the
-  uploads' writes/s (target >= 0.5).
+  uploads' writes/s (target >= 0.5);
+- the ingest rate of the same collector with its writes skipped (`bench.skipwrites`), and how busy the cores were
+  while the store wrote. The collector and the store share the cores: with R the ingest without writes, C the
+  uploads' writes/s and b the share of the cores the store kept busy at C, an upload costs the cores 1/R for the
+  collector and b/C for its writes, so the ratio can reach at most R / (C + b R). When the writes are all CPU work
+  (b = 1, a disk that acknowledges flushes at once) that is R / (R + C), and the target needs R >= C: the collector
+  without its writes at least as fast as the store alone. When they wait on the disk (b small), it nears R / C.
 Each store gets `--rounds` rounds (the store's limit, an ingest run, the limit again), each with files of its own,
 and the figures of the median round: on a shared virtual machine one run can be a third off the next.
 The clients run in this process (asyncio, hand-written HTTP/1.1), on the same cores as the collector: the figures
@@ -30,8 +36,9 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +176,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+@contextmanager
+def cores_busy() -> Iterator[list[float]]:
+    """The share of the machine's cores busy (not idle, not waiting on I/O) while the block runs, from /proc/stat
+    (Linux), in the list it yields once the block is done. Time a virtual machine's host took (steal) is left
+    out of both sides."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+        user, nice, system, idle, iowait, irq, softirq = fields  # steal (8th) counts on neither side
+        return user + nice + system + irq + softirq, user + nice + system + idle + iowait + irq + softirq
+
+    share: list[float] = []
+    busy_before, total_before = sample()
+    yield share
+    busy_after, total_after = sample()
+    share.append((busy_after - busy_before) / max(1, total_after - total_before))
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """CPU time (user + system) of the live processes of a process group, from /proc (Linux)."""
     total = 0
@@ -192,6 +217,8 @@ class Round:
     writes_after: float
     upload_writes_before: float  # uploads' writes (signature and body)/s
     upload_writes_after: float
+    busy_before: float  # share of the cores busy while the uploads' writes were measured
+    busy_after: float
     uploads: float  # per second
     measurements: float  # per second
     p50: float  # seconds
@@ -199,6 +226,9 @@ class Round:
     failures: int
     collector_ms: float  # CPU per upload
     client_ms: float
+    unwritten: float  # uploads/s of the collector whose writes are skipped
+    unwritten_ms: float  # its CPU per upload
+    unwritten_busy: float  # share of the cores busy meanwhile
 
     # A file system's speed drifts with what else it did lately (ext4 without a journal skips recently freed inodes,
     # for one): of each limit, the higher of the two measurements counts.
@@ -210,36 +240,58 @@ class Round:
     def upload_writes(self) -> float:
         return max(self.upload_writes_before, self.upload_writes_after)
 
+    @property
+    def busy(self) -> float:
+        """How busy the cores were in the measurement of the uploads' writes that counts."""
+        return self.busy_before if self.upload_writes_before >= self.upload_writes_after else self.busy_after
 
-def ingest_round(collector: Collector, store: Store, files: list[tuple[SignedFile, str]],
+    @property
+    def bound(self) -> float:
+        """The most ingest / uploads' writes can be when the collector's work and its writes share the cores (their
+        costs add): R / (C + b R), see the module's docstring."""
+        return self.unwritten / (self.upload_writes + self.busy * self.unwritten)
+
+
+def ingest_round(collector: Collector, unwriting: Collector, store: Store, files: list[tuple[SignedFile, str]],
                  options: argparse.Namespace) -> Round:  # fmt: skip
-    assert collector.popen is not None
+    assert collector.popen is not None and unwriting.popen is not None
     size, signature_size = len(files[0][0].data), len(files[0][0].signature)
 
-    def limits() -> tuple[float, float]:
-        return (
-            write_limit(store, size, options.clients, options.writes),
-            upload_write_limit(store, signature_size, size, options.clients, options.writes // 2),
-        )
+    def limits() -> tuple[float, float, float]:
+        writes = write_limit(store, size, options.clients, options.writes)
+        with cores_busy() as busy:
+            upload_writes = upload_write_limit(store, signature_size, size, options.clients, options.writes // 2)
+        return writes, upload_writes, busy[0]
 
-    writes_before, upload_writes_before = limits()
+    writes_before, upload_writes_before, busy_before = limits()
     prepared = requests(collector.url, files)
     cpu_before, client_before = group_cpu_seconds(collector.popen.pid), os.times()
     elapsed, latencies, failures = run_clients(collector.url, prepared, options.clients)
     cpu_after, client_after = group_cpu_seconds(collector.popen.pid), os.times()
-    writes_after, upload_writes_after = limits()
+    # The same files again, to the collector that skips its writes: each is new to it, and answered 201.
+    prepared = requests(unwriting.url, files)
+    unwriting_before = group_cpu_seconds(unwriting.popen.pid)
+    with cores_busy() as unwritten_busy:
+        unwritten_elapsed, _, unwritten_failures = run_clients(unwriting.url, prepared, options.clients)
+    unwriting_after = group_cpu_seconds(unwriting.popen.pid)
+    writes_after, upload_writes_after, busy_after = limits()
     return Round(
         writes_before=writes_before,
         writes_after=writes_after,
         upload_writes_before=upload_writes_before,
         upload_writes_after=upload_writes_after,
+        busy_before=busy_before,
+        busy_after=busy_after,
         uploads=len(files) / elapsed,
         measurements=sum(s.data.count(b"\n") for s, _ in files) / elapsed,
         p50=percentile(latencies, 0.5),
         p99=percentile(latencies, 0.99),
-        failures=failures,
+        failures=failures + unwritten_failures,
         collector_ms=(cpu_after - cpu_before) * 1000 / len(files),
         client_ms=(sum(client_after[:2]) - sum(client_before[:2])) * 1000 / len(files),
+        unwritten=len(files) / unwritten_elapsed,
+        unwritten_ms=(unwriting_after - unwriting_before) * 1000 / len(files),
+        unwritten_busy=unwritten_busy[0],
     )
 
 
@@ -248,11 +300,19 @@ def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, wor
     sample = rounds[0][0][0]
     raw, whole = verification_limits(sample, secrets[0])
     store = open_store(spec, endpoint)
-    collector = Collector(spec, work, args=[*args, "--workers", str(options.workers), "--rate", "0"])
+    collector_args = [*args, "--workers", str(options.workers), "--rate", "0"]
+    collector = Collector(spec, work, args=collector_args)
+    # `python -m bench.skipwrites` from wherever the collector starts: the repository on the path.
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")]))
+    unwriting = Collector(spec, work, args=collector_args, env=environment, module="bench.skipwrites")
     collector.start()
     try:
-        # Each round uploads files of its own: a file seen before would be a duplicate, answered without a write.
-        results = [ingest_round(collector, store, files, options) for files in rounds]
+        unwriting.start()
+        try:
+            # Each round uploads files of its own: a file seen before would be a duplicate, answered unwritten.
+            results = [ingest_round(collector, unwriting, store, files, options) for files in rounds]
+        finally:
+            unwriting.stop()
     finally:
         collector.stop()
     cores = os.cpu_count() or 1
@@ -271,7 +331,8 @@ def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, wor
         print(
             f"   round {number}: uploads' writes/s {result.upload_writes_before:.0f} before,"
             f" {result.upload_writes_after:.0f} after; ingest {result.uploads:.0f} uploads/s;"
-            f" ratio {result.uploads / ceiling(result):.2f}"
+            f" ratio {result.uploads / ceiling(result):.2f}; without writes {result.unwritten:.0f} uploads/s,"
+            f" bound {result.bound:.2f}"
         )
     ranked = sorted(results, key=lambda result: result.uploads / ceiling(result))
     ratios = [result.uploads / ceiling(result) for result in ranked]
@@ -294,6 +355,22 @@ def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, wor
         "CPU per upload (ms)",
         f"{median.collector_ms:.2f}",
         f"collector processes; the clients {median.client_ms:.2f}",
+    )
+    row(
+        "ingest with writes skipped, uploads/s",
+        f"{median.unwritten:.0f}",
+        f"CPU per upload {median.unwritten_ms:.2f} ms (bench.skipwrites: checked and answered, not kept)",
+    )
+    row(
+        "cores busy (b): uploads' writes",
+        f"{median.busy:.0%}",
+        f"near 100%: the writes are CPU work; ingest without writes {median.unwritten_busy:.0%}",
+    )
+    bounds = sorted(result.bound for result in results)
+    row(
+        "bound on ingest / uploads' writes",
+        f"{median.bound:.2f}",
+        f"R / (C + b R), R and C sharing the cores; rounds {bounds[0]:.2f}-{bounds[-1]:.2f}",
     )
     slowest_raw = min(raw, median.writes)
     row("ingest / slower raw limit", f"{median.uploads / slowest_raw:.2f}", f"slower raw limit {slowest_raw:.0f}/s")
@@ -325,6 +402,9 @@ def file_system(folder: Path) -> str:
         journal = any(Path("/proc/fs/jbd2").glob(f"{Path(device).name}-*"))
         kind += "" if journal else ", no journal"
     return f"{kind}; {options}"
+
+
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 def row(label: str, value: str, note: str = "") -> None:

@@ -96,7 +96,9 @@ class Collector(Process):
         port: int | None = None,
         args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        module: str = "probe",
     ) -> None:
+        """`module` is what `python -m` runs: the probe itself, or a benchmark's wrapper around it."""
         self.port = port or free_port()
         self.store = store
         environment = dict(os.environ if env is None else env)
@@ -104,7 +106,7 @@ class Collector(Process):
         argv = [
             sys.executable,
             "-m",
-            "probe",
+            module,
             "collector",
             "serve",
             "--store",
