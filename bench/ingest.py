@@ -364,7 +364,7 @@ def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, wor
     row(
         "cores busy (b): uploads' writes",
         f"{median.busy:.0%}",
-        f"near 100%: the writes are CPU work; ingest without writes {median.unwritten_busy:.0%}",
+        f"the rest the writes waited (journal, the store's replies); without writes {median.unwritten_busy:.0%}",
     )
     bounds = sorted(result.bound for result in results)
     row(
