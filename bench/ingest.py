@@ -303,7 +303,8 @@ def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, wor
     collector_args = [*args, "--workers", str(options.workers), "--rate", "0"]
     collector = Collector(spec, work, args=collector_args)
     # `python -m bench.skipwrites` from wherever the collector starts: the repository on the path.
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")]))
+    path = [str(REPOSITORY), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     unwriting = Collector(spec, work, args=collector_args, env=environment, module="bench.skipwrites")
     collector.start()
     try:
@@ -364,7 +365,7 @@ def bench_store(name: str, spec: str, args: list[str], endpoint: str | None, wor
     row(
         "cores busy (b): uploads' writes",
         f"{median.busy:.0%}",
-        f"the rest the writes waited (journal, the store's replies); without writes {median.unwritten_busy:.0%}",
+        f"idle otherwise: the writes waited (journal, the store); without writes {median.unwritten_busy:.0%}",
     )
     bounds = sorted(result.bound for result in results)
     row(
