@@ -12,6 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY probe ./probe
+COPY targets ./targets
 RUN pip install '.[geo]' && rm -rf /src
 
 # Packet capture needs CAP_NET_RAW, which a non-root process gets only from a file capability: a copy of the

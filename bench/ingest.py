@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from probe import codec
+from probe import signing
 from probe.collector.ingest import write_upload
 from probe.collector.store import Store, open_store
 from probe.minisign import SecretKey
@@ -69,7 +69,7 @@ def verification_limits(sample: SignedFile, secret: SecretKey) -> tuple[float, f
     public = key.verify_key
     raw = rate(lambda: public.verify(message, signature))
     probe_key = secret.public_key()
-    whole = rate(lambda: codec.verify_result(sample.data, sample.signature, probe_key))
+    whole = rate(lambda: signing.verify_result(sample.data, sample.signature, probe_key))
     return raw, whole
 
 

@@ -1,4 +1,4 @@
-"""What signing and verifying a result file costs: Python (probe.codec) and, when installed, the stock `minisign`.
+"""What signing and verifying a result file costs: Python (probe.signing) and, when installed, the stock `minisign`.
 
 Run: .venv/bin/python bench/signing.py [--sizes 40000,1000000,10000000] [--runs 20]
 Prints, per file size, the median time to sign and to verify in Python, and to verify with `minisign -V -H`
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from probe import codec
+from probe import signing
 from probe.minisign import SecretKey
 
 
@@ -44,9 +44,9 @@ def main() -> None:
         pub.write_bytes(public.to_file())
         for size in (int(s) for s in args.sizes.split(",")):
             data = os.urandom(size)
-            minisig = codec.sign_result(data, "r.jsonl", secret)
-            sign = median_ms(lambda: codec.sign_result(data, "r.jsonl", secret), args.runs)  # noqa: B023
-            check = median_ms(lambda: codec.verify_result(data, minisig, public), args.runs)  # noqa: B023
+            minisig = signing.sign_result(data, "r.jsonl", secret)
+            sign = median_ms(lambda: signing.sign_result(data, "r.jsonl", secret), args.runs)  # noqa: B023
+            check = median_ms(lambda: signing.verify_result(data, minisig, public), args.runs)  # noqa: B023
             line = f"{size:>10}  {sign:>8.2f}ms  {check:>9.2f}ms"
             if stock:
                 path = Path(folder) / "r.jsonl"

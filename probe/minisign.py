@@ -56,7 +56,7 @@ class KeyFileError(MinisignError):
 
 class SignatureError(MinisignError):
     """A signature does not hold. `code` is a stable word for programs: `garbled`, `legacy`, `key_id`,
-    `signature`, `comment_signature`, or (from `codec.verify_result`) `content`, `comment`."""
+    `signature`, `comment_signature`, or (from `signing.verify_result`) `content`, `comment`."""
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)

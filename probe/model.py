@@ -88,7 +88,7 @@ class Tag(StrEnum):
 
 
 class Target(Record):
-    """One endpoint of a target list (see probe/targets/README.md for the file schema)."""
+    """One endpoint of a target list (see targets/README.md for the file schema)."""
 
     service: str
     host: str

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from probe import analysis, codec, report, store
+from probe import analysis, atomicfile, jsonlines, report
 from probe.analysis import VantageFacts
 from probe.measure import Plan, measure, recheck
 from probe.model import (
@@ -272,17 +272,17 @@ def write(
     # add the file's size again (or more) to the run's peak memory.
     buffer = io.BytesIO()
     for m, v in zip(measured, verdicts, strict=True):
-        buffer.write(codec.canonical_line(report.measurement(m, v, run_info, controls)))
+        buffer.write(jsonlines.canonical_line(report.measurement(m, v, run_info, controls)))
     data = buffer.getvalue()
     del buffer
-    path = store.result_path(config.results_dir, start, run_info.report_id)
+    path = atomicfile.result_path(config.results_dir, start, run_info.report_id)
     files: list[tuple[Path, bytes]] = []
     signature_path = None
     if signer is not None:
         signature_path = path.with_name(path.name + ".minisig")
         files.append((signature_path, signer(data, path.name)))
     files.append((path, data))
-    store.write_group_atomic(files)
+    atomicfile.write_group_atomic(files)
     return path, signature_path, data
 
 
@@ -314,7 +314,7 @@ async def run_async(config: RunConfig, net: Network | None = None, signer: Signe
     else:
         measured, vantage = await measure_all(config, net)
     if config.asn_databases:
-        from probe.geo import GeoError, asn_lookup
+        from probe.local.geo import GeoError, asn_lookup
 
         # A database that cannot be used was reported by the location step already; answers then stay without ASNs.
         with contextlib.suppress(GeoError):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from probe import codec, keys, paths
+from probe import signing
+from probe.local import keys, paths
 from probe.minisign import PublicKey, SecretKey
 
 
@@ -91,14 +92,14 @@ def test_a_garbled_secret_key_is_an_error_naming_the_file(content: bytes, reason
 def test_rotation_makes_a_new_pair_and_keeps_the_old_public_key() -> None:
     first = keys.load_or_create()
     data = b'{"a":1}\n'
-    minisig = codec.sign_result(data, "r.jsonl", first)
+    minisig = signing.sign_result(data, "r.jsonl", first)
     retired, second = keys.rotate()
     assert retired == first.public_key()
     assert second != first and keys.load_or_create() == second
     old_file = paths.config_dir() / "keys" / "old" / f"{first.public_key().key_id_hex}.pub"
     assert PublicKey.from_file(old_file.read_bytes()) == first.public_key()
     assert keys.known_publics() == (second.public_key(), first.public_key())
-    assert codec.verify_result(data, minisig, keys.known_publics()[1])["probe"] == first.public_key().probe_id
+    assert signing.verify_result(data, minisig, keys.known_publics()[1])["probe"] == first.public_key().probe_id
     assert mode(paths.config_dir() / "probe.key") == 0o600
     _, third = keys.rotate()
     assert keys.known_publics()[0] == third.public_key()
@@ -123,7 +124,7 @@ def test_rotation_without_a_key_just_makes_one() -> None:
 
 def test_runs_starting_at_once_share_one_new_key(tmp_path: Path) -> None:
     """Cron and a volunteer may start the first two runs together; both must sign with the same key."""
-    script = "from probe import keys; print(keys.load_or_create().public_key().probe_id)"
+    script = "from probe.local import keys; print(keys.load_or_create().public_key().probe_id)"
     env = {**os.environ, "PROBE_HOME": str(tmp_path / "race")}
     procs = [
         subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True) for _ in range(8)

@@ -17,12 +17,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from probe import codec, keys, minisign, paths
+from probe import jsonlines, minisign, signing
 from probe.cli import key, verify
+from probe.local import keys, paths
 from probe.minisign import PublicKey, SecretKey
 from tests.netns import need
 
-DATA = codec.encode_lines(
+DATA = jsonlines.encode_lines(
     [
         {"input": "tls://talk.kakao.com:443", "test_keys": {"verdict": "dns.injection"}},
         {"input": "tcp://long.weixin.qq.com:80", "test_keys": {"verdict": "ok"}},
@@ -95,7 +96,7 @@ def probe_verify_code(file: Path, key: Path | None = None) -> int:
 
 def sign_with_probe(result: Path) -> Path:
     signature = result.with_name(result.name + ".minisig")
-    signature.write_bytes(codec.sign_result(result.read_bytes(), result.name, keys.load_or_create()))
+    signature.write_bytes(signing.sign_result(result.read_bytes(), result.name, keys.load_or_create()))
     return signature
 
 
@@ -112,7 +113,7 @@ def test_stock_minisign_signs_with_the_probe_key_file_and_probe_verify_accepts_i
     minisign_bin: str, result: Path
 ) -> None:
     secret = keys.load_or_create()
-    comment = codec.trusted_comment(DATA, NAME, secret.public_key().probe_id, 1795910400)
+    comment = signing.trusted_comment(DATA, NAME, secret.public_key().probe_id, 1795910400)
     signed = run_minisign(minisign_bin, "-S", "-s", keys.key_files().secret, "-m", result, "-t", comment)
     assert signed.returncode == 0, signed.stderr
     verified = probe_process("verify", result)
@@ -123,14 +124,14 @@ def test_stock_minisign_signs_with_the_probe_key_file_and_probe_verify_accepts_i
 def test_python_and_minisign_write_the_same_signature_bytes(minisign_bin: str, result: Path, tmp_path: Path) -> None:
     """Ed25519 is deterministic: for the same key and comments, the two .minisig files are identical."""
     secret = keys.load_or_create()
-    comment = codec.trusted_comment(DATA, NAME, secret.public_key().probe_id, 1795910400)
+    comment = signing.trusted_comment(DATA, NAME, secret.public_key().probe_id, 1795910400)
     untrusted = f"signature from probe {secret.public_key().key_id_hex}"
     out = tmp_path / "stock.minisig"
     signed = run_minisign(
         minisign_bin, "-S", "-s", keys.key_files().secret, "-m", result, "-x", out, "-t", comment, "-c", untrusted
     )
     assert signed.returncode == 0, signed.stderr
-    assert out.read_bytes() == codec.sign_result(DATA, NAME, secret, timestamp=1795910400)
+    assert out.read_bytes() == signing.sign_result(DATA, NAME, secret, timestamp=1795910400)
 
 
 def test_a_stock_minisign_key_pair_signs_for_probe_verify_key(minisign_bin: str, result: Path, tmp_path: Path) -> None:
@@ -139,7 +140,7 @@ def test_a_stock_minisign_key_pair_signs_for_probe_verify_key(minisign_bin: str,
     assert made.returncode == 0, made.stderr
     secret = SecretKey.from_file((tmp_path / "k.key").read_bytes())
     signature = result.with_name(result.name + ".minisig")
-    signature.write_bytes(codec.sign_result(DATA, NAME, secret))
+    signature.write_bytes(signing.sign_result(DATA, NAME, secret))
     assert minisign_verifies(minisign_bin, result, signature, tmp_path / "k.pub")
     assert probe_verify_code(result, key=tmp_path / "k.pub") == 0
 
@@ -210,7 +211,7 @@ def test_the_untrusted_comment_is_not_authenticated_by_either_tool(minisign_bin:
 
 
 def test_verify_exit_codes_and_messages(result: Path, tmp_path: Path) -> None:
-    result.with_name(result.name + ".minisig").write_bytes(codec.sign_result(DATA, NAME, SecretKey.generate()))
+    result.with_name(result.name + ".minisig").write_bytes(signing.sign_result(DATA, NAME, SecretKey.generate()))
     no_key = probe("verify", result)
     assert no_key.returncode == 2 and "no key yet" in no_key.stderr and "--key" in no_key.stderr
     assert not keys.key_files().secret.exists()  # verifying never makes a key
@@ -247,7 +248,7 @@ def test_verify_exit_codes_and_messages(result: Path, tmp_path: Path) -> None:
 def test_a_signature_by_an_unknown_key_names_both_key_ids(result: Path, tmp_path: Path) -> None:
     ours = keys.load_or_create().public_key()
     stranger = SecretKey.generate()
-    result.with_name(result.name + ".minisig").write_bytes(codec.sign_result(DATA, NAME, stranger))
+    result.with_name(result.name + ".minisig").write_bytes(signing.sign_result(DATA, NAME, stranger))
     outcome = probe("verify", result)
     assert outcome.returncode == 1
     assert stranger.public_key().key_id_hex in outcome.stderr and ours.key_id_hex in outcome.stderr

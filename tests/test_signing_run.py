@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from probe import codec, keys, minisign
+from probe import minisign, signing
+from probe.local import keys
 from probe.minisign import PublicKey
 from tests import netns as namespaces
 
@@ -103,7 +104,7 @@ def test_the_key_pair_was_made_on_first_run_with_private_modes(real_run: tuple[P
     assert stat.S_IMODE((config / "probe.pub").stat().st_mode) == 0o644
     public = keys.current_public(config)
     assert public is not None
-    pairs = codec.verify_result(result.read_bytes(), signature.read_bytes(), public)
+    pairs = signing.verify_result(result.read_bytes(), signature.read_bytes(), public)
     assert pairs["v"] == "1" and "hashed" in pairs
     assert minisign.parse(signature.read_bytes()).algorithm == b"ED"
 
@@ -140,7 +141,7 @@ def test_any_changed_byte_of_the_real_output_makes_both_tools_refuse(
         changed_file.write_bytes(bytes(new_data))
         changed_sig.write_bytes(bytes(new_sig))
         with pytest.raises(minisign.SignatureError):
-            codec.verify_result(bytes(new_data), bytes(new_sig), publics[0])
+            signing.verify_result(bytes(new_data), bytes(new_sig), publics[0])
         if _same_signature_bytes(minisig, bytes(new_sig)):
             continue  # only base64 padding bits changed: minisign ignores them (we refuse, see unit tests)
         stock = subprocess.run(
@@ -225,7 +226,7 @@ order = []
 def recording_replace(src, dst, *args, **kwargs):
     real_replace(src, dst, *args, **kwargs)
     order.append(os.fspath(dst))
-os.replace = recording_replace  # store.write_atomic publishes every file with os.replace
+os.replace = recording_replace  # atomicfile.write_atomic publishes every file with os.replace
 from probe.cli import main
 sys.argv = ["probe", *sys.argv[2:]]
 try:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from probe import schedule
+from probe.local import schedule
 from tests import netns as empty
 from tests import privacy
 
@@ -189,7 +189,7 @@ def test_off_a_terminal_only_errors_reach_stderr(volunteer: Volunteer) -> None:
 
 
 def test_runs_never_overlap(volunteer: Volunteer) -> None:
-    from probe import runlock
+    from probe.local import runlock
 
     assert volunteer.probe("init", "--accept-risks", isolated=False).returncode == 0
     lock = volunteer.home / "state" / "run.lock"

@@ -78,6 +78,6 @@ def serve(
 
 
 def _default_store() -> Path:
-    from probe import paths
+    from probe.local import paths
 
     return paths.data_dir() / "collector"

@@ -10,14 +10,14 @@ import typer
 from probe.cli.common import fail, group
 
 if TYPE_CHECKING:
-    from probe.config import Settings
+    from probe.local.config import Settings
 
 app = group("Show the configuration file and the effective settings.")
 
 
 def settings() -> Settings:
     """The effective settings (file and environment); a bad file or variable exits 2 naming file, key and problem."""
-    from probe import config
+    from probe.local import config
 
     try:
         return config.load()
@@ -34,7 +34,7 @@ def show(
     Keys still at their default are shown commented out."""
     import os
 
-    from probe import config
+    from probe.local import config
 
     current = settings()
     if json_output:
@@ -51,6 +51,6 @@ def show(
 @app.command("path")
 def path() -> None:
     """Print where the configuration file is (PROBE_CONFIG, else config.toml in the config folder)."""
-    from probe import config
+    from probe.local import config
 
     typer.echo(str(config.config_path()))

@@ -71,6 +71,6 @@ def export(
 
 
 def _default_store() -> Path:
-    from probe import paths
+    from probe.local import paths
 
     return paths.data_dir() / "collector"

@@ -10,7 +10,7 @@ import typer
 from probe.cli.common import fail
 
 if TYPE_CHECKING:
-    from probe.config import Settings
+    from probe.local.config import Settings
 
 
 def interactive() -> bool:
@@ -22,7 +22,7 @@ def ask_consent(settings: Settings, upload: bool | None, err: bool) -> Settings 
     """Show the consent text, ask for agreement and (unless `upload` decides it) whether to upload; record the
     answer. Returns the saved settings, or None when the volunteer declined (nothing is recorded then). `err` puts
     the text and questions on stderr, so that `probe run --json` keeps stdout for JSON."""
-    from probe import consent
+    from probe.local import consent
 
     typer.echo(consent.text(settings.upload.collector_url), err=err)
     if not typer.confirm("Do you understand the risks, and do you want this machine to run probe?", err=err):
@@ -36,7 +36,7 @@ def ask_consent(settings: Settings, upload: bool | None, err: bool) -> Settings 
 
 
 def _report(saved: Settings, err: bool) -> None:
-    from probe import config
+    from probe.local import config
 
     typer.echo(f"Consent recorded in {config.config_path()}.", err=err)
     if saved.upload.enabled:
@@ -62,8 +62,8 @@ def init(
     """First-run informed consent: what probe does, what leaves this machine, the risks of running it where the
     Internet is censored, and the choice to upload results or keep them local. Exit 0 when consent is recorded,
     2 when it was declined or cannot be asked (no terminal and no --accept-risks)."""
-    from probe import consent
     from probe.cli.config import settings as load_settings
+    from probe.local import consent
 
     current = load_settings()
     if accept_risks:

@@ -18,7 +18,7 @@ def show(
 ) -> None:
     """Print the public key in minisign's format (the first two lines are a valid probe.pub) and the probe id
     (hex SHA-256 of the key). The key pair is made if there is none yet."""
-    from probe import keys
+    from probe.local import keys
 
     try:
         public = keys.load_or_create().public_key()
@@ -38,7 +38,7 @@ def show(
 def rotate() -> None:
     """Make a new key pair. The old public key is kept (keys/old/ in the config folder), so `probe verify`
     still checks the files it signed; the old secret key is gone, and with it the old probe id."""
-    from probe import keys
+    from probe.local import keys
 
     try:
         retired, secret = keys.rotate()

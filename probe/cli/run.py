@@ -141,13 +141,14 @@ def run(
 def _signer() -> Signer:
     """Sign with the probe's key pair (made on first use). Loaded before measuring: a broken key file stops the
     run before any measurement is lost."""
-    from probe import codec, keys
+    from probe import signing
+    from probe.local import keys
 
     try:
         secret = keys.load_or_create()
     except (keys.KeyStoreError, OSError) as exc:
         fail(f"cannot load the probe key: {exc}")
-    return lambda data, name: codec.sign_result(data, name, secret)
+    return lambda data, name: signing.sign_result(data, name, secret)
 
 
 def _trust_errors() -> tuple[type[Exception], ...]:

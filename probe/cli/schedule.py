@@ -1,4 +1,4 @@
-"""`probe schedule install | show | remove | loop`: unattended runs (probe/schedule.py does the work)."""
+"""`probe schedule install | show | remove | loop`: unattended runs (probe/local/schedule.py does the work)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import typer
 from probe.cli.common import fail, group
 
 if TYPE_CHECKING:
-    from probe.config import Settings
-    from probe.schedule import Installed
+    from probe.local.config import Settings
+    from probe.local.schedule import Installed
 
 app = group("Unattended runs from cron or a systemd timer, with a random delay; one run at a time.")
 
 
 def _require_consent(settings: Settings) -> None:
-    from probe import consent
+    from probe.local import consent
 
     if not consent.given(settings):
         fail("no recorded consent: a scheduled run would measure nothing. Run `probe init` first")
@@ -47,8 +47,8 @@ def install(
     Errors of scheduled runs go to probe.log in the state folder; `probe status` shows what the runs found."""
     import shutil
 
-    from probe import paths, schedule
     from probe.cli.config import settings as load_settings
+    from probe.local import paths, schedule
 
     if cron and systemd:
         fail("choose one of --cron and --systemd")
@@ -81,7 +81,7 @@ def install(
 @app.command("show")
 def show() -> None:
     """Show the installed schedule (crontab entry or systemd units), its next run and its log."""
-    from probe import schedule
+    from probe.local import schedule
 
     found = schedule.installed()
     if not found:
@@ -96,7 +96,7 @@ def show() -> None:
 
 def summary(item: Installed) -> str:
     """`cron, every 6h (+ up to 1h random delay), next run 2026-11-29 02:23 UTC`."""
-    from probe import schedule
+    from probe.local import schedule
 
     every = schedule.describe(item.every) if item.every else "?"
     delay = f" (+ up to {schedule.describe(item.delay)} random delay)" if item.delay else ""
@@ -107,7 +107,7 @@ def summary(item: Installed) -> str:
 
 
 def _remove_all(quiet: bool = False) -> list[str]:
-    from probe import schedule
+    from probe.local import schedule
 
     removed = []
     if schedule.remove_cron():
@@ -123,7 +123,7 @@ def _remove_all(quiet: bool = False) -> list[str]:
 @app.command("remove")
 def remove() -> None:
     """Remove the schedule (crontab entry and systemd timers). Results, keys and settings stay."""
-    from probe import schedule
+    from probe.local import schedule
 
     try:
         removed = _remove_all()
@@ -145,8 +145,8 @@ def loop(
     import sys
     import time
 
-    from probe import schedule
     from probe.cli.config import settings as load_settings
+    from probe.local import schedule
 
     settings = load_settings()
     _require_consent(settings)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from probe.config import Settings
+    from probe.local.config import Settings
 
 
 def status(
@@ -19,8 +19,8 @@ def status(
 ) -> None:
     """Show consent and upload settings, where the probe says it is, the key id, the schedule and its next run,
     the upload spool (size, oldest item), the results folder, and the last runs with their service verdicts."""
-    from probe import consent, history, retention, schedule
     from probe.cli.config import settings as load_settings
+    from probe.local import consent, history, retention, schedule
 
     settings = load_settings()
     past = history.read()
@@ -72,7 +72,7 @@ def status(
 
 
 def _location(settings: Settings) -> dict[str, Any]:
-    from probe import geo
+    from probe.local import geo
 
     try:
         where = geo.locate(settings.location)
@@ -82,7 +82,7 @@ def _location(settings: Settings) -> dict[str, Any]:
 
 
 def _key() -> dict[str, Any] | None:
-    from probe import keys
+    from probe.local import keys
 
     try:
         public = keys.current_public()
@@ -97,10 +97,10 @@ def _spool() -> dict[str, Any]:
     """The spool through its own `Spool.stats()` when the module is there; else a count of its folders."""
     import importlib
 
-    from probe import paths
+    from probe.local import paths
 
     try:
-        spool: Any = importlib.import_module("probe.spool")
+        spool: Any = importlib.import_module("probe.local.spool")
     except ImportError:
         spool = None
     if spool is not None:
@@ -138,7 +138,7 @@ def _size(count: int) -> str:
 
 def render(report: dict[str, Any]) -> str:
     """The text form of `probe status`."""
-    from probe.schedule import describe
+    from probe.local.schedule import describe
 
     lines = []
     c = report["consent"]
@@ -175,7 +175,7 @@ def render(report: dict[str, Any]) -> str:
     )
     if report["runs"]:
         lines.append("last runs:")
-        from probe.history import service_summary
+        from probe.local.history import service_summary
 
         for run in report["runs"]:
             when = run["started"].replace("T", " ")[:16]

@@ -11,9 +11,9 @@ import typer
 from probe.cli.common import fail
 
 if TYPE_CHECKING:
-    from probe.config import Upload
-    from probe.spool import Dropped
-    from probe.upload import DrainReport, Uploader
+    from probe.local.config import Upload
+    from probe.local.spool import Dropped
+    from probe.local.upload import DrainReport, Uploader
 
 DRAIN_BEFORE_RUN = 20.0  # seconds: a backlog must not delay the measurement much
 DRAIN_AFTER_RUN = 60.0
@@ -32,8 +32,8 @@ def upload(
     """Upload the result files waiting in the spool, oldest first. Files the collector refuses for good go to the
     dead-letter folder with its reason; on network trouble the rest wait (with backoff) for the next try.
     Exit 0 when nothing is left waiting, 1 when some files still wait, 2 on bad settings or options."""
-    from probe.spool import Spool
-    from probe.upload import drain
+    from probe.local.spool import Spool
+    from probe.local.upload import drain
 
     settings = _settings()
     uploader = _uploader(to or settings.collector_url, proxy or settings.socks_proxy, "--to")
@@ -66,7 +66,7 @@ def uploads_enabled(option: bool | None) -> bool:
 
 def pending_drops() -> Dropped:
     """What the spool's cap dropped and no result file has reported yet (goes into the next file)."""
-    from probe.spool import Spool
+    from probe.local.spool import Spool
 
     return Spool().dropped()
 
@@ -80,7 +80,7 @@ def drain_before_run(quiet: bool) -> None:
 
 def queue_and_drain(result_file: Path, signature_file: Path | None, reported: Dropped, quiet: bool) -> None:
     """Seal the new signed result file into the spool, clear the drop count it reported, and drain."""
-    from probe.spool import Spool
+    from probe.local.spool import Spool
 
     if signature_file is None:
         _say("upload: the result file is not signed, so it is not queued", quiet=False)
@@ -100,8 +100,8 @@ def queue_and_drain(result_file: Path, signature_file: Path | None, reported: Dr
 
 
 def _drain(settings: Upload, budget: float, quiet: bool) -> None:
-    from probe.spool import Spool
-    from probe.upload import drain
+    from probe.local.spool import Spool
+    from probe.local.upload import drain
 
     uploader = _uploader(settings.collector_url, settings.socks_proxy, "[upload] collector_url")
     try:
@@ -118,7 +118,7 @@ def _drain(settings: Upload, budget: float, quiet: bool) -> None:
 
 
 def _settings() -> Upload:
-    from probe.config import ConfigError, load
+    from probe.local.config import ConfigError, load
 
     try:
         return load().upload
@@ -129,7 +129,7 @@ def _settings() -> Upload:
 def _uploader(url: str | None, proxy: str | None, option: str) -> Uploader:
     import httpx
 
-    from probe.upload import Uploader
+    from probe.local.upload import Uploader
 
     if not url:
         fail("no collector: set [upload] collector_url in the configuration, or pass --to URL")
@@ -151,7 +151,7 @@ def _uploader(url: str | None, proxy: str | None, option: str) -> Uploader:
 
 def _public_key_line() -> str | None:
     """The probe's current public key line, sent with files sealed before the spool recorded keys."""
-    from probe import keys
+    from probe.local import keys
 
     try:
         public = keys.current_public()

@@ -29,7 +29,8 @@ def verify(
     `minisign -V -H -m FILE -p probe.pub`."""
     from datetime import UTC, datetime
 
-    from probe import codec, keys, minisign
+    from probe import minisign, signing
+    from probe.local import keys
 
     data = _read(file, "result file")  # first: a path with no file name ("", ".") fails here, with a message
     signature_path = signature or file.with_name(file.name + ".minisig")
@@ -43,7 +44,7 @@ def verify(
     try:
         parsed = minisign.parse(minisig)
         public = _pick(parsed.key_id, candidates, explicit=key is not None)
-        pairs = codec.verify_result(data, minisig, public)
+        pairs = signing.verify_result(data, minisig, public)
     except minisign.SignatureError as exc:
         fail(f"bad signature: {file}: {exc}", EXIT_BAD)
     try:

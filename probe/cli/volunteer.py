@@ -17,8 +17,8 @@ import typer
 from probe.cli.common import EXIT_BAD_INPUT, EXIT_CANNOT_MEASURE, fail
 
 if TYPE_CHECKING:
-    from probe.config import Settings
-    from probe.geo import Where
+    from probe.local.config import Settings
+    from probe.local.geo import Where
     from probe.runner import RunOutcome
 
 
@@ -32,8 +32,8 @@ def settings() -> Settings:
 def require_consent(current: Settings, json_output: bool) -> Settings:
     """Consent to the current text, asked now if someone is at a terminal. Without it nothing is measured: exit 2
     (bad setup), with a message that says why and what to do."""
-    from probe import consent
     from probe.cli.init import ask_consent, interactive
+    from probe.local import consent
 
     if consent.given(current):
         return current
@@ -51,8 +51,8 @@ def require_consent(current: Settings, json_output: bool) -> Settings:
 
 
 def locate(current: Settings) -> Where:
-    """probe_cc / probe_asn (probe/geo.py); a configured database that cannot be read exits 2."""
-    from probe import geo
+    """probe_cc / probe_asn (probe/local/geo.py); a configured database that cannot be read exits 2."""
+    from probe.local import geo
 
     try:
         return geo.locate(current.location)
@@ -63,7 +63,7 @@ def locate(current: Settings) -> Where:
 @contextlib.contextmanager
 def one_run_at_a_time() -> Iterator[None]:
     """Hold the run lock; when another run holds it, exit 3 at once (this run could not measure, and says why)."""
-    from probe import runlock
+    from probe.local import runlock
 
     try:
         with runlock.exclusive():
@@ -118,7 +118,7 @@ def progress(total: int, json_output: bool) -> Iterator[Callable[[], None] | Non
 def after_run(outcome: RunOutcome, current: Settings, started: datetime, results_dir: Path) -> None:
     """Record the run in the history, prune old results, trim the scheduled-run log. Never fails the run:
     the result file is written already; trouble here is reported on stderr."""
-    from probe import history, retention, schedule
+    from probe.local import history, retention, schedule
 
     keep = [p for p in (outcome.result_file, outcome.signature_file) if p is not None]
     try:

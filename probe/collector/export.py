@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from probe import codec, minisign, store
+from probe import atomicfile, jsonlines, minisign, signing
 from probe.collector import layout
 from probe.collector.store import Store
 
@@ -155,7 +155,7 @@ def _read(
     if data is None or signature is None:
         return "body or signature missing"
     try:
-        comment = codec.parse_trusted_comment(minisign.parse(signature).trusted_comment)
+        comment = signing.parse_trusted_comment(minisign.parse(signature).trusted_comment)
     except minisign.SignatureError as exc:
         return str(exc)
     probe_id = comment.get("probe", "")
@@ -169,8 +169,8 @@ def _read(
     if public is None:
         return f"no stored key for probe {probe_id[:16]}"
     try:
-        codec.verify_result(data, signature, public)
-        return probe_id, list(codec.decode_lines(data))
+        signing.verify_result(data, signature, public)
+        return probe_id, list(jsonlines.decode_lines(data))
     except (minisign.SignatureError, ValueError) as exc:
         return str(exc)
 
@@ -267,6 +267,6 @@ def _parquet(rows: list[dict[str, Any]]) -> bytes:
 def _write(out: Store | Path, day: str, service: str, data: bytes) -> None:
     key = layout.curated_part(day, service)
     if isinstance(out, Path):
-        store.write_atomic(out / key[len(layout.CURATED_PREFIX) :], data)
+        atomicfile.write_atomic(out / key[len(layout.CURATED_PREFIX) :], data)
     else:
         out.replace(key, data)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
-from probe import codec, minisign
+from probe import minisign, signing
 from probe.collector import checks, layout
 from probe.collector.checks import FileFacts, Refusal
 from probe.collector.ratelimit import RateLimiter
@@ -115,7 +115,7 @@ class Ingest:
     ) -> FileFacts:
         try:
             # The body's sha256 is the address, checked above: the comment is compared with it, not hashed again.
-            codec.verify_result(data, minisig, public, sha256=sha256)  # and the comment's size and probe id
+            signing.verify_result(data, minisig, public, sha256=sha256)  # and the comment's size and probe id
         except minisign.SignatureError as exc:
             raise Refusal(422, f"signature.{exc.code}", str(exc)) from None
         if self.limiter is not None:
@@ -147,7 +147,7 @@ class Ingest:
             parsed = minisign.parse(minisig)
         except minisign.SignatureError as exc:
             raise Refusal(422, f"signature.{exc.code}", str(exc)) from None
-        probe_id = codec.parse_trusted_comment(parsed.trusted_comment).get("probe", "")
+        probe_id = signing.parse_trusted_comment(parsed.trusted_comment).get("probe", "")
         if not layout.SHA256_HEX.fullmatch(probe_id):
             raise Refusal(422, "signature.comment", "the trusted comment names no probe id")
         with self._lock:

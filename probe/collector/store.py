@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from probe import store as files
+from probe import atomicfile as files
 
 TMP_DIR = ".tmp"
 

@@ -1,7 +1,7 @@
 """Real signed result files for the dataset tests and the ingest benchmark.
 
 The lines are the runner's own output for the golden scenarios (tests/golden/*/measurements.jsonl), given a new
-report id, start time and measurement ids, so every file is distinct; they are signed with the probe's codec,
+report id, start time and measurement ids, so every file is distinct; they are signed with the probe's signature module,
 exactly as `probe run` signs.
 """
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from probe import codec, report, store
+from probe import atomicfile, jsonlines, report, signing
 from probe.minisign import SecretKey
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -33,7 +33,7 @@ class SignedFile:
 
 
 def golden_lines(scenario: str = "clean") -> list[dict[str, Any]]:
-    return list(codec.decode_lines((GOLDEN / scenario / "measurements.jsonl").read_bytes()))
+    return list(jsonlines.decode_lines((GOLDEN / scenario / "measurements.jsonl").read_bytes()))
 
 
 def make_lines(scenario: str = "clean", start: datetime | None = None) -> list[dict[str, Any]]:
@@ -49,10 +49,10 @@ def make_lines(scenario: str = "clean", start: datetime | None = None) -> list[d
 
 
 def sign_lines(lines: list[dict[str, Any]], secret: SecretKey) -> SignedFile:
-    data = codec.encode_lines(lines)
+    data = jsonlines.encode_lines(lines)
     first = lines[0] if lines else {"test_start_time": "2026-01-01 00:00:00", "report_id": "x_" + uuid.uuid4().hex}
-    name = store.result_path(Path("."), first["test_start_time"], first["report_id"]).name
-    return SignedFile(name, data, codec.sign_result(data, name, secret))
+    name = atomicfile.result_path(Path("."), first["test_start_time"], first["report_id"]).name
+    return SignedFile(name, data, signing.sign_result(data, name, secret))
 
 
 def make_file(secret: SecretKey, scenario: str = "clean", start: datetime | None = None) -> SignedFile:
@@ -62,4 +62,4 @@ def make_file(secret: SecretKey, scenario: str = "clean", start: datetime | None
 
 def sign_bytes(data: bytes, secret: SecretKey, name: str = "garbage.jsonl") -> SignedFile:
     """Any bytes, properly signed (to prove the collector judges content, not only signatures)."""
-    return SignedFile(name, data, codec.sign_result(data, name, secret))
+    return SignedFile(name, data, signing.sign_result(data, name, secret))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from probe import codec
+from probe import signing
 from probe.collector import layout
 from probe.collector.ingest import INLINE_BYTES
 from probe.collector.store import FileStore
@@ -102,7 +102,7 @@ def test_refusals_have_the_contracts_status_and_store_nothing(
         ),
         "signed by another key": (
             422,
-            put(collector.url, signed, public, signature=codec.sign_result(signed.data, signed.name, other)),
+            put(collector.url, signed, public, signature=signing.sign_result(signed.data, signed.name, other)),
         ),
         "header key is not the signer": (422, put(collector.url, signed, other.public_key())),
         "unknown probe, no key sent": (403, put(collector.url, signed, None)),
@@ -136,7 +136,7 @@ def test_content_is_judged_not_only_the_signature(collector: Collector, secret: 
     for name, content in bad.items():
         if isinstance(content, bytes):
             data = content
-            signed = SignedFile("x.jsonl", data, codec.sign_result(data, "x.jsonl", secret))
+            signed = SignedFile("x.jsonl", data, signing.sign_result(data, "x.jsonl", secret))
         else:
             signed = sign_lines(content, secret)
         response = put(collector.url, signed, public)

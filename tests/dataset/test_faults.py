@@ -20,12 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from probe import codec
+from probe import signing
 from probe.collector import layout
 from probe.collector.store import Store, open_store
+from probe.local.spool import Spool
+from probe.local.upload import Uploader, drain, load_state
 from probe.minisign import PublicKey, SecretKey
-from probe.spool import Spool
-from probe.upload import Uploader, drain, load_state
 from tests.dataset.files import SignedFile, make_file, make_lines, sign_bytes, sign_lines
 from tests.dataset.servers import Collector, free_port, running
 from tests.dataset.test_collector import put
@@ -51,7 +51,7 @@ def assert_whole_and_signed(store: Store, public: PublicKey) -> None:
         data = store.get(key)
         signature = store.get(key + ".minisig")
         assert data is not None and signature is not None, key
-        assert codec.verify_result(data, signature, public)["sha256"] == sha
+        assert signing.verify_result(data, signature, public)["sha256"] == sha
 
 
 def test_collector_down_when_the_run_ends_nothing_lost(tmp_path: Path, secret: SecretKey) -> None:
@@ -165,7 +165,7 @@ def test_refused_files_go_to_dead_letter_with_the_reason(tmp_path: Path, secret:
     forged = make_file(secret)
     cases["bad signature"] = (
         422,
-        SignedFile(forged.name, forged.data, codec.sign_result(forged.data, forged.name, other)),
+        SignedFile(forged.name, forged.data, signing.sign_result(forged.data, forged.name, other)),
     )
     cases["garbage JSON"] = (422, sign_bytes(b"\x00\x01 definitely not json\n", secret))
     lines = make_lines()

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from probe import codec, keys
+from probe import jsonlines, signing
 from probe.collector import layout
 from probe.collector.store import FileStore
-from probe.spool import Dropped, Spool
+from probe.local import keys
+from probe.local.spool import Dropped, Spool
 from tests import netns as empty
 from tests.dataset.servers import Process, free_port
 
@@ -107,7 +108,7 @@ def test_probe_run_queues_when_the_collector_is_down_and_delivers_later(netns: s
     [written] = sorted(results.rglob("*.jsonl"))
     assert queued.data_path.read_bytes() == written.read_bytes()
     assert queued.signature_path.read_bytes() == Path(str(written) + ".minisig").read_bytes()
-    lines = list(codec.decode_lines(written.read_bytes()))
+    lines = list(jsonlines.decode_lines(written.read_bytes()))
     assert all(line["annotations"]["spool_dropped_files"] == "2" for line in lines)
     assert all(line["annotations"]["spool_dropped_measurements"] == "40" for line in lines)
     assert spool.dropped() == Dropped()  # reported once, then cleared
@@ -134,6 +135,6 @@ def test_probe_run_queues_when_the_collector_is_down_and_delivers_later(netns: s
     files = sorted(results.rglob("*.jsonl"))
     assert sorted(raw.get(k) or b"" for k in bodies) == sorted(f.read_bytes() for f in files)
     for key in bodies:
-        codec.verify_result(raw.get(key) or b"", raw.get(key + ".minisig") or b"", public)
-    second_lines = list(codec.decode_lines(max(files).read_bytes()))
+        signing.verify_result(raw.get(key) or b"", raw.get(key + ".minisig") or b"", public)
+    second_lines = list(jsonlines.decode_lines(max(files).read_bytes()))
     assert "spool_dropped_files" not in second_lines[0]["annotations"]

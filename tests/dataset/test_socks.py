@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from probe.local.spool import Spool
+from probe.local.upload import Uploader, drain
 from probe.minisign import SecretKey
-from probe.spool import Spool
-from probe.upload import Uploader, drain
 from tests.dataset.files import make_file
 from tests.dataset.servers import Collector, Process, free_port
 from tests.netns import need

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from probe.local.spool import Spool, SpoolBusy, SpoolLimits
 from probe.minisign import SecretKey
-from probe.spool import Spool, SpoolBusy, SpoolLimits
 from tests.dataset.files import SignedFile, make_file
 
 

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from probe.upload import BACKOFF_BASE, BACKOFF_CAP, backoff_delay, classify, parse_retry_after
+from probe.local.upload import BACKOFF_BASE, BACKOFF_CAP, backoff_delay, classify, parse_retry_after
 
 
 @pytest.mark.parametrize(

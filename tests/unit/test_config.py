@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from probe import config
 from probe.cli import app
+from probe.local import config
 
 
 @pytest.fixture(autouse=True)

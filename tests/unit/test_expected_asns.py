@@ -10,7 +10,7 @@ import mmdb_writer
 import netaddr
 
 from probe import analysis
-from probe.geo import asn_lookup
+from probe.local.geo import asn_lookup
 from probe.measure import Plan, measure
 from probe.model import Measured, Target
 from probe.runner import annotate_asns

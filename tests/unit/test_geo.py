@@ -11,8 +11,8 @@ import mmdb_writer
 import netaddr
 import pytest
 
-from probe import geo
-from probe.config import Location
+from probe.local import geo
+from probe.local.config import Location
 
 
 def database(path: Path, kind: str, networks: dict[str, dict[str, Any]]) -> Path:

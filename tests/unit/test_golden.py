@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from probe import analysis, codec, report
+from probe import analysis, jsonlines, report
 from probe.model import Verdict
 from tests.golden.scenarios import NAMES
 
@@ -20,7 +20,7 @@ BLOCKING = {v.value for v in Verdict} - {"ok", "inconclusive"}
 
 
 def judge(name: str) -> tuple[dict[str, tuple[str, str, str | None]], dict[str, dict[str, str]]]:
-    lines = list(codec.decode_lines((GOLDEN / name / "measurements.jsonl").read_bytes()))
+    lines = list(jsonlines.decode_lines((GOLDEN / name / "measurements.jsonl").read_bytes()))
     measured = [report.measured_from_line(line) for line in lines]
     vantage = analysis.assess([m for m in measured if m.target.is_control])
     got = {}

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from probe import codec
+from probe import jsonlines
 from probe.failures import UNKNOWN_PREFIX, Failure
 from probe.model import Confidence, Verdict
 from tests.golden.scenarios import NAMES
@@ -73,7 +73,7 @@ FAILURES = {f.value for f in Failure}
 def lines() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name in NAMES:
-        out.extend(codec.decode_lines((GOLDEN / name / "measurements.jsonl").read_bytes()))
+        out.extend(jsonlines.decode_lines((GOLDEN / name / "measurements.jsonl").read_bytes()))
     return out
 
 
@@ -134,4 +134,4 @@ def test_line_matches_ooni_formats(line: dict[str, Any]) -> None:
 
 def test_lines_are_canonical_json() -> None:
     data = (GOLDEN / "clean" / "measurements.jsonl").read_bytes()
-    assert codec.encode_lines(codec.decode_lines(data)) == data
+    assert jsonlines.encode_lines(jsonlines.decode_lines(data)) == data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from probe import retention
+from probe.local import retention
 
 DAY = 86400.0
 NOW = 1_800_000_000.0
@@ -93,6 +93,6 @@ def test_log_is_trimmed_to_its_tail_from_a_line_start(tmp_path: Path) -> None:
 
 
 def test_the_defaults_cannot_fill_a_small_disk() -> None:
-    from probe.config import Retention
+    from probe.local.config import Retention
 
     assert Retention().megabytes <= 200

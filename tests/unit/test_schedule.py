@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from probe import config, consent, schedule
 from probe.cli import app
+from probe.local import config, consent, schedule
 from tests.netns import need
 
 FAKE_CRONTAB = """#!/bin/sh

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from probe import paths, store
+from probe import atomicfile
+from probe.local import paths
 from probe.minisign import KeyFileError, PublicKey, SecretKey
 
 SECRET_FILE = "probe.key"
@@ -72,7 +73,7 @@ def load_or_create(folder: Path | None = None) -> SecretKey:
     if public != secret.public_key():
         with _locked(files):
             _retire_public(files)  # a probe.pub that is not ours: keep it, it may verify old files
-            store.write_atomic(files.public, secret.public_key().to_file(), mode=0o644)
+            atomicfile.write_atomic(files.public, secret.public_key().to_file(), mode=0o644)
     return secret
 
 
@@ -139,8 +140,8 @@ def _create(files: KeyFiles) -> SecretKey:
     paths.private_dir(files.folder)
     _retire_public(files)
     secret = SecretKey.generate()
-    store.write_atomic(files.secret, secret.to_file(), mode=0o600)
-    store.write_atomic(files.public, secret.public_key().to_file(), mode=0o644)
+    atomicfile.write_atomic(files.secret, secret.to_file(), mode=0o600)
+    atomicfile.write_atomic(files.public, secret.public_key().to_file(), mode=0o644)
     return secret
 
 
@@ -193,7 +194,7 @@ def _keep_old(files: KeyFiles, public: PublicKey) -> None:
     target = files.old / f"{public.key_id_hex}.pub"
     if not target.exists():
         paths.private_dir(files.old)
-        store.write_atomic(target, public.to_file(), mode=0o644)
+        atomicfile.write_atomic(target, public.to_file(), mode=0o644)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from probe.config import Location as LocationSettings
+from probe.local.config import Location as LocationSettings
 
 UNKNOWN_CC = "ZZ"
 UNKNOWN_ASN = "AS0"

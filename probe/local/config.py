@@ -1,4 +1,4 @@
-"""The configuration file (TOML, `config.toml` in `probe.paths.config_dir()`), environment overrides, and the
+"""The configuration file (TOML, `config.toml` in `probe.local.paths.config_dir()`), environment overrides, and the
 frozen `Settings` every command reads.
 
 Precedence, lowest first: built-in defaults, the file, `PROBE_*` environment variables, command-line options (the
@@ -35,7 +35,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from probe import paths, store
+from probe import atomicfile
+from probe.local import paths
 
 CONFIG_NAME = "config.toml"
 CONFIG_VARIABLE = "PROBE_CONFIG"  # names another configuration file (Docker, tests, several profiles)
@@ -108,7 +109,7 @@ class Location(_Section):
     """Where the probe stands, at the granularity result files carry: country and network, never finer.
 
     `probe_cc`/`probe_asn` win; else the `geoip_db` files (MaxMind format) are looked up with `geoip_address`, or
-    with a public address the machine itself holds (see `probe.geo`); else `ZZ`/`AS0`."""
+    with a public address the machine itself holds (see `probe.local.geo`); else `ZZ`/`AS0`."""
 
     probe_cc: str | None = None
     probe_asn: str | None = None
@@ -306,7 +307,7 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     volunteer would rather keep private). Returns the path."""
     target = path or config_path()
     paths.private_dir(target.parent)
-    store.write_atomic(target, dumps(settings).encode("utf-8"), mode=0o600)
+    atomicfile.write_atomic(target, dumps(settings).encode("utf-8"), mode=0o600)
     return target
 
 

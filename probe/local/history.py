@@ -12,7 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from probe import paths, store
+from probe import atomicfile
+from probe.local import paths
 
 HISTORY_NAME = "runs.json"
 KEEP = 50
@@ -51,7 +52,7 @@ def append(record: RunRecord, path: Path | None = None) -> None:
     records = (*read(target), record)[-KEEP:]
     paths.private_dir(target.parent)
     data = json.dumps([r.model_dump() for r in records], indent=1).encode("utf-8")
-    store.write_atomic(target, data + b"\n", mode=0o600)
+    atomicfile.write_atomic(target, data + b"\n", mode=0o600)
 
 
 def service_summary(services: Mapping[str, str]) -> str:

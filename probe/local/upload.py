@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from probe import store
-from probe.spool import Item, Spool, SpoolBusy
+from probe import atomicfile
+from probe.local.spool import Item, Spool, SpoolBusy
 
 if TYPE_CHECKING:
     import httpx
@@ -162,7 +162,7 @@ def save_state(spool: Spool, state: CollectorState) -> None:
     except (OSError, ValueError):
         raw = {}
     raw[state.url] = asdict(state)
-    store.write_atomic(path, json.dumps(raw, indent=1).encode("utf-8"), mode=0o600)
+    atomicfile.write_atomic(path, json.dumps(raw, indent=1).encode("utf-8"), mode=0o600)
 
 
 def drain(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from probe import config
+from probe.local import config
 
 VERSION = 1
 

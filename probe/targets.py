@@ -1,6 +1,7 @@
-"""Target lists: parse and validate TOML files (schema in README.md beside this file) into `Target` records.
+"""Target lists: parse and validate TOML files (schema in targets/README.md) into `Target` records.
 
-The bundled lists live in this folder and are named in `BUNDLED`; a user's own files go through the same parser.
+The bundled lists live in the repository's `targets/` folder (installed as the data package `probe.bundled_targets`,
+see pyproject.toml) and are named in `BUNDLED`; a user's own files go through the same parser.
 Every problem is collected and reported together, each naming the file (and line), the entry and the field, so a
 volunteer fixes a list in one pass. `strict` adds the rules the bundled lists keep (provenance on every entry, a
 dated version, ids named after their service); `probe targets validate --strict` applies them to any file.
@@ -21,6 +22,7 @@ from typing import Any, TypeGuard
 from probe.addresses import is_ip_address
 from probe.model import Target
 
+BUNDLED_PACKAGE = "probe.bundled_targets"  # the repository's targets/ folder, mapped into the package
 # The bundled lists, in the order they are measured and shown. An explicit registry: no directory scanning.
 BUNDLED: tuple[str, ...] = (
     "controls.toml",
@@ -126,7 +128,7 @@ class _Located:
 
 def bundled_paths() -> tuple[Path, ...]:
     """The files of the bundled lists, in measuring order."""
-    folder = resources.files(__name__)
+    folder = resources.files(BUNDLED_PACKAGE)
     return tuple(Path(str(folder.joinpath(name))) for name in BUNDLED)
 
 

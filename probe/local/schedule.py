@@ -4,10 +4,10 @@
 - Times: the run time within the interval is drawn once at install (minute, and hour or weekday), so that
   probes installed at the same moment do not all measure at the same moment; each run then waits a random delay
   (systemd: RandomizedDelaySec; cron: `sleep $(shuf ...)`), by default half the interval, at most an hour.
-- Overlap: `probe run` itself holds an exclusive flock(2) on `run.lock` in the state folder (probe/runlock.py), so
+- Overlap: `probe run` itself holds an exclusive flock(2) on `run.lock` in the state folder (probe/local/runlock.py), so
   a slow run, a manual run and a scheduled one never overlap, whichever started them.
 - Logs: both append the run's stderr (errors only: the table goes nowhere) to `probe.log` in the state folder,
-  which `probe run` trims (probe/retention.py); `probe status` shows the last runs from the run history.
+  which `probe run` trims (probe/local/retention.py); `probe status` shows the last runs from the run history.
 - Test seams (and unusual systems): PROBE_CRONTAB names the crontab command, PROBE_SYSTEMD_DIR the unit folder,
   PROBE_SYSTEMCTL the systemctl command (empty: do not call it).
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from probe import paths
+from probe.local import paths
 
 BEGIN = "# BEGIN probe schedule"
 END = "# END probe schedule"
@@ -358,12 +358,12 @@ def systemctl(system: bool, *args: str, environ: Mapping[str, str] | None = None
 
 def install_systemd(p: Plan, system: bool, environ: Mapping[str, str] | None = None) -> Path:
     """Write probe.service and probe.timer, reload systemd and start the timer. Returns the unit folder."""
-    from probe import store
+    from probe import atomicfile
 
     folder = unit_dir(system, environ)
     service, timer = systemd_units(p)
-    store.write_atomic(folder / f"{UNIT}.service", service.encode())
-    store.write_atomic(folder / f"{UNIT}.timer", timer.encode())
+    atomicfile.write_atomic(folder / f"{UNIT}.service", service.encode())
+    atomicfile.write_atomic(folder / f"{UNIT}.timer", timer.encode())
     systemctl(system, "daemon-reload", environ=environ)
     systemctl(system, "enable", "--now", f"{UNIT}.timer", environ=environ)
     return folder

@@ -1,12 +1,12 @@
 """The upload spool: signed result files waiting for the collector, kept so that nothing is lost on the way.
 
-Maildir-like, under `probe.paths.state_dir() / "spool"`:
+Maildir-like, under `probe.local.paths.state_dir() / "spool"`:
 
     tmp/<sha256>.<random>/   an item being sealed (never read; swept when stale)
     ready/<sha256>/          result.jsonl, result.jsonl.minisig, meta.json: complete, waiting for upload
     dead/<sha256>/           the same plus reason.json: refused for good by a collector (kept for inspection)
     dropped.json             what the size/age cap removed and no result file has reported yet
-    upload-state.json        the collector's backoff (see probe.upload)
+    upload-state.json        the collector's backoff (see probe.local.upload)
     lock, drain.lock         flock(2) files: short spool changes; one drain at a time
 
 An item is sealed by writing its files into a private folder under `tmp/` (each fsynced), then renaming that
@@ -33,7 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from probe import paths, store
+from probe import atomicfile
+from probe.local import paths
 
 DATA_NAME = "result.jsonl"
 SIGNATURE_NAME = "result.jsonl.minisig"
@@ -202,7 +203,7 @@ class Spool:
                     (META_NAME, _meta_bytes(meta)),
                 ):
                     _write_synced(folder / file_name, content)
-                store.fsync_dir(folder)
+                atomicfile.fsync_dir(folder)
                 try:
                     os.rename(folder, final)  # a folder onto an existing non-empty one fails: no overwrite
                 except OSError:
@@ -211,7 +212,7 @@ class Spool:
             finally:
                 if folder.exists():
                     shutil.rmtree(folder, ignore_errors=True)
-            store.fsync_dir(self.ready_dir)
+            atomicfile.fsync_dir(self.ready_dir)
         item = self._item(final)
         self.enforce_limits(now=now, keep=sha)
         return item or Item(sha, final, meta)
@@ -270,7 +271,7 @@ class Spool:
         """The collector has the file: remove it from the spool."""
         with self._locked():
             shutil.rmtree(item.folder, ignore_errors=True)
-            store.fsync_dir(item.folder.parent)
+            atomicfile.fsync_dir(item.folder.parent)
 
     def bury(self, item: Item, status: int | None, reason: str, now: float | None = None) -> Item:
         """Move an item to the dead-letter folder with the collector's reason (the reason is written first, so a
@@ -285,8 +286,8 @@ class Spool:
             if target.exists():
                 shutil.rmtree(target, ignore_errors=True)
             os.rename(item.folder, target)
-            store.fsync_dir(self.dead_dir)
-            store.fsync_dir(self.ready_dir)
+            atomicfile.fsync_dir(self.dead_dir)
+            atomicfile.fsync_dir(self.ready_dir)
         return Item(item.sha256, target, item.meta)
 
     def postpone(self, item: Item, until: float, error: str) -> Item:
@@ -294,7 +295,7 @@ class Spool:
         meta = replace(item.meta, attempts=item.meta.attempts + 1, next_attempt=until, last_error=error[:500])
         with self._locked():
             if item.folder.is_dir():
-                store.write_atomic(item.folder / META_NAME, _meta_bytes(meta), mode=0o600)
+                atomicfile.write_atomic(item.folder / META_NAME, _meta_bytes(meta), mode=0o600)
         return Item(item.sha256, item.folder, meta)
 
     def enforce_limits(self, now: float | None = None, keep: str | None = None) -> Dropped:
@@ -335,8 +336,8 @@ class Spool:
                         bytes=dropped.bytes + size,
                     )
             if dropped:
-                store.fsync_dir(self.ready_dir)
-                store.fsync_dir(self.dead_dir)
+                atomicfile.fsync_dir(self.ready_dir)
+                atomicfile.fsync_dir(self.dead_dir)
                 self._add_dropped(dropped, now)
         return dropped
 
@@ -390,7 +391,7 @@ class Spool:
         if not dropped:
             path.unlink(missing_ok=True)
             return
-        store.write_atomic(path, json.dumps(asdict(dropped)).encode("utf-8"), mode=0o600)
+        atomicfile.write_atomic(path, json.dumps(asdict(dropped)).encode("utf-8"), mode=0o600)
 
 
 def _write_synced(path: Path, data: bytes) -> None:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from probe import paths
+from probe.local import paths
 
 LOCK_NAME = "run.lock"
 
