@@ -43,6 +43,12 @@ class Verdict(StrEnum):
     TLS_TIMEOUT = "tls.timeout"
     TLS_CLOSED = "tls.closed"
     TLS_MITM = "tls.mitm"
+    DNS_NODATA = "dns.nodata"  # no address for the name (NOERROR without answer, or SERVFAIL) where the control has one
+    APP_TIMEOUT = "app.timeout"  # connected (and handshaken), but the protocol's first message goes unanswered
+    APP_RESET = "app.reset"  # ... is answered by a reset
+    APP_CLOSED = "app.closed"  # ... is answered by a close
+    TLS_STALL = "tls.stall"  # a transfer stops after some bytes and never resumes, while the control's completes
+    TLS_THROTTLED = "tls.throttled"  # a transfer at a tenth or less of the control's throughput, over several tries
     INCONCLUSIVE = "inconclusive"
 
 
@@ -66,6 +72,7 @@ class ServiceStatus(StrEnum):
 class VantageStatus(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
+    RESTRICTED = "restricted"  # only domestic controls answer: a national allowlist or an international cut
 
 
 class Tag(StrEnum):
