@@ -1,4 +1,4 @@
-# probe in a container: one run, or a long-lived probe that measures on a schedule (README, "Docker").
+# probe in a container: one run, or a long-lived probe that measures on a schedule (docs/volunteer.md, "Docker").
 #   docker build -t probe .
 #   docker run --rm -it --init --cap-drop ALL -v probe-state:/var/lib/probe -v probe-results:/results probe init
 FROM python:3.11-slim
@@ -8,7 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# The README's install: pip, from this source tree, with the GeoIP extra (packet capture needs no package).
+# The install docs/volunteer.md shows: pip, from this source tree, with the GeoIP extra (packet capture needs no package).
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY probe ./probe

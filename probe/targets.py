@@ -36,11 +36,11 @@ BUNDLED: tuple[str, ...] = (
 )
 
 CONTROL = "control"  # the service name of the vantage canaries (probe.model.Target.is_control)
-SENTINEL = "sentinel"  # known-blocked hosts: judged like targets, never canaries (see README.md)
+SENTINEL = "sentinel"  # known-blocked hosts: judged like targets, never canaries (targets/README.md)
 PROTOCOLS = ("tls", "tcp")
 CONFIDENCES = ("high", "medium", "low")
 
-# Every field an endpoint may have, with the one-line meaning `probe targets` and README.md share.
+# Every field an endpoint may have, with the one-line meaning `probe targets` and targets/README.md share.
 FIELDS: Mapping[str, str] = {
     "id": "stable name of the endpoint, <service>.<word>[.<word>...]; travels in every measurement",
     "service": "kakaotalk | line | wechat | whatsapp | telegram | signal | control | sentinel | any lowercase word",

@@ -315,7 +315,7 @@ def dumps(settings: Settings) -> str:
     """The TOML text of `settings`: every key, those at their default commented out."""
     lines = [
         "# probe configuration. Every key is optional; `probe config show` prints the effective settings.",
-        "# PROBE_* environment variables override it (see the README); command-line options override both.",
+        "# PROBE_* environment variables override it (see docs/volunteer.md); command-line options override both.",
     ]
     defaults = Settings()
     for section in Settings.model_fields:

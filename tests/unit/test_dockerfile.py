@@ -1,6 +1,6 @@
 """The Dockerfile (no Docker engine here, so it is read, not built): slim base, installs the package the way the
-README does, runs as a non-root user, keeps state and results on volumes; the entrypoint grants packet capture only
-with NET_RAW (its shell logic runs here, under dash, against fake /proc status files)."""
+volunteers' guide (docs/volunteer.md) does, runs as a non-root user, keeps state and results on volumes; the entrypoint
+grants packet capture only with NET_RAW (its shell logic runs here, under dash, against fake /proc status files)."""
 
 from __future__ import annotations
 
@@ -64,9 +64,10 @@ def test_installs_the_package_the_way_the_readme_does() -> None:
     command = installs[0].strip()
     words = shlex.split(command)
     assert words[:2] == ["pip", "install"] and words[2].startswith("."), command  # from the source tree
+    guide = (ROOT / "docs" / "volunteer.md").read_text()
+    assert command in guide  # the very command the volunteers' guide shows
     readme = (ROOT / "README.md").read_text()
-    assert command in readme  # the very command the README shows
-    assert "pip install ." in readme.split("\n## ", 1)[0]  # and the quick start installs from the tree too
+    assert "pip install ." in readme.split("\n## ", 1)[0]  # and the README's quick start installs from the tree too
     copies = [rest for word, rest in instructions() if word == "COPY"]
     assert any("pyproject.toml" in c for c in copies) and any(c.split()[0] == "probe" for c in copies)
 
@@ -114,9 +115,9 @@ def test_capture_interpreter_only_with_net_raw(tmp_path: Path, bounding: str, ch
     assert done.stdout == f"{chosen} -m probe schedule loop --every 6h\n"
 
 
-def test_readme_shows_one_run_a_long_lived_probe_and_net_raw() -> None:
-    readme = (ROOT / "README.md").read_text()
-    docker = readme[readme.index("## Docker") :]
+def test_guide_shows_one_run_a_long_lived_probe_and_net_raw() -> None:
+    guide = (ROOT / "docs" / "volunteer.md").read_text()
+    docker = guide[guide.index("## Docker") :]
     runs = [line for line in docker.splitlines() if line.startswith("docker run")]
     assert any(" run" in line.split("probe", 1)[-1] and "--rm" in line for line in runs)
     assert any("-d " in line for line in runs) and "schedule loop" in docker
