@@ -226,7 +226,7 @@ def _classify_ssl(exc: ssl.SSLError) -> Failure:
         return Failure.SSL_UNKNOWN_AUTHORITY
     if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
         return Failure.EOF_ERROR
-    reason = (exc.reason or "").upper()
+    reason = (getattr(exc, "reason", None) or "").upper()  # an SSLError made in Python has no reason
     if "UNRECOGNIZED_NAME" in reason:  # alert 112 (RFC 6066 section 3): the server does not serve this name
         return Failure.SSL_INVALID_HOSTNAME
     if "ALERT" in reason:

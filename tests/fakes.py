@@ -8,8 +8,10 @@ so the analysis sees exactly what it would see from the wire.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import errno
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -42,12 +44,15 @@ CONNECT_ERRORS: dict[str, BaseException] = {
     "refused": ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
     "unreachable": OSError(errno.ENETUNREACH, "Network is unreachable"),
     "eperm": PermissionError(errno.EPERM, "Operation not permitted"),
+    # a router's ICMP destination unreachable (host unreachable, administratively prohibited): EHOSTUNREACH
+    "hostunreach": OSError(errno.EHOSTUNREACH, "No route to host"),
 }
 # handshake outcomes
 HANDSHAKE_ERRORS: dict[str, BaseException] = {
     "reset": ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
     "timeout": TimeoutError(),
     "eof": ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
+    "other": ssl.SSLError(1, "[SSL: UNSUPPORTED_PROTOCOL] unsupported protocol"),
 }
 
 
@@ -55,14 +60,18 @@ HANDSHAKE_ERRORS: dict[str, BaseException] = {
 class Script:
     """What the fake network does. Keys are names, addresses, or (address, sni)."""
 
-    resolver: Mapping[str, list[str] | str] = field(default_factory=dict)  # name -> addresses | "nxdomain"/"timeout"
-    late: Mapping[str, list[str]] = field(default_factory=dict)  # name -> a second, late answer
+    # name -> addresses | "nxdomain" / "timeout" / "nodata" (NOERROR, empty) / "servfail" / "refused"
+    resolver: Mapping[str, list[str] | str] = field(default_factory=dict)
+    # name -> a second, late answer (or a list of them: several injectors)
+    late: Mapping[str, list[str] | list[list[str]]] = field(default_factory=dict)
     doh: Mapping[str, list[str] | str] = field(default_factory=dict)  # name -> addresses | "nxdomain"/"timeout"
     non_resolver: Mapping[str, list[str]] = field(default_factory=dict)  # name -> forged answer from a non-resolver
     connect: Mapping[str, str | list[str]] = field(default_factory=dict)  # ip -> "ok"/"timeout"/... (list: per try)
     tls: Mapping[tuple[str, str] | str, str | list[str]] = field(default_factory=dict)  # (ip, sni) or ip -> outcome
     certificate_names: Mapping[str, list[str]] = field(default_factory=dict)  # ip -> names its cert claims
     aaaa: Mapping[str, list[str]] = field(default_factory=dict)  # name -> IPv6 addresses (resolver and DoH)
+    lost: frozenset[tuple[str, str]] = frozenset()  # (name, query type) the resolver never answers: loss
+    stall: float = 0.0  # seconds the first TLS handshake blocks the event loop (an overloaded probe)
     capture: bool = False  # emit packet summaries, as a run with packet capture would
     server_ttl: int = 52  # IP TTL of the servers' own packets when they reach the probe
     injector_ttl: int = 61  # IP TTL of a censor's forged packets (it sits nearer)
@@ -90,11 +99,21 @@ class FakeNetwork:
         records = self._dns_udp(server, name, query_type, label, clock, transaction_id, tags)
         if not self.script.capture:
             return Lookup(records)
-        forged = len(records) > 1  # the first of two answers is the injector's
+        # With several answers, the injectors' come from other hops (other IP TTLs, their own IP-IDs) than the
+        # genuine one: the one the DoH control gives, or else the last.
+        genuine = self.script.doh.get(name)
+        if not isinstance(genuine, list) or not any(set(r.addresses()) == set(genuine) for r in records):
+            genuine = list(records[-1].addresses())
+
+        def ttl(i: int, r: DNSQuery) -> int:
+            if len(records) == 1 or set(r.addresses()) == set(genuine):
+                return self.script.server_ttl
+            return self.script.injector_ttl + i
+
         packets = tuple(
-            PacketSummary(t=r.t, direction="in", proto="udp", remote=f"{server}:{port}", dns_id=1,
-                          ttl=self.script.injector_ttl if forged and i == 0 else self.script.server_ttl,
-                          dns_answers=r.addresses(), payload_len=64, transaction_id=transaction_id)
+            PacketSummary(t=r.t, direction="in", proto="udp", remote=f"{server}:{port}", dns_id=1, ttl=ttl(i, r),
+                          ip_id=1000 * (i + 1), dns_answers=r.addresses(), payload_len=64,
+                          transaction_id=transaction_id)
             for i, r in enumerate(records) if r.rcode is not None
         )  # fmt: skip
         return Lookup(records, packets)
@@ -114,14 +133,22 @@ class FakeNetwork:
         value = self.script.resolver.get(name, "nxdomain")
         if query_type == "AAAA":
             value = self.script.aaaa.get(name, []) if not isinstance(value, str) else value
-        if value == "timeout":
+        if value == "timeout" or (name, query_type) in self.script.lost:
             return (question.failed(Failure.GENERIC_TIMEOUT_ERROR.value, t0, t0 + 2),)
         first = _answered(question, name, query_type, value, t0, t0 + 0.003)
         late = self.script.late.get(name)
-        if late is not None and query_type == "A":
-            second = _answered(question, name, query_type, late, t0, t0 + 0.041, (Tag.LATE_RESPONSE.value,))
-            return (first, second)
-        return (first,)
+        if late is None or query_type != "A":
+            return (first,)
+        # one late answer, or several
+        answers: list[list[str]] = (
+            [[a for a in late if isinstance(a, str)]]
+            if isinstance(late[0], str)
+            else [a for a in late if isinstance(a, list)]
+        )
+        return (first, *(
+            _answered(question, name, query_type, a, t0, t0 + 0.041 + 0.01 * i, (Tag.LATE_RESPONSE.value,))
+            for i, a in enumerate(answers)
+        ))  # fmt: skip
 
     async def dns_doh(
         self, url: str, name: str, query_type: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
@@ -167,6 +194,9 @@ class FakeNetwork:
         self, ip: str, port: int, server_name: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
     ) -> Exchange:
         self.calls.append(("tls", (ip, port, server_name)))
+        if self.script.stall:
+            time.sleep(self.script.stall)  # blocks the event loop, as a probe too busy to keep time would
+            self.script = dataclasses.replace(self.script, stall=0.0)
         connect = self._connect(ip, port, clock, transaction_id, tags)
         if not connect.status.success:
             return Exchange(connect, packets=self._connect_packets(connect))
@@ -190,6 +220,8 @@ class FakeNetwork:
                                        t=t0 + 0.02, transaction_id=transaction_id, tags=tags))  # fmt: skip
             if outcome == "untrusted":
                 failure = Failure.SSL_UNKNOWN_AUTHORITY.value  # what OpenSSL says: verify code 20
+            elif outcome == "expired":
+                failure = Failure.SSL_INVALID_CERTIFICATE.value  # verify code 10
             elif server_name not in names:
                 failure = Failure.SSL_INVALID_HOSTNAME.value  # verify code 62
         handshake = TLSHandshake(
@@ -227,8 +259,10 @@ def _answered(
 ) -> DNSQuery:  # fmt: skip
     query = dns.message.make_query(name, query_type)
     response = dns.message.make_response(query)
-    if value == "nxdomain":
-        response.set_rcode(dns.rcode.NXDOMAIN)
+    rcodes = {"nxdomain": dns.rcode.NXDOMAIN, "servfail": dns.rcode.SERVFAIL, "refused": dns.rcode.REFUSED}
+    if isinstance(value, str):
+        if value in rcodes:
+            response.set_rcode(rcodes[value])  # "nodata": NOERROR without an answer
     else:
         for address in value:
             if (":" in address) == (query_type == "AAAA"):

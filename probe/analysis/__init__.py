@@ -38,11 +38,20 @@ def classify(measured: Measured, vantage: VantageFacts) -> EndpointVerdict:
             if rule.verdict in _PACKET_VERDICTS and not measured.observations.packets:
                 notes.append("packet capture not available: injected packets not confirmed by their headers")
             elif rule.verdict in _PACKET_VERDICTS and rule.confidence is not Confidence.HIGH:
-                notes.append("captured packets show no sign of injection (same TTL as the server's, no burst)")
+                notes.append(_packet_note(facts))
         return EndpointVerdict(
             verdict=rule.verdict, confidence=confidence, evidence=tuple(evidence) + tuple(notes), rule_id=rule.id
         )
     raise AssertionError("the last rule always matches")  # pragma: no cover
+
+
+def _packet_note(facts: EndpointFacts) -> str:
+    """What the captured packets say when they prove no injection: only what was seen (issue 15: a server that is
+    down sends its own RSTs, and no packet of it is there to compare them with)."""
+    ips = [a.ip for a in facts.judged]
+    if facts.server_seen(ips):
+        return "captured packets show no sign of injection (the server's own IP TTL, no burst)"
+    return "captured packets hold no packet of the server itself to compare with"
 
 
 def classify_all(measured: Iterable[Measured], vantage: VantageFacts) -> tuple[EndpointVerdict, ...]:

@@ -68,3 +68,26 @@ def is_bogon(address: str) -> bool:
         if embedded is not None:
             return any(embedded in n for n in _V4_NETWORKS)
     return False
+
+
+# Addresses no remote server can have: this host itself, "no address", link-local and multicast. A resolver that
+# answers one of these for a public name is lying, whatever the control says (RFC 6890: not forwardable, or
+# not a unicast destination). The lab's documentation ranges are not among them.
+_IMPOSSIBLE = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+        "::/128", "::1/128", "fe80::/10", "ff00::/8",
+    )
+)  # fmt: skip
+
+
+@cache
+def is_impossible(address: str) -> bool:
+    """True for an address that cannot be a remote server's: loopback, unspecified, link-local, multicast,
+    reserved (Pi-hole's 0.0.0.0 and a censor's 127.0.0.1 alike)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in _IMPOSSIBLE if n.version == ip.version)

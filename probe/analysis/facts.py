@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 from probe.analysis.vantage import VantageFacts
 from probe.failures import Failure
@@ -16,11 +17,18 @@ from probe.model import DNSQuery, Measured, NetworkEvent, PacketSummary, Tag, TC
 TIMEOUTS = {Failure.GENERIC_TIMEOUT_ERROR.value, Failure.TIMED_OUT.value}
 UNREACHABLE = {
     Failure.NETWORK_UNREACHABLE.value,
-    Failure.HOST_UNREACHABLE.value,
     Failure.ADDRESS_NOT_AVAILABLE.value,
     Failure.ADDRESS_FAMILY_NOT_SUPPORTED.value,
     Failure.NETWORK_DOWN.value,
 }
+# EHOSTUNREACH on a connect is an ICMP destination unreachable from a router on the path ("host unreachable",
+# "administratively prohibited", "communication filtered": Linux maps codes 1, 10 and 13 to it, RFC 1812 5.2.7.1),
+# not a missing local route, which fails at once with ENETUNREACH before any packet leaves.
+ICMP_REFUSED = {Failure.HOST_UNREACHABLE.value}
+# How improbable a run of failures must be, given how often the controls' own tries failed in the same run, before
+# it counts as repeatable: a run measures some hundred addresses, and a benchmark of twenty runs must not see one
+# false block (bench/lossy.py).
+LOSS_ALPHA = 1e-5
 CERTIFICATE = {Failure.SSL_UNKNOWN_AUTHORITY.value, Failure.SSL_INVALID_HOSTNAME.value}
 
 
@@ -38,6 +46,8 @@ def failure_kind(connect: TCPConnect, handshake: TLSHandshake | None, protocol: 
             return "tcp.reset"
         if failure == Failure.PERMISSION_DENIED.value:
             return "local"
+        if failure in ICMP_REFUSED:
+            return "tcp.icmp"
         if failure in UNREACHABLE:
             return "unreachable"
         return "tcp.other"
@@ -75,6 +85,15 @@ class Attempt:
     @property
     def ok(self) -> bool:
         return self.kind is None
+
+    @property
+    def connected(self) -> bool:
+        return self.connect.status.success
+
+    @property
+    def ended(self) -> float:
+        """When the attempt's last step ended."""
+        return self.handshake.t if self.handshake is not None else self.connect.t
 
     @property
     def synack(self) -> PacketSummary | None:
@@ -118,36 +137,89 @@ class Attempt:
         return any(e.operation == "read" and (e.num_bytes or 0) > 0 for e in self.events)
 
 
+def binomial_tail(failures: int, tries: int, p: float) -> float:
+    """P(at least `failures` of `tries` fail) when each fails on its own with probability `p`."""
+    return _binomial_tail(failures, tries, round(p, 6))
+
+
+@cache
+def _binomial_tail(failures: int, tries: int, p: float) -> float:
+    return sum(math.comb(tries, k) * p**k * (1 - p) ** (tries - k) for k in range(failures, tries + 1))
+
+
 @dataclass(frozen=True)
 class AddressFacts:
-    """Everything tried at one address: the target tries and the control SNI before and after them."""
+    """Everything tried at one address: the target tries and the control SNI before and after them.
+
+    `loss` is how often the controls' own tries failed in the same run (None when they never failed, or when
+    there are no controls): failures at that rate are the path's, not a censor's.
+    """
 
     ip: str
     origin: str  # resolver | resolver_late | doh | fallback | literal
     tries: tuple[Attempt, ...]
     control_before: Attempt | None
     control_after: Attempt | None
+    loss: float | None = None
 
     @property
     def version(self) -> int:
         return ipaddress.ip_address(self.ip).version
 
     @property
+    def penalty_box(self) -> bool:
+        """After the target tries, the control SNI could not even connect where it completed a handshake before:
+        the censor blocks the whole (client, address, port) for a while after a trigger (residual blocking)."""
+        before, after = self.control_before, self.control_after
+        return before is not None and before.reached_tls and after is not None and not after.connected
+
+    @cached_property
+    def residue(self) -> tuple[Attempt, ...]:
+        """Tries that could not connect, started after the first ClientHello went out, at an address in a penalty
+        box: they show the box (another name's trigger on a shared address, or this one's), not this name."""
+        if not self.penalty_box:
+            return ()
+        hellos = [a.handshake.t0 for a in self.tries if a.handshake is not None]
+        if not hellos:
+            return ()
+        first = min(hellos)
+        return tuple(a for a in self.tries if not a.connected and a.connect.t0 >= first)
+
+    @cached_property
+    def counted(self) -> tuple[Attempt, ...]:
+        """The tries that speak for the name: all but the residue."""
+        residue = set(map(id, self.residue))
+        return tuple(a for a in self.tries if id(a) not in residue)
+
+    @property
     def failures(self) -> int:
-        return sum(1 for a in self.tries if not a.ok)
+        return sum(1 for a in self.counted if not a.ok)
 
     @property
     def blocked(self) -> bool:
         """The failure repeats: at least 2 tries, and at least a third of them, failed (with the probe's plan:
         5 of 5, or 4 of the 12 it makes when tries disagree). Loss fails four of twelve about once in 10,000
         runs at 2% loss per try; a censor that fires three times in four fails fewer only once in 2,500.
+        Where the controls' tries failed too, the failures must also be improbable at the controls' rate
+        (issue 15: at 30% loss each way a third of all tries fail, and fixed thresholds call that blocking).
         """
-        n, f = len(self.tries), self.failures
-        return f >= 2 and 3 * f >= n
+        n, f = len(self.counted), self.failures
+        if f < 2 or 3 * f < n:
+            return False
+        return self.loss is None or binomial_tail(f, n, self.loss) < LOSS_ALPHA
 
     @property
     def works(self) -> bool:
-        return bool(self.tries) and not self.blocked
+        """Not blocked, and (in a run whose controls lost tries too) at least one try worked."""
+        if not self.counted or self.blocked:
+            return False
+        return self.loss is None or any(a.ok for a in self.counted)
+
+    @property
+    def undecided(self) -> bool:
+        """Every try failed, but no more often than the controls' own tries would by chance: loss, or a block
+        that this run cannot tell from it."""
+        return bool(self.counted) and not self.blocked and not self.works
 
     @property
     def valid_tls(self) -> bool:
@@ -159,10 +231,10 @@ class AddressFacts:
         """The kind of the first failure, in time: what answered the trigger. After it, a censor may drop the
         whole (client, server, port) for a while (residual blocking), so later tries time out whatever the
         trigger did, and a majority would name the residue instead of the block."""
-        failed = [a for a in self.tries if a.kind is not None]
+        failed = [a for a in self.counted if a.kind is not None]
         if not failed:
             return None
-        return min(failed, key=lambda a: a.handshake.t if a.handshake is not None else a.connect.t).kind
+        return min(failed, key=lambda a: a.ended).kind
 
 
 @dataclass(frozen=True)
@@ -227,6 +299,30 @@ class EndpointFacts:
     def doh_nxdomain(self) -> bool:
         return not self.doh_addresses and any(q.failure == Failure.DNS_NXDOMAIN_ERROR.value for q in self.doh)
 
+    @property
+    def doh_nodata(self) -> bool:
+        """The DoH control answered, but with no address either (the name exists without one, or is gone)."""
+        return not self.doh_addresses and any(q.rcode is not None for q in self.doh) and not self.doh_nxdomain
+
+    @property
+    def doh_unanswered(self) -> str:
+        """Why there is no DoH answer to compare with, in words for evidence."""
+        if not self.doh:
+            return "no DoH control was asked"
+        failures = sorted({q.failure for q in self.doh if q.failure})
+        return f"the DoH control did not answer ({', '.join(failures) or 'no address'})"
+
+    @property
+    def resolver_nodata(self) -> str | None:
+        """The resolver's failure when it gave no address at all for the name because it had none to give: an
+        empty NOERROR answer (`dns_no_answer`) or SERVFAIL, for A (AAAA without data is normal: IPv4-only
+        names). How Russia made WhatsApp's names vanish in 2026 (issue 15)."""
+        failure = self.resolver_failures.get("A")
+        nodata = (Failure.DNS_NO_ANSWER.value, Failure.DNS_SERVFAIL_ERROR.value)
+        if self.resolver_addresses or failure not in nodata:
+            return None
+        return failure
+
     @cached_property
     def non_resolver_responses(self) -> tuple[DNSQuery, ...]:
         """Responses of any kind from a host that runs no DNS server."""
@@ -268,6 +364,7 @@ class EndpointFacts:
                 tries=tuple(roles.get("try", ())),
                 control_before=next(iter(roles.get(Tag.CONTROL_SNI.value, ())), None),
                 control_after=next(iter(roles.get(Tag.CONTROL_SNI_AFTER.value, ())), None),
+                loss=self.vantage.loss,
             )
         return out
 
@@ -320,6 +417,11 @@ class EndpointFacts:
             return f"the two answers arrived with IP TTL {ttls[0]} and {ttls[1]}: two different senders"
         return None
 
+    def server_seen(self, ips: tuple[str, ...] | list[str]) -> bool:
+        """A packet of the server itself was captured at one of `ips` (a SYN-ACK, in any attempt): the reference
+        an injected packet's IP TTL is compared with."""
+        return any(self.server_ttls(ip) for ip in ips)
+
     def valid_tls_at(self, ips: tuple[str, ...] | list[str]) -> bool:
         return any(self.addresses[ip].valid_tls for ip in ips if ip in self.addresses)
 
@@ -327,8 +429,33 @@ class EndpointFacts:
         return any(a.connect.status.success for ip in ips if ip in self.addresses for a in self.addresses[ip].tries)
 
 
-def leaf_summary(handshake: TLSHandshake | None) -> str | None:
-    """'for NAMES, issued by ISSUER' from a recorded leaf certificate, for evidence strings."""
+@dataclass(frozen=True)
+class Certificate:
+    """What a recorded leaf certificate says: the names it is for (subject alternative names, else the common
+    name) and who issued it."""
+
+    names: tuple[str, ...]
+    issuer: str
+
+    def covers(self, name: str) -> bool:
+        """The certificate names `name`, exactly or by a wildcard in its leftmost label (RFC 6125 6.4.3), in any
+        position of its list."""
+        name = name.lower().rstrip(".")
+        for pattern in (n.lower().rstrip(".") for n in self.names):
+            if pattern == name:
+                return True
+            if pattern.startswith("*.") and "." in name and name.split(".", 1)[1] == pattern[2:]:
+                return True
+        return False
+
+    @property
+    def summary(self) -> str:
+        shown = ", ".join(self.names[:3]) + (f" and {len(self.names) - 3} more" if len(self.names) > 3 else "")
+        return f"for {shown or 'no names'}, issued by {self.issuer}"
+
+
+def leaf_certificate(handshake: TLSHandshake | None) -> Certificate | None:
+    """The leaf of a recorded chain, or None when there is none or it cannot be read."""
     if handshake is None or not handshake.peer_certificates:
         return None
     from cryptography import x509
@@ -339,11 +466,16 @@ def leaf_summary(handshake: TLSHandshake | None) -> str | None:
         return None
     try:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = [str(n) for n in san.get_values_for_type(x509.DNSName)][:3]
+        names = tuple(str(n) for n in san.get_values_for_type(x509.DNSName))
     except x509.ExtensionNotFound:
-        names = []
-    issuer = leaf.issuer.rfc4514_string() or "an empty issuer"
-    return f"for {', '.join(names) or 'no names'}, issued by {issuer}"
+        names = tuple(str(a.value) for a in leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME))
+    return Certificate(names=names, issuer=leaf.issuer.rfc4514_string() or "an empty issuer")
+
+
+def leaf_summary(handshake: TLSHandshake | None) -> str | None:
+    """'for NAMES, issued by ISSUER' from a recorded leaf certificate, for evidence strings."""
+    cert = leaf_certificate(handshake)
+    return cert.summary if cert is not None else None
 
 
 def _flags(packet: PacketSummary) -> set[str]:

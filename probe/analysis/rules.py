@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from probe.analysis.bogons import is_bogon, is_fake_ip
-from probe.analysis.facts import AddressFacts, EndpointFacts, leaf_summary
+from probe.analysis.bogons import is_bogon, is_fake_ip, is_impossible
+from probe.analysis.facts import AddressFacts, EndpointFacts, leaf_certificate, leaf_summary
 from probe.analysis.fingerprints import forged_answer
 from probe.failures import Failure
 from probe.model import Confidence, VantageStatus, Verdict
@@ -112,13 +112,46 @@ def dns_nxdomain_control_resolves(f: EndpointFacts) -> Evidence | None:
 
 def dns_nxdomain_no_control(f: EndpointFacts) -> Evidence | None:
     if _resolver_nxdomain(f) and f.vantage.resolver:
-        return ("resolver says NXDOMAIN while it resolves the control names; no DoH answer to compare",)
+        return (f"resolver says NXDOMAIN while it resolves the control names; {f.doh_unanswered}",)
+    return None
+
+
+def dns_nodata_everywhere(f: EndpointFacts) -> Evidence | None:
+    if f.resolver_nodata and f.doh_nodata:
+        return (
+            f"the resolver gives no address for the name ({f.resolver_nodata}), and neither does the DoH control: "
+            "the name has none, not a censored one",
+        )
+    return None
+
+
+def dns_nodata_control_resolves(f: EndpointFacts) -> Evidence | None:
+    if f.resolver_nodata and f.doh_addresses:
+        return (
+            f"resolver gives no address for the name ({f.resolver_nodata}); the DoH control resolves it to "
+            f"{', '.join(f.doh_addresses[:3])}",
+        )
+    return None
+
+
+def dns_nodata_no_control(f: EndpointFacts) -> Evidence | None:
+    """Only the empty NOERROR answer, a statement that the name has no address: a SERVFAIL without a control is
+    as likely the name's own servers failing (dns.other_failure)."""
+    if f.resolver_nodata == Failure.DNS_NO_ANSWER.value and not f.doh_addresses and f.vantage.resolver:
+        return (
+            f"resolver answers the name with no address (NOERROR, empty) while it resolves the control names; "
+            f"{f.doh_unanswered}",
+        )
     return None
 
 
 def _suspect(f: EndpointFacts, bogon: bool) -> tuple[str, ...]:
     """Resolver answers the control does not give, bogon or routable, that never proved themselves with a valid
-    certificate for the name (a CDN's other address passes that test, and then it is no evidence at all)."""
+    certificate for the name (a CDN's other address passes that test, and then it is no evidence at all).
+
+    Without a DoH answer (DoH is often blocked where it matters), a bogon that accepts connections proves as much
+    as one can without a control (a private or documentation address can be genuine: the lab's are), unless no
+    server can have it at all (127.0.0.1, 0.0.0.0): that one is a lie whatever connects there (issue 15)."""
     return tuple(
         ip
         for ip in f.resolver_addresses
@@ -126,6 +159,7 @@ def _suspect(f: EndpointFacts, bogon: bool) -> tuple[str, ...]:
         and ip not in f.doh_addresses
         and not f.valid_tls_at([ip])
         and not (bogon and is_fake_ip(ip) and f.connects_at([ip]))
+        and (not bogon or bool(f.doh_addresses) or is_impossible(ip) or not f.connects_at([ip]))
     )
 
 
@@ -160,15 +194,30 @@ def dns_bogon_control_differs(f: EndpointFacts) -> Evidence | None:
 
 def dns_bogon_no_control(f: EndpointFacts) -> Evidence | None:
     ips = _all_suspect(f, bogon=True)
-    if ips and not f.doh and f.vantage.resolver:
-        return (f"resolver answers {', '.join(ips)} (non-routable); no DoH control to compare",)
+    if ips and not f.doh_addresses and f.vantage.resolver:
+        return (
+            f"resolver answers {', '.join(ips)} (non-routable) while it resolves the control names; {f.doh_unanswered}",
+        )
+    return None
+
+
+def dns_bogon_unjudged(f: EndpointFacts) -> Evidence | None:
+    """A non-routable answer with nothing to hold it against: never a verdict about the path to an address the
+    resolver made up (a `tcp.reset` at 127.0.0.1 would blame the volunteer's own host)."""
+    ips = _all_suspect(f, bogon=True)
+    if ips and not f.doh_addresses:
+        return (
+            f"resolver answers {', '.join(ips)} (non-routable); {f.doh_unanswered}, and the resolver gave no "
+            "control name an address to compare with",
+        )
     return None
 
 
 def dns_mismatch_known(f: EndpointFacts) -> Evidence | None:
     ips = _all_suspect(f, bogon=False)
     text = _fingerprint_text(ips)
-    return (f"resolver answers {', '.join(ips)}, which the DoH control does not give", text) if text else None
+    control = "which the DoH control does not give" if f.doh_addresses else f"and {f.doh_unanswered}"
+    return (f"resolver answers {', '.join(ips)}, {control}", text) if text else None
 
 
 def _outside_expected_asns(f: EndpointFacts, ips: tuple[str, ...]) -> bool:
@@ -213,16 +262,30 @@ def vantage_overloaded(f: EndpointFacts) -> Evidence | None:
     return None
 
 
-def dns_timeout(f: EndpointFacts) -> Evidence | None:
-    """Every query for the name (A and AAAA: the repeat that tells a drop from loss) went unanswered, each after
-    being sent again several times."""
+def _name_unanswered(f: EndpointFacts) -> bool:
     timeouts = (Failure.GENERIC_TIMEOUT_ERROR.value, Failure.TIMED_OUT.value)
     failures = f.resolver_failures
-    if f.resolver_addresses or not failures or any(v not in timeouts for v in failures.values()):
+    return not f.resolver_addresses and bool(failures) and all(v in timeouts for v in failures.values())
+
+
+def vantage_lossy_dns(f: EndpointFacts) -> Evidence | None:
+    """Unanswered queries for a name mean a drop only where the resolver answered every control query: on a path
+    that loses queries for the control names too, two unanswered queries are loss as often as not."""
+    v = f.vantage
+    if _name_unanswered(f) and v.resolver and v.control_query_failures:
+        return (
+            f"{' and '.join(sorted(f.resolver_failures))} queries for this name went unanswered, but so did "
+            f"{v.control_query_failures} of {v.control_queries} queries for the control names: a lossy path",
+        )
+    return None
+
+
+def dns_timeout(f: EndpointFacts) -> Evidence | None:
+    """Every query for the name (A and AAAA: the repeat that tells a drop from loss) went unanswered, each after
+    being sent again several times, while every control query was answered."""
+    if not _name_unanswered(f) or not f.vantage.resolver:
         return None
-    if not f.vantage.resolver:
-        return None
-    kinds = " and ".join(sorted(failures))
+    kinds = " and ".join(sorted(f.resolver_failures))
     return (f"{kinds} queries for this name went unanswered while the same resolver answers the control names",)
 
 
@@ -257,7 +320,15 @@ def _kind(f: EndpointFacts) -> str | None:
 
 
 def _tries_text(a: AddressFacts, what: str) -> str:
-    return f"{a.failures} of {len(a.tries)} {what} to {a.ip}:{a.tries[0].connect.port}" if a.tries else what
+    if not a.counted:
+        return what
+    text = f"{a.failures} of {len(a.counted)} {what} to {a.ip}:{a.counted[0].connect.port}"
+    if a.residue:
+        text += (
+            f" ({len(a.residue)} later connections that the penalty box refused are not counted: they show the "
+            "box, not this name)"
+        )
+    return text
 
 
 def _control_sni_text(a: AddressFacts) -> str | None:
@@ -290,6 +361,15 @@ def _contrast(f: EndpointFacts) -> bool:
     return f.vantage.has_controls and f.target.port in f.vantage.ports
 
 
+def _icmp_contrast(f: EndpointFacts) -> bool:
+    """Controls connect on the port over the address family the ICMP errors came back on: the vantage point has a
+    route there, so the router that refused the address chose to (issue 15)."""
+    families = {a.version for a in _failing(f)}
+    have = {4} if f.vantage.ipv4 else set()
+    have |= {6} if f.vantage.ipv6 else set()
+    return _contrast(f) and bool(families) and families <= have
+
+
 def _no_contrast_text(f: EndpointFacts) -> str:
     if not f.vantage.has_controls:
         return "no control endpoints to compare with"
@@ -304,9 +384,41 @@ def vantage_local_firewall(f: EndpointFacts) -> Evidence | None:
 
 
 def vantage_no_route(f: EndpointFacts) -> Evidence | None:
-    if _kind(f) == "unreachable":
+    kind = _kind(f)
+    if kind == "unreachable":
         return ("no route to the endpoint's addresses from this vantage point (e.g. IPv6 only, without IPv6)",)
+    if kind == "tcp.icmp" and not _icmp_contrast(f):
+        return (
+            "a router answered the connection attempts with ICMP unreachable, and no control connects over the "
+            f"same address family on port {f.target.port} to tell the path's policy from this vantage point's",
+        )
     return None
+
+
+def vantage_restricted(f: EndpointFacts) -> Evidence | None:
+    """In a run where only domestic hosts answer, a failure is what every foreign host suffers: no verdict about
+    this endpoint (contract additions: `restricted`)."""
+    v = f.vantage
+    if v.status is not VantageStatus.RESTRICTED or not (_failing(f) or _name_unanswered(f)):
+        return None
+    return (
+        f"only domestic hosts reachable: {v.domestic} domestic control endpoints connect, none of the international "
+        "ones (a national allowlist or an international cut); a failure here is no evidence against this endpoint",
+    )
+
+
+def vantage_lossy(f: EndpointFacts) -> Evidence | None:
+    """Every try failed, but the controls' own tries failed so often in this run that chance explains it."""
+    failing = _failing(f)
+    undecided = [a for a in failing if a.undecided]
+    if not undecided or f.vantage.loss is None:
+        return None
+    a = undecided[0]
+    v = f.vantage
+    return (
+        f"{_tries_text(a, 'tries failed')} ({a.kind}), but {v.control_try_failures} of {v.control_tries} tries to "
+        f"the control endpoints failed too: at that rate this is loss as often as a block",
+    )
 
 
 def vantage_lost(f: EndpointFacts) -> Evidence | None:
@@ -371,6 +483,48 @@ def _injected(kind: str, flag: str) -> Condition:
     return condition
 
 
+def _accepted(a: AddressFacts) -> bool:
+    """The address accepted some connection in this measurement (a try, or the control SNI before or after)."""
+    return any(x.connected for x in (*a.tries, a.control_before, a.control_after) if x is not None)
+
+
+def _refused(accepted: bool) -> Condition:
+    """RSTs to the SYN at every judged address while the controls connect; `accepted` splits the addresses that
+    took other connections in the same measurement (the refusal is selective) from those that never did: a
+    server that is down refuses every connection with its own RST, just like a censor that resets every SYN, and
+    nothing seen tells the two apart (issue 15)."""
+    base = _transport_rule("tcp.reset", "connections were refused (RST)", "controls")
+
+    def condition(f: EndpointFacts) -> Evidence | None:
+        evidence = base(f)
+        if evidence is None or any(_accepted(a) for a in _failing(f)) != accepted:
+            return None
+        if accepted:
+            return (*evidence, "the same address accepted other connections in this measurement: selective refusals")
+        return (
+            *evidence,
+            "no connection to the address was ever accepted, so no packet of its server was seen to compare the "
+            "RSTs with: a server that is down refuses the same way",
+        )
+
+    return condition
+
+
+def tcp_reset_icmp(f: EndpointFacts) -> Evidence | None:
+    """The SYNs are answered by a router's ICMP destination unreachable (administratively prohibited, host
+    unreachable) while controls connect over the same family and port: refused on the path, as a RST is
+    (iptables REJECT's default, ICMP port unreachable, already reads as a refused connection)."""
+    failing = [a for a in _failing(f) if a.kind == "tcp.icmp"]
+    if _kind(f) != "tcp.icmp" or not failing or not _icmp_contrast(f):
+        return None
+    text = [_tries_text(a, "connections were refused by an ICMP unreachable (host_unreachable)") for a in failing[:3]]
+    text.append(
+        f"control endpoints connect on port {f.target.port} over the same address family: the vantage point has a "
+        "route, a router on the path refuses this address"
+    )
+    return tuple(text)
+
+
 def tcp_reset_injected(f: EndpointFacts) -> Evidence | None:
     """A RST to the SYN whose IP TTL is not the one the same server's SYN-ACKs carry on other connections."""
     failing = [a for a in _failing(f) if a.kind == "tcp.reset"]
@@ -389,18 +543,22 @@ def tcp_reset_injected(f: EndpointFacts) -> Evidence | None:
 
 
 def tls_mitm_forged(f: EndpointFacts) -> Evidence | None:
-    """An untrusted certificate that claims the target's very name: someone minted it for this connection."""
+    """An untrusted certificate that names the target (exactly or by wildcard, in any position of its names, as
+    interception boxes that copy the genuine certificate's subject do): someone minted it for this connection.
+    Decided on the certificate's names, never on the text of an evidence string (examples.md item 3)."""
     failing = [a for a in _failing(f) if a.kind == "tls.mitm"]
     for a in failing:
-        for attempt in a.tries:
+        for attempt in a.counted:
             h = attempt.handshake
-            if h is not None and h.failure == Failure.SSL_UNKNOWN_AUTHORITY.value:
-                summary = leaf_summary(h) or "with an unreadable certificate"
-                if f.target.server_name in summary or "*." in summary:
-                    return (
-                        f"{a.ip} presented a certificate {summary}, which no trust anchor vouches for",
-                        *[t for t in (_control_sni_text(a),) if t],
-                    )
+            if h is None or h.failure != Failure.SSL_UNKNOWN_AUTHORITY.value:
+                continue
+            cert = leaf_certificate(h)
+            if cert is not None and cert.covers(f.target.server_name):
+                return (
+                    f"{a.ip} presented a certificate {cert.summary}, which names {f.target.server_name} and which no "
+                    "trust anchor vouches for",
+                    *[t for t in (_control_sni_text(a),) if t],
+                )
     return None
 
 
@@ -474,12 +632,20 @@ RULES: tuple[Rule, ...] = (
          "The resolver denies a name the DoH control resolves."),
     Rule("dns.nxdomain.no_control", Verdict.DNS_NXDOMAIN, Confidence.LOW, dns_nxdomain_no_control,
          "The resolver denies the name but answers the controls; no DoH answer to contrast."),
+    Rule("dns.nodata.everywhere", Verdict.INCONCLUSIVE, Confidence.LOW, dns_nodata_everywhere,
+         "The DoH control has no address for the name either: nothing was taken away."),
+    Rule("dns.nodata.control_resolves", Verdict.DNS_NODATA, Confidence.MEDIUM, dns_nodata_control_resolves,
+         "Empty NOERROR or SERVFAIL for a name the DoH control resolves: the name was removed from the resolver."),
+    Rule("dns.nodata.no_control", Verdict.DNS_NODATA, Confidence.LOW, dns_nodata_no_control,
+         "An empty NOERROR answer for the name from a resolver that answers the controls; no DoH answer."),
     Rule("dns.bogon.known_forged", Verdict.DNS_BOGON, Confidence.HIGH, dns_bogon_known,
          "A non-routable answer from a known censor's pool, not given by the control."),
     Rule("dns.bogon.control_differs", Verdict.DNS_BOGON, Confidence.MEDIUM, dns_bogon_control_differs,
          "A non-routable answer the control does not give (OONI bogon_not_in_ctrl)."),
     Rule("dns.bogon.no_control", Verdict.DNS_BOGON, Confidence.LOW, dns_bogon_no_control,
-         "A non-routable answer, with no control to compare."),
+         "A non-routable answer that proved nothing, from a resolver that answers the controls; no DoH answer."),
+    Rule("dns.bogon.unjudged", Verdict.INCONCLUSIVE, Confidence.LOW, dns_bogon_unjudged,
+         "A non-routable answer with nothing to compare: no verdict, and none about the path to a made-up address."),
     Rule("dns.mismatch.known_forged", Verdict.DNS_MISMATCH, Confidence.HIGH, dns_mismatch_known,
          "A routable answer from a known forged pool that the control does not give."),
     Rule("dns.mismatch.tls_invalid", Verdict.DNS_MISMATCH, Confidence.MEDIUM, dns_mismatch_tls_invalid,
@@ -488,6 +654,10 @@ RULES: tuple[Rule, ...] = (
          "A routable answer outside the control's set that never connects, while the control's does."),
     Rule("vantage.overloaded", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_overloaded,
          "A probe too busy to keep time cannot tell a dropped packet from its own delay."),
+    Rule("vantage.restricted", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_restricted,
+         "Only domestic hosts answer this vantage point: a foreign endpoint's failure says nothing about it."),
+    Rule("vantage.lossy_dns", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_lossy_dns,
+         "Queries for the control names went unanswered too: unanswered queries for one name may be loss."),
     Rule("dns.timeout.resolver_ok", Verdict.DNS_TIMEOUT, Confidence.MEDIUM, dns_timeout,
          "Only this name goes unanswered by a resolver that answers the control names."),
     Rule("dns.resolver_broken", Verdict.INCONCLUSIVE, Confidence.LOW, dns_resolver_broken,
@@ -500,6 +670,8 @@ RULES: tuple[Rule, ...] = (
          "No route from here (a network without IPv6): the vantage point, not the path."),
     Rule("vantage.lost", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_lost,
          "The after-flight canaries failed: the failures may be the vantage point's own."),
+    Rule("vantage.lossy", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_lossy,
+         "Every try failed, but no more often than the controls' own tries would by chance in this run."),
     Rule("vantage.no_tls", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_no_tls,
          "TLS fails for the controls too (an intercepting proxy, a broken clock): no contrast for TLS verdicts."),
     Rule("tcp.timeout.controls_ok", Verdict.TCP_TIMEOUT, Confidence.MEDIUM,
@@ -508,11 +680,14 @@ RULES: tuple[Rule, ...] = (
     Rule("tcp.timeout.no_control", Verdict.TCP_TIMEOUT, Confidence.LOW,
          _transport_rule("tcp.timeout", "connections timed out", "none"),
          "SYNs go unanswered; no control to contrast."),
+    Rule("tcp.reset.icmp", Verdict.TCP_RESET, Confidence.MEDIUM, tcp_reset_icmp,
+         "A router's ICMP unreachable answers the SYN while controls connect over that family: refused on the path."),
     Rule("tcp.reset.injected", Verdict.TCP_RESET, Confidence.HIGH, tcp_reset_injected,
          "A RST to the SYN with another IP TTL than the server's own SYN-ACKs: a middlebox sent it."),
-    Rule("tcp.reset.controls_ok", Verdict.TCP_RESET, Confidence.MEDIUM,
-         _transport_rule("tcp.reset", "connections were refused (RST)", "controls"),
-         "The connection attempt is answered by a RST while the controls connect."),
+    Rule("tcp.reset.controls_ok", Verdict.TCP_RESET, Confidence.MEDIUM, _refused(accepted=True),
+         "The connection attempt is answered by a RST while the controls connect and the address takes others."),
+    Rule("tcp.reset.server_unseen", Verdict.TCP_RESET, Confidence.LOW, _refused(accepted=False),
+         "Every connection to the address is refused while the controls connect; no packet of its server was seen."),
     Rule("tcp.reset.no_control", Verdict.TCP_RESET, Confidence.LOW,
          _transport_rule("tcp.reset", "connections were refused (RST)", "none"),
          "The connection attempt is answered by a RST; no control to contrast."),

@@ -10,6 +10,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from probe.failures import Failure
 from probe.model import Measured, Tag, TLSHandshake, VantageStatus
 
 
@@ -32,10 +33,27 @@ class VantageFacts:
     captive_portal: bool = False  # every control name resolves to one address, and no control TLS validates
     loop_lag: float = 0.0  # the worst delay, in seconds, of the probe's own event loop during the run
     overloaded: bool = False  # the probe was too busy to keep time: its own timeouts are no evidence
+    # How often the path failed the controls themselves (issue 15): tries (connect, and handshake for tls) to
+    # controls that worked at least once, and the resolver's answers to the control names.
+    control_tries: int = 0
+    control_try_failures: int = 0
+    control_queries: int = 0
+    control_query_failures: int = 0
+    international: int = 0  # international controls (role vantage_online) that connected
+    domestic: int = 0  # the other controls (same_region, same_operator: domestic somewhere) that connected
 
     @property
     def has_controls(self) -> bool:
         return self.controls > 0
+
+    @property
+    def loss(self) -> float | None:
+        """The share of the controls' tries that failed (with half a failure added, so that one unlucky run of
+        controls does not make loss look impossible), or None when none failed: then the fixed thresholds
+        alone judge (analysis.facts.AddressFacts.blocked)."""
+        if not self.control_try_failures:
+            return None
+        return (self.control_try_failures + 0.5) / (self.control_tries + 1)
 
     def as_dict(self) -> dict[str, object]:
         """The facts as they go into a result file's `controls`."""
@@ -55,29 +73,55 @@ class VantageFacts:
             "captive_portal": self.captive_portal,
             "loop_lag": round(self.loop_lag, 3),
             "overloaded": self.overloaded,
+            "control_tries": self.control_tries,
+            "control_try_failures": self.control_try_failures,
+            "control_queries": self.control_queries,
+            "control_query_failures": self.control_query_failures,
+            "international_controls": self.international,
+            "domestic_controls": self.domestic,
         }
 
 
-def assess(controls: Iterable[Measured]) -> VantageFacts:
+INTERNATIONAL = "vantage_online"  # the role of the controls that are reachable from everywhere (targets/README.md)
+
+
+def assess(controls: Iterable[Measured], others: Iterable[Measured] = ()) -> VantageFacts:
     """Judge the vantage point from the control measurements: their own records, their after-flight records, and
-    the non-resolver query for a control's (benign) name."""
+    the non-resolver query for a control's (benign) name.
+
+    Without controls, `others` (the targets) must show some connectivity (a connection that succeeded) for the
+    vantage point to count as online: a list without controls on a dead network is offline, not online.
+    """
     controls = tuple(controls)
     before = [c for m in controls for c in m.observations.tcp_connect if Tag.AFTERFLIGHT.value not in c.tags]
     after = [c for m in controls for c in m.observations.tcp_connect if Tag.AFTERFLIGHT.value in c.tags]
     connected = [c for c in before if c.status.success]
-    reachable = sum(
-        1
+    reachable = [
+        m
         for m in controls
         if any(c.status.success and Tag.AFTERFLIGHT.value not in c.tags for c in m.observations.tcp_connect)
-    )
+    ]
+    international = sum(1 for m in reachable if m.target.role == INTERNATIONAL)
+    domestic = len(reachable) - international
     queries = [q for m in controls for q in m.observations.queries]
     handshakes = [h for m in controls for h in m.observations.tls_handshakes]
-    has_controls = bool(controls)
-    online = reachable > 0 or not has_controls  # without controls we cannot tell; assume online, judge low
+    if controls:
+        has_international = any(m.target.role == INTERNATIONAL for m in controls)
+        if not reachable:
+            status = VantageStatus.OFFLINE
+        elif has_international and not international:
+            status = VantageStatus.RESTRICTED
+        else:
+            status = VantageStatus.ONLINE
+    else:
+        alive = any(c.status.success for m in others for c in m.observations.tcp_connect)
+        status = VantageStatus.ONLINE if alive else VantageStatus.OFFLINE
+    tries, try_failures = _try_counts(reachable)
+    resolved, unanswered = _query_counts(controls)
     return VantageFacts(
         controls=len(controls),
-        status=VantageStatus.ONLINE if online else VantageStatus.OFFLINE,
-        reachable_controls=reachable,
+        status=status,
+        reachable_controls=len(reachable),
         ipv4=any(ipaddress.ip_address(c.ip).version == 4 for c in connected),
         ipv6=any(ipaddress.ip_address(c.ip).version == 6 for c in connected),
         tls=any(h.failure is None for h in handshakes),
@@ -88,7 +132,54 @@ def assess(controls: Iterable[Measured]) -> VantageFacts:
         ports=tuple(sorted({c.port for c in connected})),
         resolver_rewrites=_resolver_rewrites(controls),
         captive_portal=_captive_portal(controls, handshakes),
+        control_tries=tries,
+        control_try_failures=try_failures,
+        control_queries=resolved,
+        control_query_failures=unanswered,
+        international=international,
+        domestic=domestic,
     )
+
+
+def _try_counts(controls: Sequence[Measured]) -> tuple[int, int]:
+    """(tries, failed tries) of the controls' own target tries before the targets: a connect, and for tls a
+    handshake with a valid certificate. Only controls that worked at least once count: a control blocked or down
+    at this vantage point says nothing about loss."""
+    tries = failures = 0
+    for m in controls:
+        handshakes = {h.transaction_id: h for h in m.observations.tls_handshakes}
+        outcomes = []
+        for c in m.observations.tcp_connect:
+            if Tag.AFTERFLIGHT.value in c.tags or Tag.TARGET.value not in c.tags:
+                continue
+            h = handshakes.get(c.transaction_id)
+            ok = c.status.success and (m.target.protocol != "tls" or (h is not None and h.failure is None))
+            outcomes.append(ok)
+        if any(outcomes):
+            tries += len(outcomes)
+            failures += outcomes.count(False)
+    return tries, failures
+
+
+def _query_counts(controls: Sequence[Measured]) -> tuple[int, int]:
+    """(queries, unanswered queries) of the resolver under test for the control names (first answers only), over
+    the names it answered at least once: a control name dropped every time is blocked, not lost."""
+    timeouts = {Failure.GENERIC_TIMEOUT_ERROR.value, Failure.TIMED_OUT.value}
+    queries = unanswered = 0
+    for m in controls:
+        first = [
+            q
+            for q in m.observations.queries
+            if Tag.SYSTEM_RESOLVER.value in q.tags
+            and Tag.LATE_RESPONSE.value not in q.tags
+            and Tag.TCP_FALLBACK.value not in q.tags
+            and Tag.AFTERFLIGHT.value not in q.tags
+        ]
+        lost = sum(1 for q in first if q.failure in timeouts)
+        if lost < len(first):
+            queries += len(first)
+            unanswered += lost
+    return queries, unanswered
 
 
 def _answers(m: Measured, tag: Tag) -> set[str]:

@@ -32,6 +32,10 @@ GENUINE = {
     "legy.line-apps.com": ["203.0.113.20"],
     "legy-jp.line-apps.com": ["203.0.113.21"],
 }
+BAIDU = Target(service="control", host="www.baidu.com", port=443, protocol="tls", role="same_region", list_version=V)
+WITH_DOMESTIC = (*TARGETS[:2], BAIDU, *TARGETS[2:])  # an international cut leaves the domestic control
+NO_CONTROLS = tuple(t for t in TARGETS if not t.is_control)  # a list without controls
+GENUINE_DOMESTIC = {"www.baidu.com": ["198.51.100.3"]}
 KAKAO = ("booking-loco.kakao.com", "ticket-loco.kakao.com")
 LINE = ("legy.line-apps.com", "legy-jp.line-apps.com")
 ALL = tuple(GENUINE)
@@ -48,6 +52,9 @@ class Scenario:
     script: Script
     expected: dict[str, str]  # host -> verdict ("ok" for every host not named)
     confidence: dict[str, str] = field(default_factory=dict)  # host -> confidence, where it matters
+    targets: tuple[Target, ...] = TARGETS
+    # hosts whose measurement is stored empty, as a run cut off before anything was recorded would leave it
+    strip: tuple[str, ...] = ()
 
     def verdict(self, host: str) -> str:
         return self.expected.get(host, "ok")
@@ -261,6 +268,222 @@ SCENARIOS: tuple[Scenario, ...] = (
         Script(resolver=resolver(), aaaa={h: ["2001:db8::" + str(i)] for i, h in enumerate(ALL)},
                connect={"2001:db8::" + str(i): "unreachable" for i in range(len(ALL))}),
         {},
+    ),
+
+    # --- issue 15: field-faithful verdicts ---------------------------------------------------------------
+    Scenario(
+        "dns_doh_blocked",
+        "The DoH control is unreachable (blocked, as in China and Iran). The resolver answers 127.0.0.1 for "
+        "KakaoTalk's booking host, NXDOMAIN for one LINE gateway and an empty answer for the other: still DNS "
+        "lies, said with low confidence, and never a tcp.reset at 127.0.0.1. The genuine lab-range answers of "
+        "everything else prove themselves with valid certificates and connections.",
+        Script(resolver={**GENUINE, "booking-loco.kakao.com": ["127.0.0.1"], "legy.line-apps.com": "nxdomain",
+                         "legy-jp.line-apps.com": "nodata"},
+               doh=dict.fromkeys(ALL, "timeout"), connect={"127.0.0.1": "refused"}),
+        {"booking-loco.kakao.com": "dns.bogon", "legy.line-apps.com": "dns.nxdomain",
+         "legy-jp.line-apps.com": "dns.nodata"},
+        {"booking-loco.kakao.com": "low", "legy.line-apps.com": "low", "legy-jp.line-apps.com": "low"},
+    ),
+    Scenario(
+        "dns_nodata_resolver_removed",
+        "The resolver has no address for LINE's names (an empty NOERROR answer, and SERVFAIL) while the DoH control "
+        "resolves them: the names were removed, as Russia did to WhatsApp's in 2026. KakaoTalk's booking host has "
+        "no address for the DoH control either: nothing was taken away.",
+        Script(resolver={**GENUINE, "legy.line-apps.com": "nodata", "legy-jp.line-apps.com": "servfail",
+                         "booking-loco.kakao.com": "nodata"},
+               doh={**GENUINE, "booking-loco.kakao.com": "nodata"}),
+        {**_same(LINE, "dns.nodata"), "booking-loco.kakao.com": "inconclusive"},
+        dict.fromkeys(LINE, "medium"),
+    ),
+    Scenario(
+        "dns_other_failure",
+        "The resolver refuses KakaoTalk's booking name and the DoH control is unreachable: nothing to test.",
+        Script(resolver={**GENUINE, "booking-loco.kakao.com": "refused"},
+               doh={**GENUINE, "booking-loco.kakao.com": "timeout"}),
+        {"booking-loco.kakao.com": "inconclusive"},
+    ),
+    Scenario(
+        "trap_resolver_broken",
+        "The resolver under test answers nothing at all; the DoH control works: a broken resolver, not blocked names.",
+        Script(resolver=dict.fromkeys(ALL, "timeout"), doh=GENUINE),
+        {h: "inconclusive" for h in KAKAO + LINE},
+    ),
+    Scenario(
+        "dns_mismatch_unreachable",
+        "The resolver answers a routable address the DoH control does not give for KakaoTalk's check-in host (tcp: "
+        "no certificate to check); it never connects, the DoH control's address does.",
+        Script(resolver={**GENUINE, "ticket-loco.kakao.com": ["45.33.4.4"]}, doh=GENUINE,
+               connect={"45.33.4.4": "timeout"}),
+        {"ticket-loco.kakao.com": "dns.mismatch"},
+        {"ticket-loco.kakao.com": "medium"},
+    ),
+    Scenario(
+        "trap_dns_lossy_controls",
+        "KakaoTalk's names go unanswered, but so did one of the queries for a control name: on a lossy path that "
+        "is no proof of a drop.",
+        Script(resolver={**GENUINE, **dict.fromkeys(KAKAO, "timeout")}, doh=GENUINE,
+               lost=frozenset({("example.org", "AAAA")})),
+        _same(KAKAO, "inconclusive"),
+    ),
+    Scenario(
+        "dns_poisoned_resolver",
+        "An in-country resolver whose cache was poisoned: its one answer for LINE's names is forged and no race "
+        "shows. The same names asked of a host that runs no DNS server get the forged answer too: the proof.",
+        Script(resolver={**GENUINE, **_each(LINE, ["31.13.66.1"])}, doh=GENUINE,
+               non_resolver=_each(LINE, ["31.13.66.1"]), connect={"31.13.66.1": "timeout"}),
+        _same(LINE, "dns.injection"),
+        dict.fromkeys(LINE, "high"),
+    ),
+    Scenario(
+        "dns_injection_several_injectors",
+        "Three injectors race the resolver for KakaoTalk's names: two forged A answers before the genuine one and "
+        "one after, from different hops (IP TTLs), and a forged Teredo AAAA answer.",
+        Script(resolver={**GENUINE, **_each(KAKAO, ["31.13.66.1"])},
+               late={h: [["59.24.3.173"], GENUINE[h], ["31.13.66.6"]] for h in KAKAO},
+               aaaa=_each(KAKAO, ["2001:0:4136:e378:8000:63bf:3fff:fdd2"]),
+               doh={**GENUINE, **_each(KAKAO, GENUINE["booking-loco.kakao.com"])}, capture=True),
+        _same(KAKAO, "dns.injection"),
+        dict.fromkeys(KAKAO, "high"),
+    ),
+    Scenario(
+        "tcp_icmp_unreachable",
+        "A router answers SYNs to KakaoTalk's addresses with ICMP host unreachable / administratively prohibited. "
+        "On 443 the controls connect: refused on the path. Port 995 has no control to contrast: no verdict. A LINE "
+        "gateway has no local route at all (ENETUNREACH): the vantage point's, not the path's.",
+        Script(resolver=resolver(), connect={"203.0.113.10": "hostunreach", "203.0.113.11": "hostunreach",
+                                             "203.0.113.21": "unreachable"}),
+        {"booking-loco.kakao.com": "tcp.reset", "ticket-loco.kakao.com": "inconclusive",
+         "legy-jp.line-apps.com": "inconclusive"},
+        {"booking-loco.kakao.com": "medium"},
+    ),
+    Scenario(
+        "tcp_rst_after_accept",
+        "KakaoTalk's booking address completes the control SNI, then every target connection gets a RST to its SYN.",
+        Script(resolver=resolver(), connect={"203.0.113.10": ["ok", *["refused"] * 5]}),
+        {"booking-loco.kakao.com": "tcp.reset"},
+        {"booking-loco.kakao.com": "medium"},
+    ),
+    Scenario(
+        "tcp_rst_after_accept_captured",
+        "The same, captured: the RSTs carry another IP TTL than the SYN-ACK the address sent the control SNI.",
+        Script(resolver=resolver(), connect={"203.0.113.10": ["ok", *["refused"] * 5]}, capture=True),
+        {"booking-loco.kakao.com": "tcp.reset"},
+        {"booking-loco.kakao.com": "high"},
+    ),
+    Scenario(
+        "tcp_rst_server_down",
+        "KakaoTalk's booking server is down: its own RSTs refuse every connection, no censor. Nothing tells that "
+        "from a censor's RST, so: low, and no claim about TTLs of a server never seen.",
+        Script(resolver=resolver(), connect={"203.0.113.10": "refused"}, capture=True),
+        {"booking-loco.kakao.com": "tcp.reset"},
+        {"booking-loco.kakao.com": "low"},
+    ),
+    Scenario(
+        "tls_interception_copied_subject",
+        "SNI-triggered interception with certificates that copy the genuine one's names: LINE's gateway name is "
+        "the fourth name, the other gateway is covered by a wildcard in fourth place. KakaoTalk's booking host is "
+        "answered by a certificate for unrelated names: not minted for it.",
+        Script(resolver=resolver(),
+               tls={("203.0.113.20", "legy.line-apps.com"): "untrusted",
+                    ("203.0.113.21", "legy-jp.line-apps.com"): "untrusted",
+                    ("203.0.113.10", "booking-loco.kakao.com"): "untrusted"},
+               certificate_names={
+                   "203.0.113.20": ["line.me", "*.line.me", "obs.line-apps.com", "legy.line-apps.com"],
+                   "203.0.113.21": ["line.me", "*.line.me", "obs.line-apps.com", "*.line-apps.com"],
+                   "203.0.113.10": ["portal.isp.example"]}),
+        {**_same(LINE, "tls.mitm"), "booking-loco.kakao.com": "tls.mitm"},
+        {**dict.fromkeys(LINE, "high"), "booking-loco.kakao.com": "medium"},
+    ),
+    Scenario(
+        "tls_blocked_whatever_the_sni",
+        "Handshakes fail at the address whatever the SNI, the control SNI's too: reset (KakaoTalk's booking host), "
+        "stalled (LINE's gateway), closed (LINE's Japanese gateway). Not SNI-specific: low.",
+        Script(resolver=resolver(), tls={"203.0.113.10": "reset", "203.0.113.20": "timeout", "203.0.113.21": "eof"}),
+        {"booking-loco.kakao.com": "tls.reset", "legy.line-apps.com": "tls.timeout",
+         "legy-jp.line-apps.com": "tls.closed"},
+        {"booking-loco.kakao.com": "low", "legy.line-apps.com": "low", "legy-jp.line-apps.com": "low"},
+    ),
+    Scenario(
+        "tls_fin_after_client_hello_captured",
+        "The close after KakaoTalk's ClientHello, captured: three FINs in a burst with another TTL than the SYN-ACK.",
+        Script(resolver=resolver(), tls={("203.0.113.10", "booking-loco.kakao.com"): "eof"}, capture=True),
+        {"booking-loco.kakao.com": "tls.closed"},
+        {"booking-loco.kakao.com": "high"},
+    ),
+    Scenario(
+        "trap_tls_expired_and_unexpected",
+        "An expired certificate (a server's mistake or the volunteer's clock) and a handshake failure that is no "
+        "known signature: neither is a block.",
+        Script(resolver=resolver(), tls={("203.0.113.10", "booking-loco.kakao.com"): "expired",
+                                         ("203.0.113.20", "legy.line-apps.com"): "other"}),
+        {"booking-loco.kakao.com": "inconclusive", "legy.line-apps.com": "inconclusive"},
+    ),
+    Scenario(
+        "trap_intercepting_proxy",
+        "Every control's certificate is untrusted (an antivirus or corporate proxy): a LINE handshake that stalls "
+        "cannot be judged.",
+        Script(resolver=resolver(), tls={"198.51.100.1": "untrusted", "198.51.100.2": "untrusted",
+                                         ("203.0.113.20", "legy.line-apps.com"): "timeout"}),
+        {"legy.line-apps.com": "inconclusive", "example.org": "inconclusive", "www.apple.com": "inconclusive"},
+    ),
+    Scenario(
+        "trap_vantage_lost",
+        "The controls connect before the targets and no more after them: the vantage point went offline mid-run.",
+        Script(resolver=resolver(), connect={"198.51.100.1": ["ok"] * 5 + ["timeout"],
+                                             "198.51.100.2": ["ok"] * 5 + ["timeout"],
+                                             "203.0.113.10": "timeout", "203.0.113.11": "timeout"}),
+        _same(KAKAO, "inconclusive"),
+    ),
+    Scenario(
+        "trap_lossy_path",
+        "A path that loses most connections, the controls' too: KakaoTalk's booking host never connects, but no "
+        "more often than chance explains; its check-in host connects now and then: ok.",
+        Script(resolver=resolver(), connect={"198.51.100.1": ["timeout", "timeout", "ok"],
+                                             "198.51.100.2": ["ok", "timeout"],
+                                             "203.0.113.10": "timeout", "203.0.113.11": ["timeout", "ok"]}),
+        {"booking-loco.kakao.com": "inconclusive"},
+    ),
+    Scenario(
+        "trap_probe_overloaded",
+        "The probe's own event loop stalls for over a second (an overloaded machine): its timeouts are no evidence.",
+        Script(resolver=resolver(), connect={"203.0.113.10": "timeout", "203.0.113.11": "timeout"}, stall=1.2),
+        _same(KAKAO, "inconclusive"),
+    ),
+    Scenario(
+        "trap_restricted_vantage",
+        "Only domestic hosts answer (a national allowlist, an international cut): the international controls and "
+        "LINE time out, the domestic control and KakaoTalk connect. Restricted, not offline; no block called.",
+        Script(resolver={**GENUINE, **GENUINE_DOMESTIC},
+               connect={"198.51.100.1": "timeout", "198.51.100.2": "timeout", "203.0.113.20": "timeout",
+                        "203.0.113.21": "timeout"}),
+        {"example.org": "inconclusive", "www.apple.com": "inconclusive", **_same(LINE, "inconclusive")},
+        targets=WITH_DOMESTIC,
+    ),
+    Scenario(
+        "no_controls_at_most_low",
+        "A list without controls: the resolver answers 127.0.0.1 for KakaoTalk's booking host and DoH does not "
+        "answer for it (nothing to hold it against), and LINE's gateway times out (low at most).",
+        Script(resolver={**GENUINE, "booking-loco.kakao.com": ["127.0.0.1"]},
+               doh={**GENUINE, "booking-loco.kakao.com": "timeout"},
+               connect={"127.0.0.1": "refused", "203.0.113.20": "timeout"}),
+        {"booking-loco.kakao.com": "inconclusive", "legy.line-apps.com": "tcp.timeout"},
+        {"legy.line-apps.com": "low"},
+        targets=NO_CONTROLS,
+    ),
+    Scenario(
+        "trap_no_controls_dead_network",
+        "A list without controls on a dead network: offline, never online.",
+        Script(resolver={h: "timeout" for h in ALL}, doh={h: "timeout" for h in ALL},
+               connect={ip: "unreachable" for ips in GENUINE.values() for ip in ips}),
+        _same(KAKAO + LINE, "inconclusive"),
+        targets=NO_CONTROLS,
+    ),
+    Scenario(
+        "trap_truncated_measurement",
+        "A measurement stored empty (a run cut off before anything was recorded for LINE's Japanese gateway).",
+        Script(resolver=resolver()),
+        {"legy-jp.line-apps.com": "inconclusive"},
+        strip=("legy-jp.line-apps.com",),
     ),
 )
 # fmt: on

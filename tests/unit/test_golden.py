@@ -1,7 +1,8 @@
 """Golden scenarios: stored observations in, verdicts out (tests/golden/<phenomenon>/).
 
 The observations are read back from the stored result file, so this also proves that a result file alone is
-enough to judge a run again, as the dataset will when the rules improve.
+enough to judge a run again, as the dataset will when the rules improve. Each endpoint's expectation names the
+rule that must decide it (`rule_id`), not only the verdict.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from probe import analysis, jsonlines, report
 from probe.model import Verdict
+from tests.golden.judge import judge as judge_file
 from tests.golden.scenarios import NAMES
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -20,13 +21,7 @@ BLOCKING = {v.value for v in Verdict} - {"ok", "inconclusive"}
 
 
 def judge(name: str) -> tuple[dict[str, tuple[str, str, str | None]], dict[str, dict[str, str]]]:
-    lines = list(jsonlines.decode_lines((GOLDEN / name / "measurements.jsonl").read_bytes()))
-    measured = [report.measured_from_line(line) for line in lines]
-    vantage = analysis.assess([m for m in measured if m.target.is_control])
-    got = {}
-    for m in measured:
-        v = analysis.classify(m, vantage)
-        got[f"{m.target.service} {m.target.input}"] = (v.verdict.value, v.confidence.value, v.rule_id)
+    got = judge_file((GOLDEN / name / "measurements.jsonl").read_bytes())
     expected = json.loads((GOLDEN / name / "expected.json").read_text())["expected"]
     return got, expected
 
@@ -38,6 +33,7 @@ def test_golden_scenario(name: str) -> None:
     for endpoint, want in expected.items():
         verdict, confidence, rule = got[endpoint]
         assert verdict == want["verdict"], f"{endpoint}: {verdict} ({rule}), expected {want['verdict']}"
+        assert rule == want["rule_id"], f"{endpoint}: decided by {rule}, expected {want['rule_id']}"
         if "confidence" in want:
             assert confidence == want["confidence"], f"{endpoint}: confidence {confidence} ({rule})"
 

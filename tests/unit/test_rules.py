@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import re
 from pathlib import Path
 
 import probe.analysis
 from probe.analysis.rules import RULES
 from probe.model import Confidence, Verdict
+from tests.golden.scenarios import NAMES
 
 
 def test_rule_ids_are_unique_and_dotted() -> None:
@@ -60,3 +62,41 @@ def test_analysis_imports_no_socket_no_scapy_no_clock() -> None:
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+
+
+# Every rule id the dataset may hold (examples.md item 2). This list may only grow: an id is stable API, so a
+# rule is never renamed or removed; a new rule adds its id here, in the same change.
+PINNED_RULE_IDS = (
+    "vantage.offline", "dns.injection.non_resolver", "dns.injection.two_answers", "vantage.captive_portal",
+    "vantage.resolver_rewrites", "dns.nxdomain.everywhere", "dns.nxdomain.control_resolves",
+    "dns.nxdomain.no_control", "dns.bogon.known_forged", "dns.bogon.control_differs", "dns.bogon.no_control",
+    "dns.mismatch.known_forged", "dns.mismatch.tls_invalid", "dns.mismatch.unreachable", "vantage.overloaded",
+    "dns.timeout.resolver_ok", "dns.resolver_broken", "dns.other_failure", "vantage.local_firewall",
+    "vantage.no_route", "vantage.lost", "vantage.no_tls", "tcp.timeout.controls_ok", "tcp.timeout.no_control",
+    "tcp.reset.injected", "tcp.reset.controls_ok", "tcp.reset.no_control", "tls.mitm.forged_certificate",
+    "tls.mitm.invalid_certificate", "tls.expired", "tls.reset.injected", "tls.reset.sni", "tls.reset.any_sni",
+    "tls.timeout.sni", "tls.timeout.any_sni", "tls.closed.injected", "tls.closed.sni", "tls.closed.any_sni",
+    "tls.unexpected", "ok", "nothing_to_judge",
+    # issue 15
+    "dns.nodata.everywhere", "dns.nodata.control_resolves", "dns.nodata.no_control", "dns.bogon.unjudged",
+    "vantage.restricted", "vantage.lossy_dns", "vantage.lossy", "tcp.reset.icmp", "tcp.reset.server_unseen",
+)  # fmt: skip
+
+
+def test_rule_ids_only_grow() -> None:
+    """No pinned id disappears, and every rule's id is pinned (add new ones to PINNED_RULE_IDS)."""
+    ids = {r.id for r in RULES}
+    assert set(PINNED_RULE_IDS) - ids == set(), "a rule id was removed or renamed: ids are stable API"
+    assert ids - set(PINNED_RULE_IDS) == set(), "pin the new rule ids in PINNED_RULE_IDS"
+
+
+def test_every_rule_fires_in_a_golden_scenario_that_checks_its_id() -> None:
+    """Each rule decides at least one endpoint of tests/golden, and every golden expectation names its rule."""
+    golden = Path(__file__).parent.parent / "golden"
+    checked: set[str] = set()
+    for name in NAMES:
+        expected = json.loads((golden / name / "expected.json").read_text())["expected"]
+        for endpoint, want in expected.items():
+            assert want.get("rule_id"), f"{name}: {endpoint} names no rule_id"
+            checked.add(want["rule_id"])
+    assert {r.id for r in RULES} - checked == set(), "rules no golden scenario fires"

@@ -1,0 +1,25 @@
+"""Judge a stored result file again, as the dataset does when the rules improve: the observations and the
+run-level facts a line keeps (the probe's own event-loop lag) are all it needs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from probe import analysis, jsonlines, report
+
+
+def judge(data: bytes) -> dict[str, tuple[str, str, str | None]]:
+    """`service input` -> (verdict, confidence, rule id) for every line of a result file."""
+    lines = list(jsonlines.decode_lines(data))
+    measured = [report.measured_from_line(line) for line in lines]
+    controls = [m for m in measured if m.target.is_control]
+    vantage = analysis.assess(controls, [m for m in measured if not m.target.is_control])
+    stored = lines[0]["test_keys"]["controls"] if lines else {}
+    vantage = dataclasses.replace(
+        vantage, loop_lag=float(stored.get("loop_lag", 0.0)), overloaded=bool(stored.get("overloaded", False))
+    )
+    got = {}
+    for m in measured:
+        v = analysis.classify(m, vantage)
+        got[f"{m.target.service} {m.target.input}"] = (v.verdict.value, v.confidence.value, v.rule_id)
+    return got
