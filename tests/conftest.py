@@ -3,6 +3,9 @@
 Without them every lab test is skipped with one loud reason (folded into a single line by `-ra`, and a banner at
 the end), never silently passed. With PROBE_REQUIRE_LAB=1 (CI, and ./scripts/test as root) a skipped lab test
 fails the whole session: the lab must run there.
+
+./scripts/test runs the suite in parallel workers (pytest-xdist, `--dist loadgroup`); see
+`pytest_collection_modifyitems` for how tests are grouped and ordered.
 """
 
 from __future__ import annotations
@@ -31,6 +34,22 @@ def lab_unavailable() -> str | None:
 
 
 _skipped_lab: list[str] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups and order for parallel workers (`-n N --dist loadgroup`; harmless without xdist).
+
+    A test that names its own `xdist_group` keeps it (a lab scenario's self-test and verdict tests share one, so
+    they run in one worker, behind the censor that worker proved). Every other test is grouped by its module, so
+    module- and session-scoped fixtures are set up once per module, not once per worker. The lab's groups go
+    first: they are the longest (a probe run each), and a long group started last would leave the other workers
+    idle while it finishes. Each worker builds its own lab, with its own process id in every name.
+    """
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    items.sort(key=lambda item: item.get_closest_marker("lab") is None)  # stable: the lab first, in its order
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

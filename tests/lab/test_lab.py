@@ -54,7 +54,12 @@ def _prove(lab: Lab, scenario: Scenario) -> selftest.Report:
         return selftest.run(lab, scenario.selftest)
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def _group(scenario: Scenario) -> pytest.MarkDecorator:
+    """One worker per scenario (pytest-xdist): its verdict tests run behind the censor its self-test proved."""
+    return pytest.mark.xdist_group(f"lab-{scenario.name}")
+
+
+@pytest.mark.parametrize("scenario", [pytest.param(s, id=s.name, marks=_group(s)) for s in SCENARIOS])
 def test_censor_selftest(lab: Lab, scenario: Scenario, proven: dict[str, bool]) -> None:
     report = _prove(lab, scenario)
     proven[scenario.name] = report.passed
@@ -67,7 +72,7 @@ def _verdict_params() -> list[ParameterSet]:
     out = []
     for s in SCENARIOS:
         xfail = pytest.mark.xfail(strict=s.xfail_strict, raises=VerdictMismatch, reason=s.xfail or "")
-        marks = [xfail] if s.xfail else []
+        marks = [_group(s), *([xfail] if s.xfail else [])]
         out.append(pytest.param(s, True, id=s.name, marks=marks))
         if s.without_capture:
             out.append(pytest.param(s, False, id=f"{s.name}-no-capture", marks=marks))
