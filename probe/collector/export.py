@@ -85,6 +85,10 @@ def schema() -> Any:
             ("tls_version", pa.string()),
             ("tls_cipher_suite", pa.string()),
             ("control_sni_failure", pa.string()),
+            # The vantage point's health in that run (test_keys.controls), so a reader can discount weak data.
+            ("vantage", pa.string()),
+            ("vantage_captive_portal", pa.bool_()),
+            ("vantage_overloaded", pa.bool_()),
         ]
     )
 
@@ -112,7 +116,7 @@ def export(source: Store, out: Store | Path | None = None, since: date | None = 
                     duplicates += 1
                     continue
                 seen.add(ident)
-                service, row = _row(line, probe_id, sha, number)
+                service, row = measurement_row(line, probe_id, sha, number)
                 by_service.setdefault(service, []).append(row)
         for service, service_rows in sorted(by_service.items()):
             service_rows.sort(key=lambda r: (r["probe_cc"] or "", r["probe_asn"] or "", r["measurement_start_time"]))
@@ -175,7 +179,8 @@ def _read(
         return str(exc)
 
 
-def _row(line: dict[str, Any], probe_id: str, sha: str, number: int) -> tuple[str, dict[str, Any]]:
+def measurement_row(line: dict[str, Any], probe_id: str, sha: str, number: int) -> tuple[str, dict[str, Any]]:
+    """(service, curated row) of one result-file line, the `number`th (1-based) of the file `sha`."""
     keys = line.get("test_keys") or {}
     target = keys.get("target") or {}
     queries = keys.get("queries") or []
@@ -230,7 +235,22 @@ def _row(line: dict[str, Any], probe_id: str, sha: str, number: int) -> tuple[st
         "tls_cipher_suite": good.get("cipher_suite") if good else None,
         "control_sni_failure": next((h.get("failure") for h in control_handshakes if h.get("failure")), None),
     }
+    row.update(_vantage(keys.get("controls")))
     return service, row
+
+
+def _vantage(controls: Any) -> dict[str, Any]:
+    controls = controls if isinstance(controls, dict) else {}
+    status = controls.get("vantage")
+    return {
+        "vantage": status if isinstance(status, str) else None,
+        "vantage_captive_portal": _bool(controls.get("captive_portal")),
+        "vantage_overloaded": _bool(controls.get("overloaded")),
+    }
+
+
+def _bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def _answers(queries: Iterable[dict[str, Any]]) -> list[str]:
