@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from probe.cli import collector, config, dataset, init, key, run, schedule, status, targets, upload, verify
+from probe.cli import collector, config, dataset, init, key, report, run, schedule, status, targets, upload, verify
 
 app = typer.Typer(
     name="probe",
@@ -43,6 +43,7 @@ app.add_typer(dataset.app, name="dataset")
 app.command("init")(init.init)
 app.add_typer(schedule.app, name="schedule")
 app.command("status")(status.status)
+app.command("report")(report.report)
 
 
 def main() -> None:

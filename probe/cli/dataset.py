@@ -74,3 +74,34 @@ def _default_store() -> Path:
     from probe.local import paths
 
     return paths.data_dir() / "collector"
+
+
+@app.command("report")
+def report(
+    dataset: Annotated[
+        Path, typer.Option(help="The curated dataset: the folder `probe dataset export --out` wrote, or a store.")
+    ],
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+    min_probes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Hatch cells measured by fewer distinct probes, and never name a network with fewer (merged into"
+            " 'other networks', or left out).",
+        ),
+    ] = 3,
+) -> None:
+    """Write the dataset as one self-contained HTML file with plots, that opens offline: provenance, each
+    service's status by country and day, networks, blocking methods over time, block episodes with witness
+    measurements, vantage health, the aggregated tables as CSV, methods and caveats. Aggregates only."""
+    import shlex
+
+    from probe.cli.report import report_errors
+
+    command = shlex.join(["probe", "dataset", "report", "--dataset", str(dataset), "--out", str(out),
+                          "--min-probes", str(min_probes)])  # fmt: skip
+    with report_errors():
+        from probe.views.make import dataset_report
+
+        made = dataset_report(dataset, out, min_probes, command)
+    typer.echo(f"{made.path}: {made.size / 1e6:.1f} MB, {made.tables.provenance.measurements:,} measurements")

@@ -1,0 +1,138 @@
+"""The report's input as a DuckDB view `m`: one row per endpoint measurement, with the curated dataset's columns.
+
+Two inputs give the same view: the curated Parquet tree (`probe dataset export --out DIR`, or a folder store's
+`curated/v1/measurements/`), read by DuckDB itself with its Hive partitions; and a volunteer's own `results/`
+folder, whose JSON lines become rows through the export's own `measurement_row`, so both reports count the same
+things the same way. The input's hash (every file's path and sha256, hashed again in order) goes on the page: with
+the command beside it, anyone can check that a report was built from the data they have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from probe.collector import layout
+
+# Columns a dataset exported by an older probe lacks; the view gives them as NULL so every query runs on it.
+LATER_COLUMNS = {"vantage": "VARCHAR", "vantage_captive_portal": "BOOLEAN", "vantage_overloaded": "BOOLEAN"}
+# A report runs on a shared machine next to a collector: bounded, and never downloading an extension.
+DUCKDB_CONFIG: dict[str, str | int | bool] = {
+    "threads": 2,
+    "memory_limit": "512MB",
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+_BATCH_ROWS = 20_000
+
+
+class SourceError(ValueError):
+    """The input cannot be read as a dataset (no such folder, no measurement in it)."""
+
+
+@dataclass(frozen=True)
+class Input:
+    kind: str  # "dataset" | "results"
+    files: int
+    sha256: str  # of every file's relative path and content hash, in order
+    skipped: tuple[str, ...] = ()  # files left out, each with why
+
+
+def connect() -> Any:
+    """A DuckDB connection with the report's limits."""
+    import duckdb
+
+    return duckdb.connect(config=dict(DUCKDB_CONFIG))
+
+
+def open_dataset(con: Any, folder: Path) -> Input:
+    """View `m` over the Parquet tree under `folder` (or under its `curated/v1/measurements/`)."""
+    if not folder.is_dir():
+        raise SourceError(f"{folder}: no such folder")
+    curated = folder / layout.CURATED_PREFIX
+    root = curated if curated.is_dir() else folder
+    files = sorted(p for p in root.rglob("*.parquet") if p.is_file())
+    if not files:
+        raise SourceError(f"{folder}: no Parquet files (make them with `probe dataset export --out {folder}`)")
+    listing = ", ".join(_literal(str(p)) for p in files)
+    con.execute(
+        f"CREATE VIEW raw AS SELECT * FROM read_parquet([{listing}], hive_partitioning = true, union_by_name = true)"
+    )
+    _finish_view(con)
+    return Input("dataset", len(files), _hash_files(root, files))
+
+
+def open_results(con: Any, folder: Path, probe_id: str = "") -> Input:
+    """View `m` over the result files under a volunteer's `folder` (results/YYYY-MM-DD/*.jsonl)."""
+    import pyarrow as pa
+
+    from probe.collector.export import schema
+
+    if not folder.is_dir():
+        raise SourceError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.rglob("*.jsonl") if p.is_file())
+    full = schema().append(pa.field("dt", pa.date32())).append(pa.field("service", pa.string()))
+    skipped: list[str] = []
+    batches = list(_result_batches(folder, files, probe_id, full, skipped))
+    if not batches:
+        raise SourceError(f"{folder}: no result files with measurements (`probe run` writes them there)")
+    table = pa.Table.from_batches(batches, schema=full)
+    con.register("raw", table)
+    _finish_view(con)
+    kept = [p for p in files if not any(s.startswith(f"{p.relative_to(folder)}:") for s in skipped)]
+    return Input("results", len(kept), _hash_files(folder, kept), tuple(skipped))
+
+
+def _result_batches(folder: Path, files: Sequence[Path], probe_id: str, full: Any, skipped: list[str]) -> Iterator[Any]:
+    import pyarrow as pa
+
+    from probe import jsonlines
+    from probe.collector.export import measurement_row
+
+    rows: list[dict[str, Any]] = []
+    for path in files:
+        data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        try:
+            lines = list(jsonlines.decode_lines(data))
+        except ValueError as exc:  # a damaged file is named on the page, and the rest still counts
+            skipped.append(f"{path.relative_to(folder)}: {exc}")
+            continue
+        for number, line in enumerate(lines, start=1):
+            service, row = measurement_row(line, probe_id, sha, number)
+            start = row["test_start_time"]
+            row["dt"] = start.date() if start is not None else date(1970, 1, 1)
+            row["service"] = service
+            rows.append(row)
+        if len(rows) >= _BATCH_ROWS:
+            yield pa.RecordBatch.from_pylist(rows, schema=full)
+            rows = []
+    if rows:
+        yield pa.RecordBatch.from_pylist(rows, schema=full)
+
+
+def _finish_view(con: Any) -> None:
+    """`m`: the input with `dt` as a DATE and the columns an older export lacks as NULL."""
+    present = {row[0] for row in con.execute("DESCRIBE raw").fetchall()}
+    missing = [f"CAST(NULL AS {kind}) AS {name}" for name, kind in LATER_COLUMNS.items() if name not in present]
+    extra = "".join(f", {column}" for column in missing)
+    con.execute(f"CREATE VIEW m AS SELECT * REPLACE (CAST(dt AS DATE) AS dt){extra} FROM raw")
+
+
+def _hash_files(root: Path, files: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        content = hashlib.sha256()
+        with path.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                content.update(chunk)
+        digest.update(f"{path.relative_to(root).as_posix()}\0{content.hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
