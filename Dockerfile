@@ -1,7 +1,8 @@
 # probe in a container: one run, or a long-lived probe that measures on a schedule (docs/volunteer.md, "Docker").
 #   docker build -t probe .
 #   docker run --rm -it --init --cap-drop ALL -v probe-state:/var/lib/probe -v probe-results:/results probe init
-FROM python:3.11-slim
+# Bookworm named, not implied: the bare tag moves to the next Debian release, with its own Python and libraries.
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -9,11 +10,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The install docs/volunteer.md shows: pip, from this source tree, with the GeoIP extra (packet capture needs no package).
+# Behind a package mirror or a TLS-inspecting proxy, pass pip's settings and the CA bundle as build secrets: they
+# are mounted for this step only and never land in a layer (docker build --secret id=pip.conf,src=... --secret
+# id=ca.crt,src=..., the pip.conf naming cert = /run/secrets/ca.crt). Without them pip's defaults apply.
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY probe ./probe
 COPY targets ./targets
-RUN pip install '.[geo]' && rm -rf /src
+RUN --mount=type=secret,id=pip.conf --mount=type=secret,id=ca.crt \
+    PIP_CONFIG_FILE=/run/secrets/pip.conf pip install '.[geo]' && rm -rf /src
 
 # Packet capture needs CAP_NET_RAW, which a non-root process gets only from a file capability: a copy of the
 # interpreter carries it, and the entrypoint runs that copy only when the container was granted NET_RAW.

@@ -1,8 +1,9 @@
-"""Suite-wide rules for the censorship lab (tests/lab): it needs root, network namespaces and real servers.
+"""Suite-wide rules for the tests that need more than Python: the censorship lab (tests/lab: root, network
+namespaces, real servers) and the Docker image (tests/docker: a Docker daemon).
 
-Without them every lab test is skipped with one loud reason (folded into a single line by `-ra`, and a banner at
-the end), never silently passed. With PROBE_REQUIRE_LAB=1 (CI, and ./scripts/test as root) a skipped lab test
-fails the whole session: the lab must run there.
+Without what they need, those tests are skipped with one loud reason (folded into a single line by `-ra`, and a
+banner at the end), never silently passed. Where they must run, a skip fails the whole session: PROBE_REQUIRE_LAB=1
+(CI, and ./scripts/test as root) for the lab, PROBE_REQUIRE_DOCKER=1 (CI) for the image.
 
 ./scripts/test runs the suite in parallel workers (pytest-xdist, `--dist loadgroup`); see
 `pytest_collection_modifyitems` for how tests are grouped and ordered.
@@ -13,6 +14,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 
 import pytest
@@ -33,7 +36,31 @@ def lab_unavailable() -> str | None:
     return None
 
 
-_skipped_lab: list[str] = []
+@cache
+def docker_unavailable() -> str | None:
+    from tests.docker.engine import unavailable
+
+    return unavailable()
+
+
+@dataclass
+class Needs:
+    """A marker whose tests need something the machine may lack, and the variable that makes them required."""
+
+    marker: str
+    title: str
+    required_by: str
+    unavailable: Callable[[], str | None]
+    skipped: list[str] = field(default_factory=list)
+
+    def required(self) -> bool:
+        return os.environ.get(self.required_by) == "1"
+
+
+NEEDS = (
+    Needs("lab", "censorship lab", "PROBE_REQUIRE_LAB", lab_unavailable),
+    Needs("docker", "Docker image", "PROBE_REQUIRE_DOCKER", docker_unavailable),
+)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -44,40 +71,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     they run in one worker, behind the censor that worker proved). Every other test is grouped by its module, so
     module- and session-scoped fixtures are set up once per module, not once per worker. The lab's groups go
     first: they are the longest (a probe run each), and a long group started last would leave the other workers
-    idle while it finishes. Each worker builds its own lab, with its own process id in every name.
+    idle while it finishes; the Docker image's group next (building the image takes 1-2 minutes). Each worker
+    builds its own lab, with its own process id in every name.
     """
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-    items.sort(key=lambda item: item.get_closest_marker("lab") is None)  # stable: the lab first, in its order
+    # Stable: the lab first, in its order, then the Docker image.
+    items.sort(key=lambda item: (item.get_closest_marker("lab") is None, item.get_closest_marker("docker") is None))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("lab") is not None:
-        reason = lab_unavailable()
-        if reason is not None:
-            pytest.skip(f"LAB NOT RUN: {reason}")
+    for needs in NEEDS:
+        if item.get_closest_marker(needs.marker) is not None:
+            reason = needs.unavailable()
+            if reason is not None:
+                pytest.skip(f"{needs.marker.upper()} NOT RUN: {reason}")
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    # An expected failure is reported as "skipped" too; only a real skip means the lab did not run.
-    if report.skipped and not hasattr(report, "wasxfail") and "lab" in report.keywords:
-        _skipped_lab.append(report.nodeid)
-
-
-def _required() -> bool:
-    return os.environ.get("PROBE_REQUIRE_LAB") == "1"
+    # An expected failure is reported as "skipped" too; only a real skip means the tests did not run.
+    if report.skipped and not hasattr(report, "wasxfail"):
+        for needs in NEEDS:
+            if needs.marker in report.keywords:
+                needs.skipped.append(report.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _skipped_lab and _required() and exitstatus == pytest.ExitCode.OK:
+    if any(n.skipped and n.required() for n in NEEDS) and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _skipped_lab:
-        return
-    verdict = "PROBE_REQUIRE_LAB=1, so the session FAILS" if _required() else "the lab did not run"
-    terminalreporter.section("censorship lab", sep="!", red=True, bold=True)
-    terminalreporter.line(f"{len(_skipped_lab)} lab tests skipped: {verdict}.", red=True, bold=True)
-    terminalreporter.line(f"reason: {lab_unavailable() or 'see the skip reasons above'}", red=True)
+    for needs in NEEDS:
+        if not needs.skipped:
+            continue
+        verdict = f"{needs.required_by}=1, so the session FAILS" if needs.required() else "they did not run"
+        terminalreporter.section(needs.title, sep="!", red=True, bold=True)
+        terminalreporter.line(f"{len(needs.skipped)} {needs.marker} tests skipped: {verdict}.", red=True, bold=True)
+        terminalreporter.line(f"reason: {needs.unavailable() or 'see the skip reasons above'}", red=True)

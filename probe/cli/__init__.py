@@ -47,5 +47,5 @@ app.command("report")(report.report)
 
 
 def main() -> None:
-    """Entry point of the console script."""
-    app()
+    """Entry point of the console script and of `python -m probe` (the Docker image's way in): both are `probe`."""
+    app(prog_name="probe")

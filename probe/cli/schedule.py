@@ -11,8 +11,12 @@ import typer
 from probe.cli.common import fail, group
 
 if TYPE_CHECKING:
+    import subprocess
+
     from probe.local.config import Settings
     from probe.local.schedule import Installed
+
+STOP_GRACE = 8.0  # seconds a stopped loop's run gets to end by itself (`docker stop` kills at 10)
 
 app = group("Unattended runs from cron or a systemd timer, with a random delay; one run at a time.")
 
@@ -171,8 +175,28 @@ def loop(
     while True:
         start = time.monotonic()
         time.sleep(rng.uniform(0, wait))
-        done = subprocess.run(command, stdout=subprocess.DEVNULL, check=False)
-        if done.returncode not in (0, 3):
-            typer.echo(f"probe: run exited {done.returncode}", err=True)
+        running = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        try:
+            returncode = running.wait()
+        except SystemExit:
+            _finish(running)
+            raise
+        if returncode not in (0, 3):
+            typer.echo(f"probe: run exited {returncode}", err=True)
         sys.stderr.flush()
         time.sleep(max(0.0, seconds - (time.monotonic() - start)))
+
+
+def _finish(running: subprocess.Popen[bytes]) -> None:
+    """Let a run under way when the loop is stopped end by itself, within most of the 10 s `docker stop` allows
+    before SIGKILL; past that, interrupt it as Ctrl-C would. Either way it unwinds and leaves no temporary file (a
+    run killed outright can leave one); interrupted while Python starts, it would print a KeyboardInterrupt."""
+    import signal
+    import subprocess
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second `docker stop` changes nothing
+    try:
+        running.wait(STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        running.send_signal(signal.SIGINT)
+        running.wait()
