@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,8 +13,6 @@ from probe.cli.common import EXIT_CANNOT_MEASURE, fail
 
 if TYPE_CHECKING:
     from probe.runner import RunOutcome, Signer
-
-RESOLV_CONF = Path("/etc/resolv.conf")
 
 
 def run(
@@ -158,49 +155,16 @@ def _trust_errors() -> tuple[type[Exception], ...]:
 
 
 def _resolver(text: str | None) -> tuple[str, int, str]:
-    """(address, port, label for result files). The system resolver's address stays private: it may be a LAN
-    box that names the volunteer's network."""
-    if text is None:
-        try:
-            lines = RESOLV_CONF.read_text().splitlines()
-        except OSError as exc:
-            fail(
-                f"cannot read {RESOLV_CONF} ({exc.strerror}); name a resolver with --resolver ADDR[:PORT]",
-                EXIT_CANNOT_MEASURE,
-            )
-        for line in lines:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] == "nameserver":
-                address = parts[1].split("%", 1)[0]
-                try:
-                    ipaddress.ip_address(address)
-                except ValueError:
-                    continue
-                return address, 53, "system"
-        fail(f"{RESOLV_CONF} names no resolver; name one with --resolver ADDR[:PORT]", EXIT_CANNOT_MEASURE)
-    address, port = _split_host_port(text)
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        fail(f"--resolver {text}: not an IP address (ADDR or ADDR:PORT, IPv6 as [ADDR]:PORT)")
-    if not 0 < port < 65536:
-        fail(f"--resolver {text}: port must be 1-65535")
-    label = "[private]" if not ip.is_global else (f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}")
-    return str(ip), port, label
+    """(address, port, label for result files): the system's resolver, or the one named."""
+    from probe.net import resolvers
 
-
-def _split_host_port(text: str) -> tuple[str, int]:
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else "53"
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, "53"
     try:
-        return host, int(port)
-    except ValueError:
-        fail(f"--resolver {text}: port must be a number")
+        found = resolvers.system() if text is None else resolvers.parse(text)
+    except resolvers.NoSystemResolver as exc:
+        fail(f"{exc}; name a resolver with --resolver ADDR[:PORT]", EXIT_CANNOT_MEASURE)
+    except resolvers.ResolverError as exc:
+        fail(f"--resolver {text}: {exc}")
+    return found.address, found.port, found.label
 
 
 def summary(outcome: RunOutcome) -> dict[str, Any]:
