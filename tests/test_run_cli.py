@@ -48,6 +48,23 @@ def test_bad_options_exit_2_naming_the_problem(args: list[str], message: str, tm
     assert not (tmp_path / "results").exists()  # nothing was measured, nothing written
 
 
+@pytest.mark.parametrize("where", ["environment", "file"])
+def test_a_bad_setting_is_blamed_on_its_source_not_on_an_option(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    monkeypatch.setenv("PROBE_CONFIG", str(config))
+    if where == "environment":
+        monkeypatch.setenv("PROBE_RESOLVER", "dns.example")
+    else:
+        config.write_text('[run]\nresolver = "dns.example"\n')
+    result = CliRunner().invoke(app, ["run", "--results-dir", str(tmp_path / "results")])
+    assert result.exit_code == 2, result.output
+    source = "environment variable PROBE_RESOLVER" if where == "environment" else f"[run] resolver in {config}"
+    assert f"{source} dns.example: not an IP address" in result.stderr
+    assert "--resolver" not in result.stderr
+
+
 @pytest.fixture
 def empty_netns() -> Iterator[str]:
     with namespaces.empty_netns("pr") as name:

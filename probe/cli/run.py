@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from probe.cli.common import EXIT_CANNOT_MEASURE, fail
+from probe.cli.common import EXIT_BAD_INPUT, EXIT_CANNOT_MEASURE, fail
 
 if TYPE_CHECKING:
-    from probe.runner import RunOutcome, Signer
+    from probe.runner import RunOutcome
 
 
 def run(
@@ -51,120 +50,40 @@ def run(
     """Measure every endpoint of the target list: DNS, TCP and TLS, with controls; print a per-service table and
     write a result file. Exit 0 when the run completed (whatever it found), 2 on bad input, 3 when nothing could
     be measured. Options left out take their value from the configuration (`probe config show`)."""
-    from datetime import UTC, datetime
-
-    from probe import targets as target_lists
     from probe.cli import volunteer
-    from probe.net.doh import DEFAULT_DOH
-    from probe.runner import RunConfig, progress_total
-    from probe.runner import run as run_measurements
+    from probe.local import lifecycle
 
-    settings = volunteer.settings()
-    targets = targets or list(settings.run.targets) or None
-    service = service or list(settings.run.services) or None
-    resolver = resolver or settings.run.resolver
-    doh = doh or list(settings.run.doh) or None
-    ca_file = ca_file or list(settings.run.ca_files) or None
-    timeout = settings.run.timeout if timeout is None else timeout
-    results_dir = settings.run.results_dir if results_dir is None else results_dir
-    if timeout <= 0:
-        fail(f"--timeout must be a positive number of seconds, not {timeout}")
-    try:
-        selected = target_lists.load(targets)
-    except target_lists.TargetsError as exc:
-        fail("bad target list:\n  " + "\n  ".join(exc.problems))
-    if service:
-        known = {t.service for t in selected}
-        unknown = sorted(set(service) - known)
-        if unknown:
-            fail(f"unknown --service {', '.join(unknown)}; the target list has: {', '.join(sorted(known))}")
-        selected = target_lists.select(selected, service)
-    address, port, label = _resolver(resolver)
-    doh_urls = tuple(doh) if doh else DEFAULT_DOH
-    for url in doh_urls:
-        if not url.startswith("https://"):
-            fail(f"--doh {url}: a DoH resolver is an https:// URL, e.g. https://1.1.1.1/dns-query")
-    for path in ca_file or ():
-        if not path.is_file():
-            fail(f"--ca-file {path}: no such file")
-    # Consent before anything leaves the machine (the spool drain below included).
-    settings = volunteer.require_consent(settings, json_output)
-    where = volunteer.locate(settings)
-    from probe.cli import upload as spool_steps
-
-    uploading = spool_steps.uploads_enabled(upload)
-    drops = spool_steps.pending_drops() if uploading else None
-    if uploading:
-        spool_steps.drain_before_run(quiet=json_output)
-    config = RunConfig(
-        targets=selected,
-        resolver=address,
-        resolver_port=port,
-        resolver_label=label,
-        doh_urls=doh_urls,
+    options = lifecycle.Options(
+        targets=tuple(targets or ()),
+        services=tuple(service or ()),
+        resolver=resolver,
+        doh=tuple(doh or ()),
         ca_files=tuple(ca_file or ()),
         timeout=timeout,
         results_dir=results_dir,
-        options=(f"timeout={timeout:g}", f"resolver={label}", *(f"doh={u}" for u in doh_urls)),
-        annotations=tuple(drops.annotations().items()) if drops else (),
-        probe_cc=where.probe_cc,
-        probe_asn=where.probe_asn,
-        capture=settings.run.capture and not no_capture,
-        asn_databases=tuple(settings.location.geoip_db),
+        capture=not no_capture,
+        upload=upload,
     )
-    signer = _signer()
-    started = datetime.now(UTC)
-    with volunteer.one_run_at_a_time():
-        with volunteer.progress(progress_total(config.targets), json_output) as tick:
-            try:
-                outcome = run_measurements(dataclasses.replace(config, progress=tick), signer=signer)
-            except _trust_errors() as exc:
-                fail(f"--ca-file: {exc}")
-        volunteer.after_run(outcome, settings, started, results_dir)
-    if json_output:
-        typer.echo(json.dumps(summary(outcome), sort_keys=False))
-    else:
-        typer.echo(table(outcome))
-    if uploading and drops is not None and outcome.result_file is not None:
-        spool_steps.queue_and_drain(outcome.result_file, outcome.signature_file, drops, quiet=json_output)
+
+    def show(outcome: RunOutcome) -> None:
+        typer.echo(json.dumps(summary(outcome), sort_keys=False) if json_output else table(outcome))
+
+    hooks = lifecycle.Hooks(
+        notice=lambda text, important: volunteer.notice(text, quiet=json_output and not important),
+        ask_consent=volunteer.consent_asker(),
+        progress=lambda total: volunteer.progress(total, json_output),
+        show=show,
+    )
+    try:
+        outcome = lifecycle.run(options, volunteer.settings(), hooks)
+    except lifecycle.Stop as exc:
+        fail(str(exc), EXIT_CANNOT_MEASURE if exc.cannot_measure else EXIT_BAD_INPUT)
     if outcome.vantage.status.value == "offline":
         fail(
             f"no network: none of the {outcome.vantage.controls} control endpoints could be reached, so nothing was "
             f"measured (the result file says so: {outcome.result_file})",
             EXIT_CANNOT_MEASURE,
         )
-
-
-def _signer() -> Signer:
-    """Sign with the probe's key pair (made on first use). Loaded before measuring: a broken key file stops the
-    run before any measurement is lost."""
-    from probe import signing
-    from probe.local import keys
-
-    try:
-        secret = keys.load_or_create()
-    except (keys.KeyStoreError, OSError) as exc:
-        fail(f"cannot load the probe key: {exc}")
-    return lambda data, name: signing.sign_result(data, name, secret)
-
-
-def _trust_errors() -> tuple[type[Exception], ...]:
-    from probe.failures import CertificateError
-
-    return (CertificateError,)
-
-
-def _resolver(text: str | None) -> tuple[str, int, str]:
-    """(address, port, label for result files): the system's resolver, or the one named."""
-    from probe.net import resolvers
-
-    try:
-        found = resolvers.system() if text is None else resolvers.parse(text)
-    except resolvers.NoSystemResolver as exc:
-        fail(f"{exc}; name a resolver with --resolver ADDR[:PORT]", EXIT_CANNOT_MEASURE)
-    except resolvers.ResolverError as exc:
-        fail(f"--resolver {text}: {exc}")
-    return found.address, found.port, found.label
 
 
 def summary(outcome: RunOutcome) -> dict[str, Any]:

@@ -1,6 +1,5 @@
-"""What `probe run` does for the volunteer around the measurement itself: the settings, consent (asked on a
-terminal, required everywhere), one run at a time, where the probe is, a progress bar on a terminal, and after the
-run the history and the retention of results and of the log."""
+"""What `probe run` shows the volunteer around the measurement (the life cycle itself is probe/local/lifecycle.py):
+the settings, the consent question on a terminal, notices on stderr, and a progress bar on a terminal."""
 
 from __future__ import annotations
 
@@ -8,18 +7,12 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import typer
 
-from probe.cli.common import EXIT_BAD_INPUT, EXIT_CANNOT_MEASURE, fail
-
 if TYPE_CHECKING:
     from probe.local.config import Settings
-    from probe.local.geo import Where
-    from probe.runner import RunOutcome
 
 
 def settings() -> Settings:
@@ -29,47 +22,20 @@ def settings() -> Settings:
     return load_settings()
 
 
-def require_consent(current: Settings, json_output: bool) -> Settings:
-    """Consent to the current text, asked now if someone is at a terminal. Without it nothing is measured: exit 2
-    (bad setup), with a message that says why and what to do."""
+def consent_asker() -> Callable[[Settings], Settings | None] | None:
+    """The consent question on stderr (stdout belongs to the table or the --json object), when someone is at a
+    terminal to answer it; None otherwise (cron, systemd, Docker without -t)."""
     from probe.cli.init import ask_consent, interactive
-    from probe.local import consent
 
-    if consent.given(current):
-        return current
-    again = " (the text changed since you agreed)" if current.consent.accepted else ""
     if not interactive():
-        fail(
-            f"no recorded consent{again}, so nothing was measured. Read and accept what running probe means with "
-            "`probe init` (or `probe init --accept-risks` in automation)",
-            EXIT_BAD_INPUT,
-        )
-    saved = ask_consent(current, None, err=True)
-    if saved is None:
-        fail("consent declined: nothing was measured", EXIT_BAD_INPUT)
-    return saved
+        return None
+    return lambda current: ask_consent(current, None, err=True)
 
 
-def locate(current: Settings) -> Where:
-    """probe_cc / probe_asn (probe/local/geo.py); a configured database that cannot be read exits 2."""
-    from probe.local import geo
-
-    try:
-        return geo.locate(current.location)
-    except geo.GeoError as exc:
-        fail(str(exc))
-
-
-@contextlib.contextmanager
-def one_run_at_a_time() -> Iterator[None]:
-    """Hold the run lock; when another run holds it, exit 3 at once (this run could not measure, and says why)."""
-    from probe.local import runlock
-
-    try:
-        with runlock.exclusive():
-            yield
-    except runlock.Busy as exc:
-        fail(f"{exc}; this run measured nothing", EXIT_CANNOT_MEASURE)
+def notice(text: str, quiet: bool) -> None:
+    """A line for the volunteer on stderr: stdout belongs to the run's table or its --json object."""
+    if not quiet:
+        typer.echo(f"probe: {text}", err=True)
 
 
 class Progress:
@@ -113,34 +79,3 @@ def progress(total: int, json_output: bool) -> Iterator[Callable[[], None] | Non
         yield bar.tick
     finally:
         bar.close()
-
-
-def after_run(outcome: RunOutcome, current: Settings, started: datetime, results_dir: Path) -> None:
-    """Record the run in the history, prune old results, trim the scheduled-run log. Never fails the run:
-    the result file is written already; trouble here is reported on stderr."""
-    from probe.local import history, retention, schedule
-
-    keep = [p for p in (outcome.result_file, outcome.signature_file) if p is not None]
-    try:
-        pruned = retention.prune(results_dir, current.retention.days, current.retention.megabytes, keep=keep)
-    except OSError as exc:
-        typer.echo(f"probe: retention: cannot prune {results_dir}: {exc}", err=True)
-        pruned = ()
-    retention.trim_log(schedule.log_path())
-    record = history.RunRecord(
-        started=_iso(started),
-        finished=_iso(datetime.now(started.tzinfo)),
-        vantage=outcome.vantage.status.value,
-        services={s.service: s.status.value for s in outcome.services},
-        endpoints=len(outcome.measured),
-        result_file=str(outcome.result_file.absolute()) if outcome.result_file else None,
-        pruned=len(pruned),
-    )
-    try:
-        history.append(record)
-    except OSError as exc:
-        typer.echo(f"probe: cannot write the run history: {exc}", err=True)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -245,6 +245,16 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(named).expanduser().absolute() if named else paths.config_dir() / CONFIG_NAME
 
 
+def origin(section: str, key: str, environ: Mapping[str, str] | None = None) -> str:
+    """Where the effective `[section] key` comes from, for a message that blames a value: the environment variable
+    when it is set, else the configuration file."""
+    env = os.environ if environ is None else environ
+    variable = ENVIRONMENT.get((section, key))
+    if variable and env.get(variable, "").strip():
+        return f"environment variable {variable}"
+    return f"[{section}] {key} in {config_path(env)}"
+
+
 def load(environ: Mapping[str, str] | None = None, path: Path | None = None) -> Settings:
     """The effective settings: defaults, then the file (if it exists), then `PROBE_*` variables of `environ`
     (default: the process environment; pass `{}` to read the file alone). Raises ConfigError."""

@@ -108,6 +108,37 @@ class Uploader:
         return f"{self.url.rstrip('/')}/v1/results/{sha256}"
 
 
+class BadUploadSetting(ValueError):
+    """A collector or proxy URL that cannot be used; `key` names the setting (`collector_url`, `socks_proxy`), the
+    message what is wrong with the value, not where it came from."""
+
+    def __init__(self, key: Literal["collector_url", "socks_proxy"], message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def uploader(url: str, proxy: str | None) -> Uploader:
+    """An Uploader for a collector base URL (http or https) and an optional SOCKS5 proxy. Raises BadUploadSetting."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise BadUploadSetting("collector_url", f"{url}: not a URL ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise BadUploadSetting("collector_url", f"{url}: a collector is an http:// or https:// URL")
+    if proxy:
+        try:
+            proxy_url = httpx.URL(proxy)
+        except httpx.InvalidURL as exc:
+            raise BadUploadSetting("socks_proxy", f"{proxy}: not a URL ({exc})") from None
+        if proxy_url.scheme not in ("socks5", "socks5h") or not proxy_url.host or not proxy_url.port:
+            raise BadUploadSetting(
+                "socks_proxy", f"{proxy}: uploads go through a SOCKS5 proxy only: socks5h://HOST:PORT (or socks5://)"
+            )
+    return Uploader(url=url, proxy=proxy)
+
+
 def classify(status: int, headers: Any, body: bytes, now: float) -> Answer:
     """Turn an HTTP answer into what the spool does with the file."""
     reason = _reason(body) or f"HTTP {status}"

@@ -1,0 +1,342 @@
+"""A volunteer's run from start to end, printing nothing: the steps around the measurement, in their order.
+
+1. **The request**: the options, else the configuration (`Options` over `Settings`), checked before anything
+   else; a bad value stops the run naming where it came from.
+2. **Consent** (asked through the caller's hook when someone is at a terminal): before anything leaves the machine,
+   the spool's drain included.
+3. **Location and key**: `probe_cc`/`probe_asn`, and the signing key, loaded (or made) before measuring, so a
+   broken key file stops the run before a measurement is lost.
+4. **The run lock**: one run at a time (`runlock`).
+5. **Drain** what earlier runs left in the upload spool, within a short budget.
+6. **Run** (`probe.runner`): measure, judge, write the signed result file.
+7. **History and retention**: the run's record, old results and the scheduled-run log pruned. Trouble here never
+   fails the run: the result file is safe already.
+8. **Seal** the new file into the upload spool, and **drain** again.
+
+Whatever stops a run is a `Stop` (exit 2, or 3 when nothing could be measured); whatever goes wrong after the
+result file is written is a notice. The caller (`probe.cli.run`) prints both, the table and the summary; this
+module returns what happened. Checks to add to a run belong here, at their step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from probe.local.config import Settings, Upload
+    from probe.local.geo import Where
+    from probe.local.spool import Dropped
+    from probe.runner import RunConfig, RunOutcome, Signer
+
+DRAIN_BEFORE_RUN = 20.0  # seconds: a backlog must not delay the measurement much
+DRAIN_AFTER_RUN = 60.0
+
+Notice = Callable[[str, bool], None]  # (sentence, important): important ones are shown even with --json
+Ticker = Callable[[], None]
+Progress = Callable[[int], contextlib.AbstractContextManager[Ticker | None]]  # total steps -> a tick per step
+AskConsent = Callable[["Settings"], "Settings | None"]  # None: declined
+
+
+class Stop(Exception):
+    """The run cannot go on, and says why; nothing already measured or queued is lost. `cannot_measure`: exit 3
+    (no network, another run holds the lock), else exit 2 (bad input or setup)."""
+
+    def __init__(self, message: str, *, cannot_measure: bool = False) -> None:
+        super().__init__(message)
+        self.cannot_measure = cannot_measure
+
+
+@dataclass(frozen=True)
+class Options:
+    """`probe run`'s options; None (or empty) where the volunteer gave none, so the configuration decides."""
+
+    targets: tuple[Path, ...] = ()
+    services: tuple[str, ...] = ()
+    resolver: str | None = None
+    doh: tuple[str, ...] = ()
+    ca_files: tuple[Path, ...] = ()
+    timeout: float | None = None
+    results_dir: Path | None = None
+    capture: bool = True  # False: --no-capture, whatever the configuration says
+    upload: bool | None = None
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """How the run reaches the person (or cron job) that started it."""
+
+    notice: Notice
+    ask_consent: AskConsent | None = None  # None: no one to ask (no terminal)
+    progress: Progress | None = None
+    show: Callable[[RunOutcome], None] | None = None  # the result, before the uploads that follow it
+
+
+def run(options: Options, settings: Settings, hooks: Hooks) -> RunOutcome:
+    """The whole life cycle (module docstring). Raises Stop."""
+    from probe.runner import progress_total
+    from probe.runner import run as run_measurements
+
+    config = _config(options, settings)  # 1
+    settings = _consent(settings, hooks.ask_consent)  # 2
+    where = _locate(settings)  # 3
+    signer = _signer()
+    uploading = settings.upload.enabled if options.upload is None else options.upload
+    drops = _pending_drops() if uploading else None
+    config = dataclasses.replace(
+        config,
+        probe_cc=where.probe_cc,
+        probe_asn=where.probe_asn,
+        asn_databases=tuple(settings.location.geoip_db),
+        annotations=tuple(drops.annotations().items()) if drops else (),
+    )
+    started = datetime.now(UTC)
+    with _one_run_at_a_time():  # 4
+        if uploading:
+            _drain(settings.upload, DRAIN_BEFORE_RUN, hooks.notice)  # 5
+        progress = hooks.progress or _no_progress
+        with progress(progress_total(config.targets)) as tick:  # 6
+            try:
+                outcome = run_measurements(dataclasses.replace(config, progress=tick), signer=signer)
+            except _trust_errors() as exc:
+                raise Stop(f"{_named('--ca-file', options.ca_files, 'ca_files')}: {exc}") from exc
+        _after_run(outcome, settings, started, config.results_dir, hooks.notice)  # 7
+    if hooks.show is not None:
+        hooks.show(outcome)
+    if uploading and drops is not None and outcome.result_file is not None:  # 8
+        _queue_and_drain(outcome.result_file, outcome.signature_file, drops, settings.upload, hooks.notice)
+    return outcome
+
+
+# --- 1. the request --------------------------------------------------------------------------------------------
+
+
+def _config(options: Options, settings: Settings) -> RunConfig:
+    """The run's configuration from the options, else the settings; Stop naming the value's source when bad."""
+    from probe import targets as target_lists
+    from probe.net import resolvers
+    from probe.net.doh import DEFAULT_DOH
+    from probe.runner import RunConfig
+
+    chosen = settings.run
+    timeout = chosen.timeout if options.timeout is None else options.timeout
+    if timeout <= 0:
+        raise Stop(f"--timeout must be a positive number of seconds, not {timeout}")
+    target_files = options.targets or chosen.targets
+    try:
+        selected = target_lists.load(list(target_files) or None)
+    except target_lists.TargetsError as exc:
+        raise Stop("bad target list:\n  " + "\n  ".join(exc.problems)) from exc
+    services = options.services or chosen.services
+    if services:
+        known = {t.service for t in selected}
+        unknown = sorted(set(services) - known)
+        if unknown:
+            where = _named("--service", options.services, "services")
+            raise Stop(f"unknown {where} {', '.join(unknown)}; the target list has: {', '.join(sorted(known))}")
+        selected = target_lists.select(selected, list(services))
+    resolver_text = options.resolver or chosen.resolver
+    try:
+        resolver = resolvers.system() if resolver_text is None else resolvers.parse(resolver_text)
+    except resolvers.NoSystemResolver as exc:
+        raise Stop(f"{exc}; name a resolver with --resolver ADDR[:PORT]", cannot_measure=True) from exc
+    except resolvers.ResolverError as exc:
+        raise Stop(f"{_named('--resolver', options.resolver, 'resolver')} {resolver_text}: {exc}") from exc
+    doh_urls = options.doh or chosen.doh or DEFAULT_DOH
+    for url in doh_urls:
+        if not url.startswith("https://"):
+            where = _named("--doh", options.doh, "doh")
+            raise Stop(f"{where} {url}: a DoH resolver is an https:// URL, e.g. https://1.1.1.1/dns-query")
+    ca_files = options.ca_files or chosen.ca_files
+    for path in ca_files:
+        if not path.is_file():
+            raise Stop(f"{_named('--ca-file', options.ca_files, 'ca_files')} {path}: no such file")
+    return RunConfig(
+        targets=selected,
+        resolver=resolver.address,
+        resolver_port=resolver.port,
+        resolver_label=resolver.label,
+        doh_urls=tuple(doh_urls),
+        ca_files=tuple(ca_files),
+        timeout=timeout,
+        results_dir=chosen.results_dir if options.results_dir is None else options.results_dir,
+        options=(f"timeout={timeout:g}", f"resolver={resolver.label}", *(f"doh={u}" for u in doh_urls)),
+        capture=chosen.capture and options.capture,
+    )
+
+
+def _named(option: str, given: object, key: str) -> str:
+    """Where a value came from: the option when it was given, else the setting (file or environment variable)."""
+    if given:
+        return option
+    from probe.local import config
+
+    return config.origin("run", key)
+
+
+# --- 2. consent, 3. location and key, 4. the lock --------------------------------------------------------------
+
+
+def _consent(current: Settings, ask: AskConsent | None) -> Settings:
+    """Consent to the current text, asked now if someone can answer. Without it nothing is measured."""
+    from probe.local import consent
+
+    if consent.given(current):
+        return current
+    again = " (the text changed since you agreed)" if current.consent.accepted else ""
+    if ask is None:
+        raise Stop(
+            f"no recorded consent{again}, so nothing was measured. Read and accept what running probe means with "
+            "`probe init` (or `probe init --accept-risks` in automation)"
+        )
+    saved = ask(current)
+    if saved is None:
+        raise Stop("consent declined: nothing was measured")
+    return saved
+
+
+def _locate(current: Settings) -> Where:
+    from probe.local import geo
+
+    try:
+        return geo.locate(current.location)
+    except geo.GeoError as exc:
+        raise Stop(str(exc)) from exc
+
+
+def _signer() -> Signer:
+    """Sign with the probe's key pair (made on first use)."""
+    from probe import signing
+    from probe.local import keys
+
+    try:
+        secret = keys.load_or_create()
+    except (keys.KeyStoreError, OSError) as exc:
+        raise Stop(f"cannot load the probe key: {exc}") from exc
+    return lambda data, name: signing.sign_result(data, name, secret)
+
+
+@contextlib.contextmanager
+def _one_run_at_a_time() -> Iterator[None]:
+    from probe.local import runlock
+
+    try:
+        with runlock.exclusive():
+            yield
+    except runlock.Busy as exc:
+        raise Stop(f"{exc}; this run measured nothing", cannot_measure=True) from exc
+
+
+@contextlib.contextmanager
+def _no_progress(total: int) -> Iterator[Ticker | None]:
+    yield None
+
+
+def _trust_errors() -> tuple[type[Exception], ...]:
+    from probe.failures import CertificateError
+
+    return (CertificateError,)
+
+
+# --- 7. history and retention ----------------------------------------------------------------------------------
+
+
+def _after_run(outcome: RunOutcome, current: Settings, started: datetime, results_dir: Path, notice: Notice) -> None:
+    """Record the run in the history, prune old results, trim the scheduled-run log; never fails the run."""
+    from probe.local import history, retention, schedule
+
+    keep = [p for p in (outcome.result_file, outcome.signature_file) if p is not None]
+    try:
+        pruned = retention.prune(results_dir, current.retention.days, current.retention.megabytes, keep=keep)
+    except OSError as exc:
+        notice(f"retention: cannot prune {results_dir}: {exc}", True)
+        pruned = ()
+    retention.trim_log(schedule.log_path())
+    record = history.RunRecord(
+        started=_iso(started),
+        finished=_iso(datetime.now(UTC)),
+        vantage=outcome.vantage.status.value,
+        services={s.service: s.status.value for s in outcome.services},
+        endpoints=len(outcome.measured),
+        result_file=str(outcome.result_file.absolute()) if outcome.result_file else None,
+        pruned=len(pruned),
+    )
+    try:
+        history.append(record)
+    except OSError as exc:
+        notice(f"cannot write the run history: {exc}", True)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- 5. and 8. the upload spool --------------------------------------------------------------------------------
+
+
+def _pending_drops() -> Dropped:
+    """What the spool's cap dropped and no result file has reported yet (goes into the next file)."""
+    from probe.local.spool import Spool
+
+    return Spool().dropped()
+
+
+def _queue_and_drain(
+    result_file: Path, signature_file: Path | None, reported: Dropped, settings: Upload, notice: Notice
+) -> None:
+    """Seal the new signed result file into the spool, clear the drop count it reported, and drain."""
+    from probe.local.spool import Spool
+
+    if signature_file is None:
+        notice("upload: the result file is not signed, so it is not queued", True)
+        return
+    spool = Spool()
+    try:
+        spool.seal(result_file.read_bytes(), signature_file.read_bytes(), result_file.name, public_key_line())
+    except OSError as exc:
+        notice(f"upload: cannot queue {result_file} ({exc.strerror or exc}); it stays in the results folder", True)
+        return
+    spool.acknowledge_dropped(reported)
+    if not settings.collector_url:
+        notice("upload: queued; no collector is configured ([upload] collector_url, or `probe upload --to URL`)", False)
+        return
+    _drain(settings, DRAIN_AFTER_RUN, notice)
+
+
+def _drain(settings: Upload, budget: float, notice: Notice) -> None:
+    """Send what the spool holds, within `budget` seconds; a network or spool problem is a notice, not a stop."""
+    from probe.local.spool import Spool
+    from probe.local.upload import BadUploadSetting, drain, uploader
+
+    if not settings.collector_url:
+        return
+    try:
+        client = uploader(settings.collector_url, settings.socks_proxy)
+    except BadUploadSetting as exc:
+        from probe.local import config
+
+        raise Stop(f"{config.origin('upload', exc.key)}: {exc}") from exc
+    try:
+        report = drain(Spool(), client, budget=budget, default_public_key=public_key_line())
+    except OSError as exc:
+        # The run's own result is safe in the results folder (and in the spool when sealing worked).
+        notice(f"upload: cannot use the upload spool: {exc.strerror or exc}", True)
+        return
+    if report.delivered or report.duplicates or report.dead or report.next_attempt:
+        notice(report.summary(), bool(report.dead))
+
+
+def public_key_line() -> str | None:
+    """The probe's current public key line, sent with files sealed before the spool recorded keys."""
+    from probe.local import keys
+
+    try:
+        public = keys.current_public()
+    except (keys.KeyStoreError, OSError):
+        return None
+    return public.to_base64() if public else None
