@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,21 @@ def serve(
     max_bytes: Annotated[int, typer.Option(help="Largest result file accepted, in bytes.")] = 8 * 1024 * 1024,
     rate: Annotated[float, typer.Option(help="Uploads per second allowed per probe, on average (0: no limit).")] = 2.0,
     burst: Annotated[int, typer.Option(help="Uploads a probe may send at once before the rate applies.")] = 120,
+    new_keys_per_hour: Annotated[
+        int, typer.Option(help="Probe keys first seen from one client address (IPv6: a /64) per hour (0: no limit).")
+    ] = 20,
+    header_timeout: Annotated[
+        float, typer.Option(help="Seconds a request's headers may take to arrive (from the connection).")
+    ] = 10.0,
+    body_timeout: Annotated[float, typer.Option(help="Seconds a request's whole body may take to arrive.")] = 120.0,
+    max_header_bytes: Annotated[int, typer.Option(help="Largest request head (request line and headers).")] = 16384,
+    connections_per_address: Annotated[
+        int, typer.Option(help="Connections one client address may hold open to each worker (0: no cap).")
+    ] = 16,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(help="A reverse proxy's address: its X-Forwarded-For names the client (repeatable)."),
+    ] = None,
 ) -> None:
     """Serve `PUT /v1/results/{sha256}` and `GET /health` until stopped. Every file is checked (size, sha256,
     minisign signature and trusted comment, plausible measurements) and kept immutably, content-addressed; 201 is
@@ -45,6 +61,19 @@ def serve(
         fail(f"--max-bytes {max_bytes}: must be at least 1024")
     if rate < 0 or burst < 1:
         fail("--rate must be 0 or more and --burst at least 1")
+    if new_keys_per_hour < 0 or connections_per_address < 0:
+        fail("--new-keys-per-hour and --connections-per-address must be 0 or more")
+    for name, seconds in (("--header-timeout", header_timeout), ("--body-timeout", body_timeout)):
+        if not 0 < seconds <= 3600:  # also refuses nan and inf
+            fail(f"{name} {seconds}: must be more than 0 and at most 3600 seconds")
+    if max_header_bytes < 1024:
+        fail(f"--max-header-bytes {max_header_bytes}: must be at least 1024")
+    proxies = tuple(trusted_proxy or ())
+    for address in proxies:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            fail(f"--trusted-proxy {address}: not an IP address")
     spec = store or str(_default_store())
     try:
         open_store(spec, s3_endpoint).check()
@@ -52,8 +81,21 @@ def serve(
         fail(f"--store {spec}: {exc}")
     except ImportError as exc:
         fail(f"the collector needs its extras: pip install 'probe[collector,s3]' ({exc})")
-    settings = CollectorSettings(store=spec, endpoint_url=s3_endpoint, max_bytes=max_bytes, rate=rate, burst=burst)
+    settings = CollectorSettings(
+        store=spec,
+        endpoint_url=s3_endpoint,
+        max_bytes=max_bytes,
+        rate=rate,
+        burst=burst,
+        new_keys_per_hour=new_keys_per_hour,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_header_bytes=max_header_bytes,
+        connections_per_address=connections_per_address,
+        trusted_proxies=proxies,
+    )
     os.environ[SETTINGS_VARIABLE] = settings.to_environment()
+    collector_workers.raise_open_files_limit()
     try:
         import uvicorn
     except ImportError:
@@ -62,10 +104,23 @@ def serve(
     options: dict[str, Any] = {
         "log_level": "warning",
         "access_log": False,  # an access log would keep volunteers' addresses: none is kept
-        "proxy_headers": False,
+        # Only a trusted proxy's X-Forwarded-For is believed: the client address is what the privacy check and
+        # the new-key limit judge.
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": list(proxies),
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        "http": "probe.collector.guard:GuardedProtocol",  # header and body deadlines, caps (guard.py)
+        "timeout_keep_alive": 5,
     }
+    try:
+        # A collector killed a moment ago may have left workers that still hold the port for a second or two.
+        collector_workers.wait_for_port(host, port)
+    except OSError as exc:
+        fail(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (waited {collector_workers.PORT_WAIT:.0f} s: "
+            "another collector, or the workers of one just killed, hold it)"
+        )
     if workers > 1 and collector_workers.BALANCED:
         try:
             collector_workers.serve(app_factory, host, port, workers, options)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from probe.collector.guard import Limits
     from probe.collector.ingest import Ingest
 
 SETTINGS_VARIABLE = "PROBE_COLLECTOR_SETTINGS"
@@ -42,13 +43,33 @@ class CollectorSettings:
     max_bytes: int = DEFAULT_MAX_BYTES
     rate: float = 2.0  # uploads per second per probe, on average
     burst: int = 120  # a probe may send this many at once (a backlog after a week offline)
+    new_keys_per_hour: int = 20  # keys first seen from one client address (a /64 for IPv6); 0: no limit
+    header_timeout: float = 10.0
+    body_timeout: float = 120.0
+    max_header_bytes: int = 16 * 1024
+    connections_per_address: int = 16  # per worker process; 0: no cap
+    trusted_proxies: tuple[str, ...] = ()  # reverse proxies whose X-Forwarded-For names the client
 
     def to_environment(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_environment(cls, text: str) -> CollectorSettings:
-        return cls(**json.loads(text))
+        values = json.loads(text)
+        values["trusted_proxies"] = tuple(values.get("trusted_proxies", ()))
+        return cls(**values)
+
+    def limits(self) -> Limits:
+        """The connection limits (probe.collector.guard)."""
+        from probe.collector.guard import Limits
+
+        return Limits(
+            self.header_timeout,
+            self.body_timeout,
+            self.max_header_bytes,
+            self.connections_per_address,
+            frozenset(self.trusted_proxies),
+        )
 
 
 def app_from_environment() -> Starlette:
@@ -75,7 +96,10 @@ def create_app(settings: CollectorSettings) -> Starlette:
     # What blocks (fsync, the object store) runs in this pool; the checks run on the event loop (see ingest.py).
     executor = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store")
     limiter = RateLimiter(settings.rate, settings.burst)
-    ingest = Ingest(store, max_bytes=settings.max_bytes, limiter=limiter, executor=executor)
+    # New keys per client address: a burst of an hour's allowance, then one every 3600/n seconds.
+    hourly = settings.new_keys_per_hour
+    new_keys = RateLimiter(hourly / 3600, hourly) if hourly > 0 else None
+    ingest = Ingest(store, max_bytes=settings.max_bytes, limiter=limiter, executor=executor, new_keys=new_keys)
 
     async def put_result(request: Request) -> Response:
         return await _put_result(request, ingest)
@@ -121,13 +145,18 @@ async def _body(request: Request, limit: int) -> bytes:
             raise Refusal(400, "length", f"Content-Length {declared[:40]!r} is not a number") from None
         if size > limit:
             raise Refusal(413, "size", f"the body is {size} bytes; this collector takes at most {limit}")
+    from starlette.requests import ClientDisconnect
+
     chunks = []
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise Refusal(413, "size", f"the body is over {limit} bytes, the most this collector takes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise Refusal(413, "size", f"the body is over {limit} bytes, the most this collector takes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or closed by the body deadline (probe.collector.guard): nobody reads this
+        raise Refusal(408, "connection", "the body did not arrive") from None
     return b"".join(chunks)
 
 

@@ -9,12 +9,15 @@ import functools
 import hashlib
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any
 
 from probe.collector import layout
+
+if TYPE_CHECKING:
+    from probe.collector import schema
 
 TEST_NAME = "messaging_reachability"
 PROBE_IP_PLACEHOLDER = "127.0.0.1"  # OONI's: the probe's address never travels
@@ -25,6 +28,15 @@ _INPUT = re.compile(r"(tls|tcp)://\S+:\d{1,5}")
 _CC = re.compile(r"[A-Z]{2}")
 _ASN = re.compile(r"AS\d{1,10}")
 _WORD = re.compile(r"[a-z][a-z0-9_.\-]{0,63}")
+# A line of a thousand endpoints' worth of handshakes, chains and packets stays far below this; the probe caps
+# what it records per endpoint so that a hostile network cannot swell a line past it.
+MAX_LINE_BYTES = 2 * 1024 * 1024
+_SPACE = frozenset(b" \t\r\n\x0b\x0c")
+# Every spelling of an IPv6 address has two colons with only hex digits (or a dotted quad's dots) between them.
+_TWO_COLONS = re.compile(rb":[0-9A-Fa-f.]*:")
+_IPV6_CHARACTERS = frozenset(b"0123456789abcdefABCDEF:.")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Refusal(Exception):
@@ -64,112 +76,60 @@ def check_content(data: bytes, sha256: str, max_bytes: int) -> None:
 
 
 def check_measurements(data: bytes, now: datetime, client_address: str | None = None) -> FileFacts:
-    """Every line parses and is a plausible `messaging_reachability` measurement: our test name, OONI's probe_ip
-    placeholder, sane times, one report. `client_address`, when it is a public address, must not appear anywhere
-    in the file: it would be the volunteer's own address leaking through."""
-    lines = _parse_lines(data)
-    if not lines:
-        raise Refusal(422, "empty", "the file holds no measurement")
-    report_id = lines[0].report_id
-    start = lines[0].test_start_time
-    for number, line in enumerate(lines, start=1):
-        problem = _problem(line, now)
-        if problem is None and line.report_id != report_id:
-            problem = "report_id differs from the first line's (one file is one run)"
-        if problem is None and line.test_start_time != start:
-            problem = "test_start_time differs from the first line's (one file is one run)"
-        if problem:
-            raise Refusal(422, "measurement", f"line {number}: {problem}")
-    if client_address and _is_public(client_address) and client_address.encode("ascii") in data:
-        raise Refusal(422, "privacy", "the file contains the uploader's own IP address; it must never travel")
-    assert isinstance(report_id, str) and isinstance(start, str)  # checked by _problem
-    return FileFacts(day=start[:10], measurements=len(lines), report_id=report_id)
-
-
-class _Keys(Protocol):
-    @property
-    def verdict(self) -> object: ...
-
-
-class _Line(Protocol):
-    """The keys of a line that the checks read; the decoder skips (but validates) every other."""
-
-    @property
-    def test_name(self) -> object: ...
-    @property
-    def probe_ip(self) -> object: ...
-    @property
-    def input(self) -> object: ...
-    @property
-    def test_start_time(self) -> object: ...
-    @property
-    def measurement_start_time(self) -> object: ...
-    @property
-    def report_id(self) -> object: ...
-    @property
-    def probe_cc(self) -> object: ...
-    @property
-    def probe_asn(self) -> object: ...
-    @property
-    def test_keys(self) -> _Keys | None: ...
-
-
-@functools.cache
-def _line_decoder() -> Callable[[bytes | memoryview], _Line]:
-    """msgspec's JSON decoder into a record of the keys above. It checks that the whole line is well-formed JSON,
-    as `json.loads` does, but builds Python objects only for those keys: the rest of a line (network events,
-    certificate chains) is most of its bytes, and building it cost more CPU than anything else an upload needs
-    but the signature (json 0.5 ms, orjson 0.2 ms, this 0.06 ms for a 66 kB file). It is stricter than `json`
-    where a canonical file never goes: no NaN or Infinity, no lone surrogates."""
-    import msgspec
-
-    keys = msgspec.defstruct("Keys", [("verdict", object, None)])
-    plain = (
-        "test_name",
-        "probe_ip",
-        "input",
-        "test_start_time",
-        "measurement_start_time",
-        "report_id",
-        "probe_cc",
-        "probe_asn",
-    )
-    line = msgspec.defstruct("Line", [*((name, object, None) for name in plain), ("test_keys", keys | None, None)])
-    return cast("Callable[[bytes | memoryview], _Line]", msgspec.json.Decoder(line).decode)  # records of _Line
-
-
-def _parse_lines(data: bytes) -> list[_Line]:
-    """Every non-blank line, decoded; a Refusal names the first line that is not a JSON object."""
-    import msgspec
+    """Every line fits the shape the dataset reads (`probe.collector.schema`) and is a plausible
+    `messaging_reachability` measurement: our test name, OONI's probe_ip placeholder, sane times, one report. The
+    first line that is not is the refusal's reason. `client_address`, when it is a public address, must not appear
+    anywhere in the file: it would be the volunteer's own address leaking through (`holds_address`)."""
+    from probe.collector import schema  # msgspec: the collector's extra
 
     try:
         data.decode("utf-8")  # the decoder does not look inside the strings it skips
     except UnicodeDecodeError as exc:
         number = data.count(b"\n", 0, exc.start) + 1
         raise Refusal(422, "json", f"not a result file: line {number}: not UTF-8") from None
-    decode = _line_decoder()
-    lines = []
+    first: schema.Line | None = None
+    count = 0
+    for number, text in _lines(data):
+        try:
+            line = schema.decode(text)
+        except schema.Misfit as exc:
+            code = "measurement" if " - at `$." in str(exc) else "json"  # a field's type, or not a JSON object
+            raise Refusal(422, code, f"line {number}: {exc}") from None
+        first = first or line
+        problem = _problem(line, now)
+        if problem is None and line.report_id != first.report_id:
+            problem = "report_id differs from the first line's (one file is one run)"
+        if problem is None and line.test_start_time != first.test_start_time:
+            problem = "test_start_time differs from the first line's (one file is one run)"
+        if problem:
+            raise Refusal(422, "measurement", f"line {number}: {problem}")
+        count += 1
+    if first is None or first.report_id is None or first.test_start_time is None:  # (the latter two: never)
+        raise Refusal(422, "empty", "the file holds no measurement")
+    uploader = public_address(client_address) if client_address else None
+    if uploader is not None and holds_address(data, uploader):
+        raise Refusal(422, "privacy", "the file contains the uploader's own IP address; it must never travel")
+    return FileFacts(day=first.test_start_time[:10], measurements=count, report_id=first.report_id)
+
+
+def _lines(data: bytes) -> Iterator[tuple[int, memoryview]]:
+    """(number, line) of every line, refusing a blank or oversized one before it is parsed: the probe writes
+    neither, and a signed file padded with 8 MiB of blank lines cost 6-7 s of CPU to parse (issue 21)."""
     view = memoryview(data)  # lines decoded in place: copying each out of the body is a third of the parse's cost
     start, number = 0, 0
     while start < len(data):
         end = data.find(b"\n", start)
         end = len(data) if end < 0 else end
         number += 1
-        text, start = view[start:end], end + 1
-        try:
-            lines.append(decode(text))
-        except msgspec.ValidationError as exc:  # well-formed JSON of the wrong shape
-            if "$." in str(exc):  # test_keys, the one typed key, is not an object
-                raise Refusal(422, "measurement", f"line {number}: test_keys is not an object") from None
-            raise Refusal(422, "json", f"not a result file: line {number}: not a JSON object") from None
-        except msgspec.DecodeError as exc:
-            if not bytes(text).strip():
-                continue  # a blank line
-            raise Refusal(422, "json", f"not a result file: line {number}: not JSON: {exc}") from None
-    return lines
+        if end - start > MAX_LINE_BYTES:
+            raise Refusal(422, "line", f"line {number} is over {MAX_LINE_BYTES} bytes, more than a measurement takes")
+        if end == start or data[start] in _SPACE:  # a canonical line starts with "{"
+            raise Refusal(422, "line", f"line {number} is blank or starts with a space; the probe writes neither")
+        yield number, view[start:end]
+        start = end + 1
 
 
-def _problem(line: _Line, now: datetime) -> str | None:
+def _problem(line: schema.Line, now: datetime) -> str | None:
     if line.test_name != TEST_NAME:
         return f"test_name is {line.test_name!r}, not {TEST_NAME!r}"
     if line.probe_ip != PROBE_IP_PLACEHOLDER:
@@ -213,8 +173,65 @@ def _time_problem(key: str, value: Any, now: datetime) -> str | None:
 
 
 @functools.lru_cache(maxsize=4096)  # a few addresses upload again and again (and parsing one is slow)
-def _is_public(address: str) -> bool:
+def public_address(text: str) -> IPAddress | None:
+    """The uploader's address, parsed, when it is public; an IPv4 uploader seen by a collector listening on `::`
+    arrives as `::ffff:a.b.c.d` and is that IPv4 address.
+
+    Only a public address is looked for in a file. A LAN address (10/8, 192.168/16, fd00::/8, ...) names no one:
+    millions of networks use each, so one in a file would not identify a volunteer, and private addresses appear in
+    honest files as forged DNS answers (`dns.bogon`: censors answer 10.10.34.35 and the like). The probe never
+    writes its own LAN addresses (tests/privacy.py checks every result file the tests make)."""
     try:
-        return ipaddress.ip_address(address).is_global
+        address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
-        return False
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address if address.is_global else None
+
+
+def holds_address(data: bytes, address: IPAddress) -> bool:
+    """Whether `address` appears in `data`, compared as a parsed address rather than as text: `8.8.8.80` and
+    `18.8.8.8` do not hold 8.8.8.8; `::FFFF:8.8.8.8`, `::ffff:808:808` and `2001:DB8:0::1` hold what they spell.
+    Searched from literal anchors (the dotted quad, two colons), which costs a tenth of a regular expression over
+    every token of the file."""
+    if isinstance(address, ipaddress.IPv4Address):
+        if _holds_dotted(data, str(address).encode("ascii")):
+            return True
+        if b"ffff" not in data.lower():  # no IPv6 spelling of an IPv4 address (::ffff:808:808) to look for
+            return False
+    checked_to = 0
+    for match in _TWO_COLONS.finditer(data):
+        start, end = match.span()
+        if start < checked_to:
+            continue
+        while start > 0 and data[start - 1] in _IPV6_CHARACTERS:
+            start -= 1
+        while end < len(data) and data[end] in _IPV6_CHARACTERS:
+            end += 1
+        checked_to = end
+        token = data[start:end].rstrip(b".")
+        if len(token) > 45:  # the longest spelling, with an embedded IPv4 address
+            continue
+        try:
+            candidate = ipaddress.IPv6Address(token.decode("ascii"))
+        except ValueError:
+            continue
+        if candidate == address or candidate.ipv4_mapped == address:
+            return True
+    return False
+
+
+def _holds_dotted(data: bytes, needle: bytes) -> bool:
+    """The dotted quad, not inside a longer run of digits and dots (`18.8.8.80`); a sentence's full stop may follow."""
+    at = data.find(needle)
+    while at >= 0:
+        end = at + len(needle)
+        follows_number = at > 0 and data[at - 1] in b"0123456789."
+        number_goes_on = data[end : end + 1].isdigit() or (
+            data[end : end + 1] == b"." and data[end + 1 : end + 2].isdigit()
+        )
+        if not follows_number and not number_goes_on:
+            return True
+        at = data.find(needle, at + 1)
+    return False

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from probe import atomicfile, jsonlines, minisign, signing
+from probe import atomicfile, minisign, signing
 from probe.collector import layout
 from probe.collector.store import Store
 
@@ -109,8 +109,8 @@ def export(source: Store, out: Store | Path | None = None, since: date | None = 
                 skipped.append((key, parsed))
                 continue
             files += 1
-            probe_id, lines = parsed
-            for number, line in enumerate(lines, start=1):
+            probe_id, data = parsed
+            for number, line in _lines(data, key, skipped):
                 ident = (probe_id, str(line.get("id", f"{sha}:{number}")))
                 if ident in seen:
                     duplicates += 1
@@ -152,8 +152,8 @@ def _days(source: Store, since: date | None) -> Iterator[tuple[str, list[tuple[s
 
 def _read(
     source: Store, key: str, sha: str, day: str, keys: dict[str, minisign.PublicKey | None]
-) -> tuple[str, list[dict[str, Any]]] | str:
-    """(probe id, lines) of a raw file whose signature holds, or why it is left out."""
+) -> tuple[str, bytes] | str:
+    """(probe id, bytes) of a raw file whose signature holds, or why it is left out."""
     data = source.get(key)
     signature = source.get(layout.raw_signature(day, sha))
     if data is None or signature is None:
@@ -174,9 +174,31 @@ def _read(
         return f"no stored key for probe {probe_id[:16]}"
     try:
         signing.verify_result(data, signature, public)
-        return probe_id, list(jsonlines.decode_lines(data))
     except (minisign.SignatureError, ValueError) as exc:
         return str(exc)
+    return probe_id, data
+
+
+def _lines(data: bytes, key: str, skipped: list[tuple[str, str]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(number, line) of every line that fits the shape the rows are built from (`probe.collector.schema`, which
+    the collector also checks at upload); a line that does not, stored before that check or by hand, is skipped
+    and reported (`skipped`), so that no stored file can stop an export (issue 21)."""
+    import msgspec
+
+    from probe.collector import schema
+
+    for number, text in enumerate(data.splitlines(), start=1):
+        if not text.strip():
+            continue  # blank lines, which earlier collectors let in, hold nothing
+        try:
+            schema.decode(text)
+            line = msgspec.json.decode(text)
+        except schema.Misfit as exc:
+            skipped.append((key, f"line {number}: {exc}"))
+            continue
+        if not isinstance(line, dict):  # (the shape says so: never)
+            continue
+        yield number, line
 
 
 def measurement_row(line: dict[str, Any], probe_id: str, sha: str, number: int) -> tuple[str, dict[str, Any]]:

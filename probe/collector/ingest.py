@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import ipaddress
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -39,7 +40,9 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024  # a run of a thousand endpoints is well und
 STORE_RETRY_AFTER = 5.0  # seconds a probe waits after the store failed us
 INLINE_BYTES = 512 * 1024  # checked on the event loop up to this size (about 10 ms of CPU), in a thread above
 REVOCATION_TTL = 60.0  # seconds a revocation lookup is trusted
-_KEY_CACHE = 100_000  # parsed Probe-Public-Key headers kept (64 bytes of key each, and the text)
+# Entries kept in each of the caches below (a parsed key with its text is about a kilobyte): the oldest go first,
+# so that minting keys cannot grow a worker's memory without bound (issue 21: 20,000 keys took 23 MB, never freed).
+CACHE_ENTRIES = 20_000
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -66,10 +69,13 @@ class Ingest:
         limiter: RateLimiter | None = None,
         executor: Executor | None = None,
         inline_bytes: int = INLINE_BYTES,
+        new_keys: RateLimiter | None = None,
     ) -> None:
+        """`limiter` limits uploads per probe id, `new_keys` keys first seen per client address (`address_group`)."""
         self.store = store
         self.max_bytes = max_bytes
         self.limiter = limiter
+        self.new_keys = new_keys
         self.executor = executor
         self.inline_bytes = inline_bytes
         self._lock = threading.Lock()
@@ -96,6 +102,12 @@ class Ingest:
         if await self._is_revoked(public.probe_id, now.timestamp()):
             raise Refusal(403, "revoked", f"probe {public.probe_id} is revoked at this collector")
         facts = await self._cpu(data, self._check_signed, sha256, data, minisig, public, now, client_address)
+        if self.new_keys is not None and client_address and not await self._is_known(public):
+            wait = self.new_keys.acquire(address_group(client_address))
+            if wait > 0:
+                raise Refusal(
+                    429, "new_keys", "too many new probe keys from this address; retry later", retry_after=wait
+                )
         try:
             created = await self._blocking(self._write, public, facts.day, sha256, minisig, data)
         except StoreError as exc:
@@ -162,7 +174,7 @@ class Ingest:
             raise Refusal(403, "unknown_key", f"unknown probe {probe_id}: send its public key in Probe-Public-Key")
         public = minisign.PublicKey.from_file(stored)
         with self._lock:
-            self._keys[probe_id] = public
+            _remember(self._keys, probe_id, public)
         return public
 
     def _header_key(self, text: str) -> minisign.PublicKey:
@@ -176,9 +188,7 @@ class Ingest:
         except minisign.MinisignError as exc:
             raise Refusal(400, "key", f"Probe-Public-Key: {exc}") from None
         with self._lock:
-            if len(self._headers) >= _KEY_CACHE:
-                self._headers.clear()
-            self._headers[text] = public
+            _remember(self._headers, text, public)
         return public
 
     def _pin(self, public: minisign.PublicKey) -> None:
@@ -187,7 +197,21 @@ class Ingest:
                 return
         self.store.put_new(layout.public_key(public.probe_id), public.to_file())
         with self._lock:
-            self._keys[public.probe_id] = public
+            _remember(self._keys, public.probe_id, public)
+
+    async def _is_known(self, public: minisign.PublicKey) -> bool:
+        """Whether the store holds this key already (the probe id is the key's hash: same id, same key)."""
+        with self._lock:
+            if public.probe_id in self._keys:
+                return True
+        try:
+            stored = await self._blocking(self.store.exists, layout.public_key(public.probe_id))
+        except StoreError as exc:
+            raise Refusal(503, "store", f"storage unavailable: {exc}", retry_after=STORE_RETRY_AFTER) from None
+        if stored:
+            with self._lock:
+                _remember(self._keys, public.probe_id, public)
+        return stored
 
     async def _is_revoked(self, probe_id: str, now: float) -> bool:
         # Looked up at most once a minute per probe: one extra request per upload would halve an S3 store's rate.
@@ -200,8 +224,34 @@ class Ingest:
         except StoreError as exc:
             raise Refusal(503, "store", f"storage unavailable: {exc}", retry_after=STORE_RETRY_AFTER) from None
         with self._lock:
-            self._revoked[probe_id] = (revoked, now)
+            _remember(self._revoked, probe_id, (revoked, now))
         return revoked
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(cache: dict[K, V], key: K, value: V) -> None:
+    """Keep `value`, forgetting the oldest entry when the cache is full (dicts keep insertion order)."""
+    cache.pop(key, None)
+    if len(cache) >= CACHE_ENTRIES:
+        del cache[next(iter(cache))]
+    cache[key] = value
+
+
+def address_group(address: str) -> str:
+    """What one client holds: its IPv4 address (an IPv4-mapped IPv6 address unwrapped), or its IPv6 /64, which a
+    single host can hold whole (RFC 4291 interface identifiers; privacy addresses change within it)."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 def write_upload(store: Store, day: str, sha256: str, minisig: bytes, data: bytes) -> bool:

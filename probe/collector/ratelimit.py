@@ -13,14 +13,22 @@ from collections.abc import Callable
 
 
 class RateLimiter:
-    """`rate` uploads per second on average, bursts of up to `burst` (a probe draining a week-old backlog)."""
+    """`rate` uploads per second on average, bursts of up to `burst` (a probe draining a week-old backlog). At most
+    `entries` buckets are kept: a bucket that has refilled is the same as none and is dropped first, then the
+    least recently used ones (which lets those start again from a full bucket: the price of bounded memory)."""
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic, entries: int = 50_000
+    ) -> None:
         self.rate = rate
         self.burst = float(burst)
+        self.entries = entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._buckets: dict[str, tuple[float, float]] = {}  # probe id -> (tokens, when)
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when); least recently used first
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def acquire(self, key: str) -> float:
         """Take one token for `key`: 0.0 when allowed, else the seconds until a token is free (for Retry-After)."""
@@ -28,20 +36,19 @@ class RateLimiter:
             return 0.0
         now = self._clock()
         with self._lock:
-            tokens, when = self._buckets.get(key, (self.burst, now))
+            tokens, when = self._buckets.pop(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - when) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                allowed = True
-            else:
-                self._buckets[key] = (tokens, now)
-                allowed = False
-            if len(self._buckets) > 100_000:
-                self._forget_full(now)
+            allowed = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            if len(self._buckets) > self.entries:
+                self._shrink(now)
         return 0.0 if allowed else (1.0 - tokens) / self.rate
 
-    def _forget_full(self, now: float) -> None:
-        # A bucket that has refilled is the same as no bucket: drop those to bound memory.
+    def _shrink(self, now: float) -> None:
+        # Down to nine tenths, so that a full table is swept once per tenth of its size rather than on every call.
         for key, (tokens, when) in list(self._buckets.items()):
             if tokens + (now - when) * self.rate >= self.burst:
                 del self._buckets[key]
+        excess = len(self._buckets) - self.entries * 9 // 10
+        for key in list(self._buckets)[: max(0, excess)]:
+            del self._buckets[key]

@@ -13,6 +13,7 @@ again later (an upload is idempotent); with one shared socket, another worker wo
 from __future__ import annotations
 
 import contextlib
+import errno
 import multiprocessing
 import os
 import signal
@@ -28,6 +29,7 @@ BALANCED = sys.platform.startswith("linux")  # elsewhere SO_REUSEPORT does not s
 BACKLOG = 2048
 STARTUP_FAILURE = 3  # a worker's exit status when it never served (as uvicorn's): restarting would fail the same way
 STOP_SECONDS = 15.0  # after SIGTERM, what a worker gets to finish its uploads before SIGKILL
+PORT_WAIT = 3.0  # seconds a new collector waits for the port (a killed supervisor's workers take 1-2 s to leave)
 _POLL = 0.5
 
 
@@ -48,6 +50,32 @@ def listener(host: str, port: int, *, shared: bool) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def wait_for_port(host: str, port: int, seconds: float = PORT_WAIT) -> None:
+    """Return once a plain bind to (host, port) succeeds, trying for up to `seconds` while the port is in use;
+    raises the last OSError. Right after SIGKILL of a supervisor its workers still listen until they notice (issue
+    21: 4 restarts of 9 failed with "port in use"); a collector that keeps running keeps the port, and is refused."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            listener(host, port, shared=False).close()
+            return
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.1)
+
+
+def raise_open_files_limit() -> None:
+    """Open files up to the hard limit: each connection is a file, and at a soft limit of 1024 a crowd of slow
+    connections from many addresses would leave none for honest probes (accept() fails with EMFILE)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def serve(app: str, host: str, port: int, workers: int, options: Mapping[str, Any]) -> None:
