@@ -62,6 +62,12 @@ class Handshake(msgspec.Struct, frozen=True):
     cipher_suite: str | None = None
 
 
+class Controls(msgspec.Struct, frozen=True):
+    vantage: str | None = None
+    captive_portal: bool | None = None
+    overloaded: bool | None = None
+
+
 class TestKeys(msgspec.Struct, frozen=True):
     verdict: str | None = None
     confidence: str | None = None
@@ -72,6 +78,7 @@ class TestKeys(msgspec.Struct, frozen=True):
     queries: list[Query] | None = None
     tcp_connect: list[Connect] | None = None
     tls_handshakes: list[Handshake] | None = None
+    controls: Controls | None = None
 
 
 class Line(msgspec.Struct, frozen=True):
