@@ -39,11 +39,10 @@ _V6 = (
     "fe80::/10",
     "fec0::/10",
     "ff00::/8",
-)
+)  # 64:ff9b::/96 is absent on purpose: NAT64 synthesises those answers (RFC 6052), and they work (trap_dns64)
 _NETWORKS = tuple(ipaddress.ip_network(n) for n in _V4 + _V6)
 _V4_NETWORKS = tuple(n for n in _NETWORKS if n.version == 4)
 FAKE_IP_PROXY = ipaddress.ip_network("198.18.0.0/15")  # Clash/Surge-style local proxies answer from here
-DNS64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: NAT64 synthesises these; not a bogon
 
 
 def is_fake_ip(address: str) -> bool:

@@ -12,7 +12,7 @@ from functools import cache, cached_property
 
 from probe.analysis.vantage import VantageFacts
 from probe.failures import Failure
-from probe.model import DNSQuery, Measured, NetworkEvent, PacketSummary, Tag, TCPConnect, TLSHandshake
+from probe.model import DNSQuery, Measured, NetworkEvent, PacketSummary, Tag, Target, TCPConnect, TLSHandshake
 
 TIMEOUTS = {Failure.GENERIC_TIMEOUT_ERROR.value, Failure.TIMED_OUT.value}
 UNREACHABLE = {
@@ -131,11 +131,6 @@ class Attempt:
             h.failure is None or h.failure in CERTIFICATE or h.failure == Failure.SSL_INVALID_CERTIFICATE.value
         )
 
-    @property
-    def read_before_failure(self) -> bool:
-        """Some bytes came back before the handshake failed (the ServerHello, usually)."""
-        return any(e.operation == "read" and (e.num_bytes or 0) > 0 for e in self.events)
-
 
 def binomial_tail(failures: int, tries: int, p: float) -> float:
     """P(at least `failures` of `tries` fail) when each fails on its own with probability `p`."""
@@ -245,7 +240,7 @@ class EndpointFacts:
     vantage: VantageFacts
 
     @property
-    def target(self):  # type: ignore[no-untyped-def]
+    def target(self) -> Target:
         return self.measured.target
 
     @cached_property
@@ -390,10 +385,6 @@ class EndpointFacts:
             v4 = [a for a in primary if a.version == 4]
             primary = v4 or primary
         return tuple(primary)
-
-    @property
-    def captured(self) -> bool:
-        return bool(self.measured.observations.packets)
 
     def server_ttls(self, ip: str) -> set[int]:
         """IP TTLs of the SYN-ACKs `ip` sent in any attempt of this endpoint (the control SNI's included)."""

@@ -6,7 +6,6 @@ from typing import NoReturn
 
 import typer
 
-EXIT_OK = 0
 EXIT_BAD = 1  # `probe verify`: the signature does not hold
 EXIT_BAD_INPUT = 2  # a file or option is wrong; the message names it
 EXIT_CANNOT_MEASURE = 3  # e.g. no network at all; said so, and the offline result file is still written

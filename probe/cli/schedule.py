@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from probe.local.config import Settings
     from probe.local.schedule import Installed
 
+DEFAULT_EVERY = "6h"  # four runs a day: what retention's defaults and the docs assume
 STOP_GRACE = 8.0  # seconds a stopped loop's run gets to end by itself (`docker stop` kills at 10)
 
 app = group("Unattended runs from cron or a systemd timer, with a random delay; one run at a time.")
@@ -36,7 +37,7 @@ def _results_dir(settings: Settings) -> Path | None:
 
 @app.command("install")
 def install(
-    every: Annotated[str, typer.Option(help="How often: 30m, 1h, 6h, 12h, 1d ...")] = "6h",
+    every: Annotated[str, typer.Option(help="How often: 30m, 1h, 6h, 12h, 1d ...")] = DEFAULT_EVERY,
     cron: Annotated[bool, typer.Option("--cron", help="A crontab entry (the default when crontab exists).")] = False,
     systemd: Annotated[bool, typer.Option("--systemd", help="A systemd timer and service.")] = False,
     system: Annotated[
@@ -138,7 +139,7 @@ def remove() -> None:
 
 @app.command("loop")
 def loop(
-    every: Annotated[str, typer.Option(help="How often: 30m, 1h, 6h, 12h, 1d ...")] = "6h",
+    every: Annotated[str, typer.Option(help="How often: 30m, 1h, 6h, 12h, 1d ...")] = DEFAULT_EVERY,
     delay: Annotated[str | None, typer.Option(help="Random delay before each run, at most.")] = None,
 ) -> None:
     """Stay in the foreground and run `probe run` every --every after a random delay: for a container or a

@@ -34,7 +34,6 @@ BEGIN = "# BEGIN probe schedule"
 END = "# END probe schedule"
 UNIT = "probe"  # probe.service + probe.timer
 LOG_NAME = "probe.log"
-DEFAULT_EVERY = "6h"
 MIN_EVERY = 10 * 60  # a run takes about a minute; more often than this only annoys the networks measured
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # Variables that decide where the probe finds its configuration and state: a scheduled run must see the same.
