@@ -8,6 +8,7 @@ way out. `failure` is None on success, otherwise a string from `probe.failures`.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.dataclasses import dataclass
@@ -26,6 +27,13 @@ _STRICT = ConfigDict(extra="forbid")
 
 
 # --- vocabulary (stable API: ../shared/docs/contract.md; add names, never rename) -------------------------------
+
+
+# Closed vocabularies of the records (strings in OONI's formats, so Literal rather than an enum).
+EndpointProtocol = Literal["tls", "tcp"]  # "tls": a TLS handshake with the SNI; "tcp": connect only
+DNSEngine = Literal["udp", "tcp", "doh"]
+Direction = Literal["in", "out"]  # which way a captured packet went
+Transport = Literal["tcp", "udp"]
 
 
 class Verdict(StrEnum):
@@ -100,7 +108,7 @@ class Target(Record):
     service: str
     host: str
     port: int
-    protocol: str  # "tls" (TLS handshake with SNI) or "tcp" (connect only)
+    protocol: EndpointProtocol
     sni: str | None = None
     role: str = "messaging"
     expected_asns: tuple[int, ...] = ()
@@ -147,7 +155,7 @@ class DNSQuery:
     """df-002 query: one response (or failure) to one question; further responses to the same query are
     further records tagged `late_response`."""
 
-    engine: str  # udp | tcp | doh
+    engine: DNSEngine
     resolver_address: str
     hostname: str
     query_type: str
@@ -231,8 +239,8 @@ class PacketSummary:
     """
 
     t: float
-    direction: str  # "in" or "out"
-    proto: str  # "tcp" or "udp"
+    direction: Direction
+    proto: Transport
     remote: str  # "ip:port" of the far end
     ttl: int | None = None  # IP TTL or IPv6 hop limit
     ip_id: int | None = None

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast, get_args
 
 from probe.addresses import is_ip_address
-from probe.model import Target
+from probe.model import EndpointProtocol, Target
 
 BUNDLED_PACKAGE = "probe.bundled_targets"  # the repository's targets/ folder, mapped into the package
 # The bundled lists, in the order they are measured and shown. An explicit registry: no directory scanning.
@@ -37,7 +37,7 @@ BUNDLED: tuple[str, ...] = (
 
 CONTROL = "control"  # the service name of the vantage canaries (probe.model.Target.is_control)
 SENTINEL = "sentinel"  # known-blocked hosts: judged like targets, never canaries (targets/README.md)
-PROTOCOLS = ("tls", "tcp")
+PROTOCOLS: tuple[EndpointProtocol, ...] = get_args(EndpointProtocol)
 CONFIDENCES = ("high", "medium", "low")
 
 # Every field an endpoint may have, with the one-line meaning `probe targets` and targets/README.md share.
@@ -333,13 +333,13 @@ def _parse_entry(entry: Mapping[str, Any], version: str, where: str, strict: boo
                 problems.append(f"{where}: field {field!r}: required in a bundled list ({FIELDS[field]})")
     if problems:
         return None, problems
-    assert isinstance(host, str) and isinstance(port, int) and isinstance(protocol, str)  # checked above
+    assert isinstance(host, str) and isinstance(port, int) and protocol in PROTOCOLS  # checked above
     return (
         Target(
             service=str(service),
             host=host.lower() if not is_ip_address(host) else str(ipaddress.ip_address(host)),
             port=port,
-            protocol=protocol,
+            protocol=cast(EndpointProtocol, protocol),
             sni=sni.lower() if isinstance(sni, str) else None,
             role=str(role),
             expected_asns=tuple(asns),

@@ -9,6 +9,7 @@ import ipaddress
 import math
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import Literal
 
 from probe.analysis.vantage import VantageFacts
 from probe.failures import Failure
@@ -32,7 +33,27 @@ LOSS_ALPHA = 1e-5
 CERTIFICATE = {Failure.SSL_UNKNOWN_AUTHORITY.value, Failure.SSL_INVALID_HOSTNAME.value}
 
 
-def failure_kind(connect: TCPConnect, handshake: TLSHandshake | None, protocol: str) -> str | None:
+# How an attempt failed, in verdict terms; `local` and `unreachable` belong to the vantage point, not to the path.
+FailureKind = Literal[
+    "tcp.timeout",
+    "tcp.reset",
+    "tcp.icmp",
+    "tcp.other",
+    "local",
+    "unreachable",
+    "tls.reset",
+    "tls.timeout",
+    "tls.closed",
+    "tls.mitm",
+    "tls.expired",
+    "tls.other",
+]
+# Where an address came from: the target's own literal, the resolver under test (first or late answer), the DoH
+# control, or the list's fallback addresses.
+AddressOrigin = Literal["literal", "resolver", "resolver_late", "doh", "fallback"]
+
+
+def failure_kind(connect: TCPConnect, handshake: TLSHandshake | None, protocol: str) -> FailureKind | None:
     """The kind of failure of one attempt, in verdict terms (None when it worked).
 
     `local` is a local firewall (EPERM/EACCES from connect), `unreachable` a missing route: both belong to the
@@ -79,7 +100,7 @@ class Attempt:
     connect: TCPConnect
     handshake: TLSHandshake | None
     events: tuple[NetworkEvent, ...]
-    kind: str | None  # failure kind; None when it worked
+    kind: FailureKind | None  # None when it worked
     packets: tuple[PacketSummary, ...] = ()
 
     @property
@@ -151,7 +172,7 @@ class AddressFacts:
     """
 
     ip: str
-    origin: str  # resolver | resolver_late | doh | fallback | literal
+    origin: AddressOrigin
     tries: tuple[Attempt, ...]
     control_before: Attempt | None
     control_after: Attempt | None
@@ -222,7 +243,7 @@ class AddressFacts:
         return any(a.ok and a.handshake is not None for a in self.tries)
 
     @property
-    def kind(self) -> str | None:
+    def kind(self) -> FailureKind | None:
         """The kind of the first failure, in time: what answered the trigger. After it, a censor may drop the
         whole (client, server, port) for a while (residual blocking), so later tries time out whatever the
         trigger did, and a majority would name the residue instead of the block."""
@@ -363,7 +384,7 @@ class EndpointFacts:
             )
         return out
 
-    def _origin(self, ip: str, late: set[str]) -> str:
+    def _origin(self, ip: str, late: set[str]) -> AddressOrigin:
         if ip == self.target.host:
             return "literal"
         if ip in self.resolver_addresses:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from probe.model import DNSQuery, NetworkEvent, PacketSummary, Tag, TCPConnect, TLSHandshake
+from probe.model import DNSQuery, NetworkEvent, PacketSummary, Tag, TCPConnect, TLSHandshake, Transport
 from probe.net.clock import Clock
 
 if TYPE_CHECKING:  # the implementations import httpx, dnspython, cryptography: load them when used
@@ -217,7 +217,7 @@ class SystemNetwork:
 
     async def _packets(
         self,
-        proto: str,
+        proto: Transport,
         local_port: int | None,
         remote: str,
         port: int,

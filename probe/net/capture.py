@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from probe.model import PacketSummary
+from probe.model import PacketSummary, Transport
 from probe.net.clock import Clock
 from probe.net.packets import Seen, read_frame
 
@@ -101,7 +101,7 @@ class Capture:
 
     def flow(
         self,
-        proto: str,
+        proto: Transport,
         local_port: int,
         remote: str,
         remote_port: int,

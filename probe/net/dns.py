@@ -24,7 +24,7 @@ import dns.rcode
 import dns.rdatatype
 
 from probe.failures import RCODE_FAILURES, Failure, classify
-from probe.model import DNSAnswer, DNSQuery, Tag
+from probe.model import DNSAnswer, DNSEngine, DNSQuery, Tag
 from probe.net.clock import Clock
 
 EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: avoids IP fragmentation
@@ -40,7 +40,7 @@ def make_query(name: str, query_type: str) -> dns.message.QueryMessage:
 class Question:
     """What one df-002 record describes, apart from the outcome: which name, how, to whom, and why."""
 
-    engine: str  # udp | tcp | doh
+    engine: DNSEngine
     resolver_address: str
     hostname: str
     query_type: str
