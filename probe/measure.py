@@ -1,18 +1,25 @@
-"""One endpoint, step by step: DNS (the resolver under test, the DoH control, a non-resolver), then TCP and TLS to
+"""Endpoints, step by step: DNS (the resolver under test, the DoH control, a non-resolver), then TCP and TLS to
 every address worth trying, each with the controls its verdict will need. Observations only; no judgement.
 
-The order inside one address matters (../shared/docs/measurement.md): the control SNI goes first, because after
-a trigger a censor may block the whole (client, server, port) for a while; the target tries follow; the control
-SNI runs once more afterwards only when the target failed, to show such residual blocking.
+The order at one address and port matters (../shared/docs/measurement.md): after a trigger a censor may block
+the whole (client, server, port) for a while ("penalty box", residual blocking), and new connections to it are then
+reset or dropped whatever they carry. So the work is ordered per address and port, across every endpoint of the
+run that uses it (names on one CDN address share it): first each endpoint's control SNI; then every target try of
+every endpoint there connects, and only once all are open do the ClientHellos go out, each on its own connection,
+so each name meets the censor as itself and one name's trigger cannot spoil another's tries (issue 15); last, the
+control SNI once more where a target failed, to show the box. That is why all DNS comes first: the addresses must be
+known before any of them is tried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -50,6 +57,12 @@ class Plan:
     tries: int = 5
     extended_tries: int = 12
     addresses_per_source: int = 2  # per address family, from each source (resolver, late answers, DoH, list)
+    # The controls' own tries failed too (a lossy path): then tries that all failed are extended as well, because
+    # five failures in a row are no rarity at 30% loss each way, and twelve are (analysis.facts.LOSS_ALPHA).
+    extend_when_all_fail: bool = False
+    # The longest one phase of a round at one address waits for its slowest member (an operation's timeout): a
+    # member still queued for a socket must not hold up the others for longer.
+    round_wait: float = 10.0
 
 
 @dataclass
@@ -81,22 +94,95 @@ class _Recorder:
 
 async def measure(target: Target, net: Network, plan: Plan, *, tags: tuple[str, ...] = ()) -> Measured:
     """Measure one endpoint completely. Never raises for network trouble: failures are in the observations."""
+    return (await measure_many((target,), net, plan, tags=tags))[0]
+
+
+async def measure_many(
+    targets: Sequence[Target],
+    net: Network,
+    plan: Plan,
+    *,
+    tags: tuple[str, ...] = (),
+    ramp: float = 0.0,
+    done: Callable[[], None] | None = None,
+) -> tuple[Measured, ...]:
+    """Measure endpoints together, in the order of `targets`: the DNS of all of them, then every address, in one
+    round per address and port (see the module's docstring). `ramp` spaces the endpoints' starts (seconds each);
+    `done` is called as each endpoint finishes."""
     started = datetime.now(UTC)
     zero = time.monotonic()
-    rec = _Recorder(relative_clock(zero), tags)
-    addresses: list[tuple[str, tuple[str, ...]]]
-    if is_ip_address(target.host):
-        addresses = [(target.host, ())]
-    else:
-        await _resolve(target.host, net, plan, rec)
-        addresses = _addresses(rec.queries, target.fallback_addresses, plan.addresses_per_source)
-    await asyncio.gather(*(_probe_address(target, ip, extra, net, plan, rec) for ip, extra in addresses))
-    return Measured(
-        target=target,
-        start_time=started.strftime("%Y-%m-%d %H:%M:%S"),
-        runtime=round(time.monotonic() - zero, 6),
-        observations=rec.observations(),
-    )
+    recorders = [_Recorder(relative_clock(zero), tags) for _ in targets]
+
+    async def resolve(i: int, target: Target) -> list[tuple[str, tuple[str, ...]]]:
+        await asyncio.sleep(i * ramp)
+        if is_ip_address(target.host):
+            return [(target.host, ())]
+        await _resolve(target.host, net, plan, recorders[i])
+        return _addresses(recorders[i].queries, target.fallback_addresses, plan.addresses_per_source)
+
+    addresses = await asyncio.gather(*(resolve(i, t) for i, t in enumerate(targets)))
+    rounds = _rounds(targets, addresses, plan)
+
+    async def probe(i: int, target: Target) -> Measured:
+        await asyncio.sleep(i * ramp)
+        rec = recorders[i]
+        await asyncio.gather(
+            *(
+                _probe_address(target, ip, extra, net, plan, rec, rounds[(ip, target.port)])
+                for ip, extra in addresses[i]
+            )
+        )
+        if done is not None:
+            done()
+        return Measured(
+            target=target,
+            start_time=started.strftime("%Y-%m-%d %H:%M:%S"),
+            runtime=round(time.monotonic() - zero, 6),
+            observations=rec.observations(),
+        )
+
+    return tuple(await asyncio.gather(*(probe(i, t) for i, t in enumerate(targets))))
+
+
+class _Round:
+    """One address and port of the run, and the endpoints that try it: waits for all of them between phases."""
+
+    def __init__(self, members: int, connections: int, wait: float) -> None:
+        self.shared = members > 1
+        self._wait = wait
+        self._phases = {"controls": _Count(members), "connected": _Count(connections)}
+
+    async def controls_done(self) -> None:
+        """Each endpoint's control SNI has completed (or failed): no target ClientHello went out before it."""
+        await self._arrive("controls", 2 * self._wait)
+
+    async def connected(self) -> None:
+        """This try's connection is open (or failed); wait until every try of the round is, so that no
+        ClientHello goes out while another try of the round still has to connect."""
+        await self._arrive("connected", self._wait)
+
+    async def _arrive(self, phase: str, wait: float) -> None:
+        count = self._phases[phase]
+        count.arrived += 1
+        if count.arrived >= count.expected:
+            count.all.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await count.all.wait()
+
+
+@dataclass
+class _Count:
+    expected: int
+    arrived: int = 0
+    all: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _rounds(
+    targets: Sequence[Target], addresses: Sequence[list[tuple[str, tuple[str, ...]]]], plan: Plan
+) -> dict[tuple[str, int], _Round]:
+    members = Counter((ip, t.port) for t, found in zip(targets, addresses, strict=True) for ip, _ in found)
+    return {key: _Round(n, n * plan.tries, plan.round_wait) for key, n in members.items()}
 
 
 async def recheck(measured: Measured, net: Network, *, tags: tuple[str, ...]) -> Measured:
@@ -210,14 +296,16 @@ def _addresses(
 
 
 async def _probe_address(
-    target: Target, ip: str, extra: tuple[str, ...], net: Network, plan: Plan, rec: _Recorder
+    target: Target, ip: str, extra: tuple[str, ...], net: Network, plan: Plan, rec: _Recorder, rounds: _Round
 ) -> None:
     sni_control = target.protocol == "tls" and not target.is_control and target.server_name != plan.control_sni
     if sni_control:
         await _try(target, ip, plan.control_sni, extra + (Tag.CONTROL_SNI.value,), net, rec)
-    tags = extra + (Tag.TARGET.value,)
-    outcomes = await _tries(plan.tries, lambda: _try(target, ip, target.server_name, tags, net, rec))
-    if any(outcomes) and not all(outcomes):
+    await rounds.controls_done()
+    tags = extra + (Tag.TARGET.value,) + ((Tag.SHARED_ADDRESS.value,) if rounds.shared else ())
+    outcomes = await _tries(plan.tries, lambda: _try(target, ip, target.server_name, tags, net, rec, rounds.connected))
+    if (any(outcomes) and not all(outcomes)) or (plan.extend_when_all_fail and not any(outcomes)):
+        # New connections, after the round's ClientHellos: a penalty box may refuse them (the analysis knows).
         outcomes += await _tries(
             plan.extended_tries - plan.tries, lambda: _try(target, ip, target.server_name, tags, net, rec)
         )
@@ -230,14 +318,27 @@ async def _tries(count: int, attempt: Callable[[], Awaitable[bool]]) -> list[boo
     return list(await asyncio.gather(*(attempt() for _ in itertools.repeat(None, count))))
 
 
-async def _try(target: Target, ip: str, server_name: str, tags: tuple[str, ...], net: Network, rec: _Recorder) -> bool:
-    """One connection (and handshake, for tls); True when it fully worked."""
+async def _try(
+    target: Target,
+    ip: str,
+    server_name: str,
+    tags: tuple[str, ...],
+    net: Network,
+    rec: _Recorder,
+    connected: Callable[[], Awaitable[None]] | None = None,
+) -> bool:
+    """One connection (and handshake, for tls); True when it fully worked. `connected` is awaited once the
+    connect is done, before anything is sent."""
     tags = rec.tags + tags
     transaction = rec.transaction()
     if target.protocol == "tcp":
-        exchange = await net.tcp(ip, target.port, clock=rec.clock, transaction_id=transaction, tags=tags)
+        exchange = await net.tcp(
+            ip, target.port, clock=rec.clock, transaction_id=transaction, tags=tags, connected=connected
+        )
     else:
-        exchange = await net.tls(ip, target.port, server_name, clock=rec.clock, transaction_id=transaction, tags=tags)
+        exchange = await net.tls(
+            ip, target.port, server_name, clock=rec.clock, transaction_id=transaction, tags=tags, connected=connected
+        )
     rec.tcp_connect.append(exchange.connect)
     rec.network_events.extend(exchange.events)
     rec.packets.extend(exchange.packets)

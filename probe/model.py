@@ -97,6 +97,9 @@ class Tag(StrEnum):
     FALLBACK_ADDRESS = "fallback_address"  # an address from the target list, not from DNS
     PREFLIGHT = "preflight"  # control endpoints measured before the targets
     AFTERFLIGHT = "afterflight"  # control endpoints measured again after the targets
+    # a target try at an address and port that other endpoints of the run use too: it was opened together with
+    # theirs, before any ClientHello went out (issue 15: one name's trigger must not spoil another's tries)
+    SHARED_ADDRESS = "shared_address"
 
 
 # --- what is measured --------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from probe import analysis, atomicfile, jsonlines, report
 from probe.analysis import VantageFacts
-from probe.measure import Plan, measure, recheck
+from probe.measure import Plan, measure_many, recheck
 from probe.model import (
     DNSAnswer,
     EndpointVerdict,
@@ -141,11 +141,11 @@ async def _measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured,
         resolver_port=config.resolver_port,
         resolver_label=config.resolver_label,
         doh_urls=config.doh_urls,
+        round_wait=config.timeout + 1,
     )
     tick = _ticker(config.progress)
-    preflight = list(
-        await asyncio.gather(*(tick(measure(c, net, plan, tags=(Tag.PREFLIGHT.value,))) for c in controls))
-    )
+    step_done = config.progress or (lambda: None)
+    preflight = list(await measure_many(controls, net, plan, tags=(Tag.PREFLIGHT.value,), done=step_done))
     vantage = analysis.assess(preflight)
     done: dict[int, Measured] = {}
     if controls and vantage.status is VantageStatus.OFFLINE:
@@ -158,10 +158,11 @@ async def _measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured,
         non_resolver = _non_resolver(preflight)
         if non_resolver is not None:
             preflight[0] = await _ask_non_resolver(preflight[0], non_resolver, net)
-        target_plan = dataclasses.replace(plan, non_resolver=non_resolver)
-        measured = await asyncio.gather(
-            *(tick(_ramped(i, measure(t, net, target_plan))) for i, t in enumerate(targets))
+        # Where the controls' own tries failed, a target whose tries all fail gets the extra tries too (loss).
+        target_plan = dataclasses.replace(
+            plan, non_resolver=non_resolver, extend_when_all_fail=vantage.control_try_failures > 0
         )
+        measured = await measure_many(targets, net, target_plan, ramp=RAMP, done=step_done)
         done.update((id(m.target), m) for m in measured)
         preflight = list(
             await asyncio.gather(*(tick(recheck(m, net, tags=(Tag.AFTERFLIGHT.value,))) for m in preflight))
@@ -177,14 +178,9 @@ def progress_total(targets: Sequence[Target]) -> int:
     return len(targets) + sum(1 for t in targets if t.is_control)
 
 
-RAMP = 0.001  # seconds between the starts of two endpoints: a thousand start over one second, not at once
-
-
-async def _ramped(index: int, step: Awaitable[T]) -> T:
-    """Start the `index`-th endpoint a little after the one before: starting a thousand at once (sockets,
-    queries, tasks) stalls the event loop for most of a second, which every running timeout would feel."""
-    await asyncio.sleep(index * RAMP)
-    return await step
+# Seconds between the starts of two endpoints (their DNS, then their tries): starting a thousand at once (sockets,
+# queries, tasks) stalls the event loop for most of a second, which every running timeout would feel.
+RAMP = 0.001
 
 
 def _ticker(progress: Callable[[], None] | None) -> Callable[[Awaitable[T]], Awaitable[T]]:

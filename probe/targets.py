@@ -186,6 +186,20 @@ def select(targets: Iterable[Target], services: Iterable[str]) -> tuple[Target, 
     return tuple(t for t in targets if t.is_control or t.service in wanted)
 
 
+def with_bundled_controls(targets: Iterable[Target]) -> tuple[Target, ...]:
+    """`targets` with the bundled controls in front, but for those it measures already: a list of one's own
+    still needs the vantage canaries (issue 15: without them a dead network looked online)."""
+    targets = tuple(targets)
+    have = {(t.host, t.port, t.protocol, t.server_name) for t in targets}
+    controls = load([bundled_paths()[BUNDLED.index("controls.toml")]], strict=True)
+    return tuple(c for c in controls if (c.host, c.port, c.protocol, c.server_name) not in have) + targets
+
+
+def without_controls(targets: Iterable[Target]) -> tuple[Target, ...]:
+    """`targets` without any control endpoint (`probe run --no-controls`)."""
+    return tuple(t for t in targets if not t.is_control)
+
+
 def services(targets: Iterable[Target]) -> tuple[str, ...]:
     """The service names in `targets`, in order of first appearance."""
     return tuple(dict.fromkeys(t.service for t in targets))

@@ -31,7 +31,7 @@ from probe.model import (
     TCPStatus,
     TLSHandshake,
 )
-from probe.net import Exchange, Lookup
+from probe.net import Connected, Exchange, Lookup
 from probe.net.clock import Clock
 from probe.net.dns import Question
 
@@ -72,6 +72,9 @@ class Script:
     aaaa: Mapping[str, list[str]] = field(default_factory=dict)  # name -> IPv6 addresses (resolver and DoH)
     lost: frozenset[tuple[str, str]] = frozenset()  # (name, query type) the resolver never answers: loss
     stall: float = 0.0  # seconds the first TLS handshake blocks the event loop (an overloaded probe)
+    # (address, SNI): once a handshake with that SNI reached the address, new connections to it time out (a
+    # penalty box, residual blocking); connections already open are not touched
+    penalty_box: frozenset[tuple[str, str]] = frozenset()
     capture: bool = False  # emit packet summaries, as a run with packet capture would
     server_ttl: int = 52  # IP TTL of the servers' own packets when they reach the probe
     injector_ttl: int = 61  # IP TTL of a censor's forged packets (it sits nearer)
@@ -83,6 +86,7 @@ class FakeNetwork:
     def __init__(self, script: Script) -> None:
         self.script = script
         self._counts: dict[object, int] = {}
+        self._boxed: set[str] = set()
         self.calls: list[tuple[str, object]] = []
 
     def _next(self, key: object, outcome: str | list[str]) -> str:
@@ -163,7 +167,8 @@ class FakeNetwork:
         return _answered(question, name, query_type, value, t0, t0 + 0.02)
 
     def _connect(self, ip: str, port: int, clock: Clock, transaction_id: int, tags: tuple[str, ...]) -> TCPConnect:
-        outcome = self._next(("connect", ip), self.script.connect.get(ip, "ok"))
+        self.calls.append(("connect", (ip, port)))
+        outcome = "timeout" if ip in self._boxed else self._next(("connect", ip), self.script.connect.get(ip, "ok"))
         t0 = clock()
         if outcome == "ok":
             status = TCPStatus(success=True)
@@ -172,9 +177,14 @@ class FakeNetwork:
         return TCPConnect(ip=ip, port=port, status=status, t0=t0, t=t0 + 0.01, transaction_id=transaction_id,
                           tags=tags)  # fmt: skip
 
-    async def tcp(self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]) -> Exchange:
+    async def tcp(
+        self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...],
+        connected: Connected | None = None,
+    ) -> Exchange:  # fmt: skip
         self.calls.append(("tcp", (ip, port)))
         connect = self._connect(ip, port, clock, transaction_id, tags)
+        if connected is not None:
+            await connected()
         return Exchange(connect, packets=self._connect_packets(connect))
 
     def _connect_packets(self, connect: TCPConnect) -> tuple[PacketSummary, ...]:
@@ -191,15 +201,20 @@ class FakeNetwork:
         return ()
 
     async def tls(
-        self, ip: str, port: int, server_name: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
-    ) -> Exchange:
-        self.calls.append(("tls", (ip, port, server_name)))
+        self, ip: str, port: int, server_name: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...],
+        connected: Connected | None = None,
+    ) -> Exchange:  # fmt: skip
         if self.script.stall:
             time.sleep(self.script.stall)  # blocks the event loop, as a probe too busy to keep time would
             self.script = dataclasses.replace(self.script, stall=0.0)
         connect = self._connect(ip, port, clock, transaction_id, tags)
+        if connected is not None:
+            await connected()
+        self.calls.append(("tls", (ip, port, server_name)))
         if not connect.status.success:
             return Exchange(connect, packets=self._connect_packets(connect))
+        if (ip, server_name) in self.script.penalty_box:
+            self._boxed.add(ip)
         key = (ip, server_name) if (ip, server_name) in self.script.tls else ip
         outcome = self._next(("tls", key), self.script.tls.get(key, "ok"))
         address = f"{ip}:{port}"

@@ -105,3 +105,33 @@ def test_a_garbled_ca_file_exits_2_before_measuring(empty_netns: str, tmp_path: 
     assert done.returncode == 2, done.stderr
     assert f"cannot load trust anchors from {garbled}" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "results").exists()
+
+
+MY_LIST = """version = "2026-12-08"
+[[endpoint]]
+service = "line"
+host = "legy.line-apps.com"
+port = 443
+protocol = "tls"
+"""
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("no_controls", [False, True], ids=["own-list", "own-list-no-controls"])
+def test_an_own_list_keeps_the_bundled_controls_and_a_dead_network_is_never_online(
+    no_controls: bool, empty_netns: str, tmp_path: Path
+) -> None:
+    """Issue 15: `--targets FILE` must not drop the bundled controls, and a list without controls (here with
+    `--no-controls`) on a dead network is offline (exit 3), never online."""
+    mine = tmp_path / "mine.toml"
+    mine.write_text(MY_LIST)
+    assert _probe(empty_netns, "init", "--accept-risks", "--no-upload").returncode == 0
+    args = ["run", "--json", "--timeout", "1", "--targets", str(mine), "--results-dir", str(tmp_path / "results")]
+    done = _probe(empty_netns, *args, *(["--no-controls"] if no_controls else []))
+    assert done.returncode == 3, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["vantage"]["status"] == "offline"
+    services = {e["service"] for e in summary["endpoints"]}
+    assert services == ({"line"} if no_controls else {"line", "control"})
+    if no_controls:
+        assert "the list has no controls" in done.stderr

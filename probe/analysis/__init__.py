@@ -12,7 +12,7 @@ from probe.analysis.facts import EndpointFacts
 from probe.analysis.rules import RULES
 from probe.analysis.services import aggregate
 from probe.analysis.vantage import VantageFacts, assess
-from probe.model import Confidence, EndpointVerdict, Measured, Verdict
+from probe.model import Confidence, EndpointVerdict, Measured, Tag, Verdict
 
 ANALYSIS_VERSION = "1"
 
@@ -39,6 +39,7 @@ def classify(measured: Measured, vantage: VantageFacts) -> EndpointVerdict:
                 notes.append("packet capture not available: injected packets not confirmed by their headers")
             elif rule.verdict in _PACKET_VERDICTS and rule.confidence is not Confidence.HIGH:
                 notes.append(_packet_note(facts))
+        notes += _shared_note(facts)
         return EndpointVerdict(
             verdict=rule.verdict, confidence=confidence, evidence=tuple(evidence) + tuple(notes), rule_id=rule.id
         )
@@ -52,6 +53,18 @@ def _packet_note(facts: EndpointFacts) -> str:
     if facts.server_seen(ips):
         return "captured packets show no sign of injection (the server's own IP TTL, no burst)"
     return "captured packets hold no packet of the server itself to compare with"
+
+
+def _shared_note(facts: EndpointFacts) -> list[str]:
+    """Say so when the endpoint's address and port served other names of the run too (issue 15)."""
+    shared = [a for a in facts.judged if any(Tag.SHARED_ADDRESS.value in t.connect.tags for t in a.tries)]
+    if not shared:
+        return []
+    a = shared[0]
+    return [
+        f"{a.ip}:{a.tries[0].connect.port} serves other names of this run too: all their tries and these were open "
+        "before the first ClientHello, so no name's trigger spoiled another's tries"
+    ]
 
 
 def classify_all(measured: Iterable[Measured], vantage: VantageFacts) -> tuple[EndpointVerdict, ...]:

@@ -603,7 +603,14 @@ def works(f: EndpointFacts) -> Evidence | None:
     flaky = [a for a in good if a.failures]
     if flaky:
         a = flaky[0]
-        text.append(f"{a.failures} of {len(a.tries)} tries to {a.ip} failed: loss, not a repeatable block")
+        text.append(f"{a.failures} of {len(a.counted)} tries to {a.ip} failed: loss, not a repeatable block")
+    boxed = [a for a in good if a.residue]
+    if boxed:
+        a = boxed[0]
+        text.append(
+            f"{len(a.residue)} later connections to {a.ip} were refused, and the control SNI afterwards too: the "
+            "address was in a penalty box (another name's trigger), not counted against this name"
+        )
     bad = [a for a in judged if not a.works]
     if bad:
         text.append(f"{len(bad)} of {len(judged)} addresses fail ({bad[0].ip}: {bad[0].kind}); the others work")

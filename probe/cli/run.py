@@ -46,6 +46,14 @@ def run(
     upload: Annotated[
         bool | None, typer.Option("--upload/--no-upload", help="Queue the result for upload (default: settings).")
     ] = None,
+    no_controls: Annotated[
+        bool,
+        typer.Option(
+            "--no-controls",
+            help="Leave out the bundled control endpoints (which --targets lists get too); a list's own controls "
+            "stay. Without any control, every blocking verdict is low confidence at most.",
+        ),
+    ] = False,
 ) -> None:
     """Measure every endpoint of the target list: DNS, TCP and TLS, with controls; print a per-service table and
     write a result file. Exit 0 when the run completed (whatever it found), 2 on bad input, 3 when nothing could
@@ -63,6 +71,7 @@ def run(
         results_dir=results_dir,
         capture=not no_capture,
         upload=upload,
+        no_controls=no_controls,
     )
 
     def show(outcome: RunOutcome) -> None:
@@ -79,11 +88,11 @@ def run(
     except lifecycle.Stop as exc:
         fail(str(exc), EXIT_CANNOT_MEASURE if exc.cannot_measure else EXIT_BAD_INPUT)
     if outcome.vantage.status.value == "offline":
-        fail(
-            f"no network: none of the {outcome.vantage.controls} control endpoints could be reached, so nothing was "
-            f"measured (the result file says so: {outcome.result_file})",
-            EXIT_CANNOT_MEASURE,
-        )
+        if outcome.vantage.controls:
+            why = f"none of the {outcome.vantage.controls} control endpoints could be reached, so nothing was measured"
+        else:
+            why = "the list has no controls and no endpoint could be reached, so nothing tells censorship from that"
+        fail(f"no network: {why} (the result file says so: {outcome.result_file})", EXIT_CANNOT_MEASURE)
 
 
 def summary(outcome: RunOutcome) -> dict[str, Any]:

@@ -65,6 +65,7 @@ class Options:
     results_dir: Path | None = None
     capture: bool = True  # False: --no-capture, whatever the configuration says
     upload: bool | None = None
+    no_controls: bool = False  # --no-controls: the bundled controls left out (a list's own controls stay)
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,14 @@ def _config(options: Options, settings: Settings) -> RunConfig:
     target_files = options.targets or chosen.targets
     try:
         selected = target_lists.load(list(target_files) or None)
+        if not target_files and options.no_controls:
+            selected = target_lists.without_controls(selected)
+        elif target_files and not options.no_controls:  # a list of one's own still gets the canaries (issue 15)
+            selected = target_lists.with_bundled_controls(selected)
     except target_lists.TargetsError as exc:
         raise Stop("bad target list:\n  " + "\n  ".join(exc.problems)) from exc
+    if not selected:
+        raise Stop("nothing to measure: the bundled lists without their controls (--no-controls) left nothing")
     services = options.services or chosen.services
     if services:
         known = {t.service for t in selected}
@@ -165,7 +172,12 @@ def _config(options: Options, settings: Settings) -> RunConfig:
         ca_files=tuple(ca_files),
         timeout=timeout,
         results_dir=chosen.results_dir if options.results_dir is None else options.results_dir,
-        options=(f"timeout={timeout:g}", f"resolver={resolver.label}", *(f"doh={u}" for u in doh_urls)),
+        options=(
+            f"timeout={timeout:g}",
+            f"resolver={resolver.label}",
+            *(f"doh={u}" for u in doh_urls),
+            *(("no_controls",) if options.no_controls else ()),
+        ),
         capture=chosen.capture and options.capture,
     )
 

@@ -479,6 +479,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         targets=NO_CONTROLS,
     ),
     Scenario(
+        "tls_penalty_box_shared_address",
+        "LINE's two gateways share one address (a CDN). The first's SNI is reset three times in four and puts "
+        "the address in a penalty box: new connections to it time out. Every try of both names was open before "
+        "the first ClientHello, so the second gateway's own tries speak for it (one failed: loss); its extra "
+        "tries and the control SNI afterwards meet the box, which is not counted against it.",
+        Script(resolver={**GENUINE, "legy-jp.line-apps.com": GENUINE["legy.line-apps.com"]},
+               doh={**GENUINE, "legy-jp.line-apps.com": GENUINE["legy.line-apps.com"]},
+               tls={("203.0.113.20", "legy.line-apps.com"): ["reset", "reset", "ok", "reset", "reset"],
+                    ("203.0.113.20", "legy-jp.line-apps.com"): ["ok", "ok", "timeout", "ok", "ok"]},
+               penalty_box=frozenset({("203.0.113.20", "legy.line-apps.com")})),
+        {"legy.line-apps.com": "tls.reset"},
+        {"legy.line-apps.com": "medium"},
+    ),
+    Scenario(
         "trap_truncated_measurement",
         "A measurement stored empty (a run cut off before anything was recorded for LINE's Japanese gateway).",
         Script(resolver=resolver()),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from probe.measure import Plan, measure
+import dataclasses
+
+from probe.measure import Plan, measure, measure_many
 from probe.model import Tag, Target
 from tests.fakes import FakeNetwork, Script
 
@@ -78,3 +80,33 @@ async def test_controls_get_no_control_sni() -> None:
     await measure(control, net, PLAN)
     assert all(sni == "example.org" for _, _, sni in tls_calls(net))
     assert len(tls_calls(net)) == PLAN.tries
+
+
+async def test_names_on_one_address_connect_every_try_before_any_target_client_hello() -> None:
+    """Issue 15: a penalty box after one name's trigger refuses new connections to the address, so every try of
+    every name there is connected first; the control SNIs go before all of it."""
+    jp = Target(service="line", host="legy-jp.line-apps.com", port=443, protocol="tls", list_version="v")
+    shared = {"legy.line-apps.com": ["203.0.113.20"], "legy-jp.line-apps.com": ["203.0.113.20"]}
+    net = FakeNetwork(Script(resolver=shared))
+    measured = await measure_many((LEGY, jp), net, PLAN)
+    order = [(kind, args) for kind, args in net.calls if kind in ("connect", "tls")]
+    hellos = [i for i, (kind, args) in enumerate(order) if kind == "tls" and args[2] != "example.org"]  # type: ignore[index]
+    controls = [i for i, (kind, args) in enumerate(order) if kind == "tls" and args[2] == "example.org"]  # type: ignore[index]
+    connects = [i for i, (kind, _) in enumerate(order) if kind == "connect"]
+    assert len(hellos) == 2 * PLAN.tries and len(controls) == 2
+    assert max(controls) < min(hellos) and sorted(connects)[-1] < min(hellos)
+    for m in measured:
+        tries = [c for c in m.observations.tcp_connect if Tag.TARGET.value in c.tags]
+        assert tries and all(Tag.SHARED_ADDRESS.value in c.tags for c in tries)
+
+
+async def test_tries_that_all_fail_are_extended_only_on_a_lossy_path() -> None:
+    script = Script(
+        resolver={"legy.line-apps.com": ["203.0.113.20"]}, connect={"203.0.113.20": ["ok", *["timeout"] * 5]}
+    )
+    quiet = FakeNetwork(script)
+    await measure(LEGY, quiet, PLAN)
+    lossy = FakeNetwork(script)
+    await measure(LEGY, lossy, dataclasses.replace(PLAN, extend_when_all_fail=True))
+    count = [sum(1 for kind, args in n.calls if kind == "connect") for n in (quiet, lossy)]
+    assert count == [1 + PLAN.tries + 1, 1 + PLAN.extended_tries + 1]  # control SNI, tries, the SNI after
