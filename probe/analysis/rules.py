@@ -149,9 +149,10 @@ def _suspect(f: EndpointFacts, bogon: bool) -> tuple[str, ...]:
     """Resolver answers the control does not give, bogon or routable, that never proved themselves with a valid
     certificate for the name (a CDN's other address passes that test, and then it is no evidence at all).
 
-    Without a DoH answer (DoH is often blocked where it matters), a bogon that accepts connections proves as much
-    as one can without a control (a private or documentation address can be genuine: the lab's are), unless no
-    server can have it at all (127.0.0.1, 0.0.0.0): that one is a lie whatever connects there (issue 15)."""
+    Without a DoH answer (DoH is often blocked where it matters), the control names asked of the same resolver are
+    the contrast: where they resolve to routable addresses, a bogon that never accepts a connection is a lie; where
+    they are bogons too (a lab, a split-horizon network) it proves nothing. An address no server can have at all
+    (127.0.0.1, 0.0.0.0) is a lie whatever the contrast and whatever connects there (issue 15)."""
     return tuple(
         ip
         for ip in f.resolver_addresses
@@ -159,7 +160,12 @@ def _suspect(f: EndpointFacts, bogon: bool) -> tuple[str, ...]:
         and ip not in f.doh_addresses
         and not f.valid_tls_at([ip])
         and not (bogon and is_fake_ip(ip) and f.connects_at([ip]))
-        and (not bogon or bool(f.doh_addresses) or is_impossible(ip) or not f.connects_at([ip]))
+        and (
+            not bogon
+            or bool(f.doh_addresses)
+            or is_impossible(ip)
+            or (f.vantage.resolver and not f.vantage.resolver_bogons and not f.connects_at([ip]))
+        )
     )
 
 

@@ -10,6 +10,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from probe.analysis.bogons import is_bogon
 from probe.failures import Failure
 from probe.model import Measured, Tag, TLSHandshake, VantageStatus
 
@@ -39,6 +40,9 @@ class VantageFacts:
     control_try_failures: int = 0
     control_queries: int = 0
     control_query_failures: int = 0
+    # every address the resolver gave for the control names is a bogon (a lab, a split-horizon network): then a
+    # bogon answer for a target is no sign of a lie without a DoH answer to compare (issue 15)
+    resolver_bogons: bool = False
     international: int = 0  # international controls (role vantage_online) that connected
     domestic: int = 0  # the other controls (same_region, same_operator: domestic somewhere) that connected
 
@@ -77,6 +81,7 @@ class VantageFacts:
             "control_try_failures": self.control_try_failures,
             "control_queries": self.control_queries,
             "control_query_failures": self.control_query_failures,
+            "resolver_bogons": self.resolver_bogons,
             "international_controls": self.international,
             "domestic_controls": self.domestic,
         }
@@ -136,6 +141,7 @@ def assess(controls: Iterable[Measured], others: Iterable[Measured] = ()) -> Van
         control_try_failures=try_failures,
         control_queries=resolved,
         control_query_failures=unanswered,
+        resolver_bogons=_resolver_bogons(controls),
         international=international,
         domestic=domestic,
     )
@@ -180,6 +186,12 @@ def _query_counts(controls: Sequence[Measured]) -> tuple[int, int]:
             queries += len(first)
             unanswered += lost
     return queries, unanswered
+
+
+def _resolver_bogons(controls: Sequence[Measured]) -> bool:
+    """The resolver's answers for the control names are all non-routable (and there are some)."""
+    answers = {ip for m in controls for ip in _answers(m, Tag.SYSTEM_RESOLVER)}
+    return bool(answers) and all(is_bogon(ip) for ip in answers)
 
 
 def _answers(m: Measured, tag: Tag) -> set[str]:

@@ -65,13 +65,15 @@ def main(argv: list[str]) -> int:
                 print(f"lab CA: {lab.pki.ca_file}   DoH: https://{addr.CONTROL_RESOLVER}/dns-query")
                 print("the probe, as the tests run it:")
                 env = " ".join(f"{k}={v}" for k, v in probe_env(home).items() if k.startswith("PROBE"))
-                print(f"  {env} ip netns exec {lab.client_ns} {' '.join(probe_argv(lab, folder / 'results'))}")
+                print(
+                    f"  {env} ip netns exec {lab.client_ns} {' '.join(probe_argv(lab, folder / 'results', scenario=scenario))}"
+                )
                 input("\nthe lab is up; press Enter to tear it down ")
                 return 0
         home = folder / "home"
         prepare_home(home)
         with lab.censor(scenario.censor):  # a fresh censor: the self-test may have left state (residual blocking)
-            outcome = run_probe(lab, folder / "results", home, capture=not args.no_capture)
+            outcome = run_probe(lab, folder / "results", home, capture=not args.no_capture, scenario=scenario)
         for e in outcome.summary.get("endpoints", []):
             print(
                 f"{e['service']:<10} {e['protocol']}://{e['host']}:{e['port']:<6} {e['verdict']:<14} "

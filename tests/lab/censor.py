@@ -37,12 +37,57 @@ class ResolverLie:
 class DNSInjection:
     """An on-path injector: forged A answers for the selected names, to queries sent to any address, after
     `forged_delay` seconds (at once by default); the system resolver's genuine answer is held back and delivered
-    `delay` seconds later."""
+    `delay` seconds later.
+
+    `more` adds further injectors, each an (address, seconds) forged A answer sent from another hop (another IP
+    TTL, its own IP-IDs): the GFW's several injectors (issue 15). `aaaa` answers AAAA queries at once with a forged
+    address (the GFW's are Teredo). `resolver=False` leaves the queries to the system resolver alone (no race):
+    only queries that cross the border to other addresses meet it, as behind a poisoned in-country resolver."""
 
     select: Select
     forged: str = addr.SINKHOLE
     delay: float = 0.08
     forged_delay: float = 0.0
+    more: tuple[tuple[str, float], ...] = ()
+    aaaa: str | None = None
+    resolver: bool = True
+
+
+@dataclass(frozen=True)
+class ServfailRewrite:
+    """The system resolver's answers for the selected names arrive as SERVFAIL (no address). Unbound cannot be
+    told to fail one name on demand, so the censor router rewrites the resolver's answer on its way; to the client
+    it is the resolver's own SERVFAIL."""
+
+    select: Select
+
+
+@dataclass(frozen=True)
+class ServerRules:
+    """iptables rules in the *server* namespace's INPUT chain, templates filled as for `Rules`: the server itself
+    refusing (its own RST: a server that is down), no censor involved."""
+
+    rules: tuple[str, ...]
+    select: Select
+
+
+@dataclass(frozen=True)
+class Interception:
+    """An SNI-triggered TLS interception box: connections to the selected endpoints' addresses and ports are
+    redirected to it; a ClientHello naming a selected endpoint is answered with a certificate from an untrusted CA
+    that copies the genuine names (the target's among others, not first: exactly, or by a wildcard for every
+    other name); any other ClientHello (the control SNI) is passed on to the genuine server untouched."""
+
+    select: Select
+
+
+@dataclass(frozen=True)
+class Delay:
+    """Every forwarded packet held back `low`-`high` seconds (uniformly), in user space (NFQUEUE): the kernel has
+    no netem."""
+
+    low: float = 0.4
+    high: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -52,7 +97,7 @@ class FinInjection:
     select: Select
 
 
-CensorPart = Rules | ResolverLie | DNSInjection | FinInjection
+CensorPart = Rules | ResolverLie | DNSInjection | FinInjection | ServfailRewrite | ServerRules | Interception | Delay
 
 
 def dns_name_hex(name: str) -> str:

@@ -1,6 +1,8 @@
 """On-path injectors that run inside the censor namespace (scapy): what iptables alone cannot do.
 
-    python injectors.py dns --client-if IF --server-if IF --resolver IP --forged IP --delay S NAME...
+    python injectors.py dns --client-if IF --server-if IF --resolver IP --forged IP --delay S [--more IP@S]...
+                            [--aaaa IP6] [--spare-resolver] NAME...
+    python injectors.py servfail --server-if IF --resolver IP NAME...
     python injectors.py fin --client-if IF --port P SNI...
 
 `dns`: a GFW-style DNS injector. Every A query for a censored name that crosses the censor, to any address, gets a
@@ -8,7 +10,13 @@ forged answer at once, spoofed from the address it was sent to (so a host that r
 The genuine answer of the system resolver is dropped in FORWARD by an iptables rule; this process sees it on the
 server-side interface (a sniffer sees packets before netfilter does) and sends it on `--delay` seconds later, so the
 client gets the forged answer first and the genuine one after it (the race the probe's late-answer window is for).
-There is no netem on this kernel; this is the user-space delay lab.md recommends.
+There is no netem on this kernel; this is the user-space delay lab.md recommends. `--more IP@S` adds injectors
+on other hops: a further forged answer S seconds after the query, with its own IP TTL and IP-IDs (the GFW runs
+several, some answering after the genuine resolver); `--aaaa` answers AAAA queries with a forged address (the
+GFW's are Teredo); `--spare-resolver` leaves queries to the resolver alone (behind a poisoned in-country
+resolver, only queries that cross the border meet the injector).
+
+`servfail`: the resolver's answers for the names (dropped in FORWARD) are sent on as SERVFAIL without answers.
 
 `fin`: a FIN/ACK injector. The ClientHello with a censored SNI is dropped in FORWARD (the server never sees it);
 this process answers it with a FIN/ACK spoofed from the server, in sequence, so the client's TLS stack reads a clean
@@ -38,7 +46,14 @@ def main(argv: list[str]) -> int:
     dns_p.add_argument("--forged", required=True)
     dns_p.add_argument("--delay", type=float, default=0.08)
     dns_p.add_argument("--forged-delay", type=float, default=0.0)
+    dns_p.add_argument("--more", action="append", default=[])
+    dns_p.add_argument("--aaaa")
+    dns_p.add_argument("--spare-resolver", action="store_true")
     dns_p.add_argument("names", nargs="+")
+    servfail_p = sub.add_parser("servfail")
+    servfail_p.add_argument("--server-if", required=True)
+    servfail_p.add_argument("--resolver", required=True)
+    servfail_p.add_argument("names", nargs="+")
     fin_p = sub.add_parser("fin")
     fin_p.add_argument("--client-if", required=True)
     fin_p.add_argument("--port", type=int, action="append", required=True)
@@ -50,16 +65,20 @@ def main(argv: list[str]) -> int:
     raw = conf.L3socket()  # one raw socket for every injected packet: opening one per packet is slow
 
     if args.kind == "dns":
+        more = [(ip, float(at)) for ip, _, at in (m.rpartition("@") for m in args.more)]
         sniffers = dns_injector(
             raw.send,
             args.client_if,
             args.server_if,
             args.resolver,
-            args.forged,
+            [(args.forged, args.forged_delay), *more],
             args.delay,
-            args.forged_delay,
             args.names,
+            aaaa=args.aaaa,
+            spare_resolver=args.spare_resolver,
         )
+    elif args.kind == "servfail":
+        sniffers = servfail_rewriter(raw.send, args.server_if, args.resolver, args.names)
     else:
         sniffers = fin_injector(raw.send, args.client_if, args.port, args.snis)
     stop = threading.Event()
@@ -94,10 +113,12 @@ def dns_injector(
     client_if: str,
     server_if: str,
     resolver: str,
-    forged: str,
+    forged: list[tuple[str, float]],
     delay: float,
-    forged_delay: float,
     names: list[str],
+    *,
+    aaaa: str | None = None,
+    spare_resolver: bool = False,
 ) -> list[Sniffer]:
     import dns.flags
     import dns.message
@@ -118,20 +139,33 @@ def dns_injector(
         name = message.question[0].name.to_text(omit_final_dot=True).lower()
         return message if name in censored else None
 
+    def lie(query: dns.message.Message, pkt: Any, rdtype: str, address: str, hop: int) -> Any:
+        answer = dns.message.make_response(query)
+        answer.flags |= dns.flags.RA
+        answer.answer.append(dns.rrset.from_text(query.question[0].name, 300, "IN", rdtype, address))
+        # Each injector sits on another hop: its own IP TTL, and IP-IDs of its own (issue 15).
+        header = IP(src=pkt[IP].dst, dst=pkt[IP].src, ttl=50 - 3 * hop, id=(hop + 1) * 4099 + query.id % 1000)
+        return header / UDP(sport=53, dport=pkt[UDP].sport) / Raw(answer.to_wire())
+
     def on_query(pkt: Any) -> None:
         if IP not in pkt or UDP not in pkt or pkt[UDP].dport != 53:
             return
-        query = censored_message(bytes(pkt[UDP].payload), response=False)
-        if query is None or query.question[0].rdtype != dns.rdatatype.A:
+        if spare_resolver and pkt[IP].dst == resolver:
             return
-        answer = dns.message.make_response(query)
-        answer.flags |= dns.flags.RA
-        answer.answer.append(dns.rrset.from_text(query.question[0].name, 300, "IN", "A", forged))
-        lie = IP(src=pkt[IP].dst, dst=pkt[IP].src) / UDP(sport=53, dport=pkt[UDP].sport) / Raw(answer.to_wire())
-        if forged_delay > 0:  # an injector that loses the race: the genuine answer gets there first
-            threading.Timer(forged_delay, send, args=(lie,)).start()
-        else:
-            send(lie)
+        query = censored_message(bytes(pkt[UDP].payload), response=False)
+        if query is None:
+            return
+        rdtype = query.question[0].rdtype
+        if rdtype == dns.rdatatype.AAAA and aaaa is not None:
+            send(lie(query, pkt, "AAAA", aaaa, 0))
+            return
+        if rdtype != dns.rdatatype.A:
+            return
+        for hop, (address, after) in enumerate(forged):
+            if after > 0:  # an injector that answers later, some after the genuine resolver
+                threading.Timer(after, send, args=(lie(query, pkt, "A", address, hop),)).start()
+            else:
+                send(lie(query, pkt, "A", address, hop))
 
     def on_response(pkt: Any) -> None:
         if IP not in pkt or UDP not in pkt or pkt[IP].src != resolver or pkt[UDP].sport != 53:
@@ -142,8 +176,36 @@ def dns_injector(
         late = IP(src=pkt[IP].src, dst=pkt[IP].dst) / UDP(sport=53, dport=pkt[UDP].dport) / Raw(payload)
         threading.Timer(delay, send, args=(late,)).start()
 
-    responses = f"udp and src host {resolver} and src port 53"
-    return [(client_if, "udp dst port 53", on_query), (server_if, responses, on_response)]
+    sniffers: list[Sniffer] = [(client_if, "udp dst port 53", on_query)]
+    if not spare_resolver:
+        sniffers.append((server_if, f"udp and src host {resolver} and src port 53", on_response))
+    return sniffers
+
+
+def servfail_rewriter(send: Send, server_if: str, resolver: str, names: list[str]) -> list[Sniffer]:
+    """The resolver's answers for `names` (dropped in FORWARD) go on to the client as SERVFAIL, without answers."""
+    import dns.message
+    import dns.rcode
+    from scapy.layers.inet import IP, UDP
+    from scapy.packet import Raw
+
+    censored = {n.lower().rstrip(".") for n in names}
+
+    def on_response(pkt: Any) -> None:
+        if IP not in pkt or UDP not in pkt or pkt[IP].src != resolver or pkt[UDP].sport != 53:
+            return
+        try:
+            message = dns.message.from_wire(bytes(pkt[UDP].payload))
+        except Exception:
+            return
+        if not message.question or message.question[0].name.to_text(omit_final_dot=True).lower() not in censored:
+            return
+        message.answer.clear()
+        message.authority.clear()
+        message.set_rcode(dns.rcode.SERVFAIL)
+        send(IP(src=pkt[IP].src, dst=pkt[IP].dst) / UDP(sport=53, dport=pkt[UDP].dport) / Raw(message.to_wire()))
+
+    return [(server_if, f"udp and src host {resolver} and src port 53", on_response)]
 
 
 def fin_injector(send: Send, client_if: str, ports: list[int], snis: list[str]) -> list[Sniffer]:

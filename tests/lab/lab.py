@@ -24,13 +24,25 @@ from pathlib import Path
 
 from tests.lab import plan as addr
 from tests.lab import servers
-from tests.lab.censor import CensorPart, DNSInjection, FinInjection, ResolverLie, Rules, dns_name_hex
+from tests.lab.censor import (
+    CensorPart,
+    Delay,
+    DNSInjection,
+    FinInjection,
+    Interception,
+    ResolverLie,
+    Rules,
+    ServerRules,
+    ServfailRewrite,
+    dns_name_hex,
+)
 from tests.lab.netns import LabCommandError, add_namespace, address, delete_namespace, route, run, sysctl, veth
 from tests.lab.pki import LabPKI, make_pki
 from tests.lab.plan import LabPlan
 
 HERE = Path(__file__).resolve().parent
 NETNS_ETC = Path("/etc/netns")
+INTERCEPT_PORT = 10443  # where the interception box listens on the censor router (connections are DNATed to it)
 
 
 @dataclass
@@ -156,17 +168,23 @@ class Lab:
         """A fresh censor router between client and servers with `parts` applied; removed on exit."""
         injectors: list[subprocess.Popen[str]] = []
         lies = self._lies(parts)
+        server_rules = self.server_rules(parts)
         try:
             self._build_router()
             if lies:
                 self._start_system_resolver(lies)
             self._apply_rules(parts)
+            if server_rules:
+                text = "*filter\n" + "".join(f"{line}\n" for line in server_rules) + "COMMIT\n"
+                run(["iptables-restore", "--noflush"], ns=self.server_ns, input=text)
             for argv in self._injector_commands(parts):
                 injectors.append(self._start_injector(argv))
             yield
         finally:
             for process in injectors:
                 _stop(process)
+            if server_rules:
+                run(["iptables", "-F", "INPUT"], ns=self.server_ns, check=False)
             self._remove_router()
             if lies:
                 self._start_system_resolver({})
@@ -208,6 +226,7 @@ class Lab:
             "control_resolver": addr.CONTROL_RESOLVER,
             "interceptor": addr.INTERCEPTOR,
             "sinkhole": addr.SINKHOLE,
+            "router": addr.CENSOR_CLIENT_SIDE,
         }
 
     def _lies(self, parts: Sequence[CensorPart]) -> dict[str, str]:
@@ -237,13 +256,24 @@ class Lab:
                         fill.update(ip=str(e.address), port=str(e.target.port), sni=e.sni, host=e.target.host)
                     for template in part.rules:
                         add(part.table, template.format(**fill))
-            elif isinstance(part, DNSInjection):
+            elif isinstance(part, DNSInjection | ServfailRewrite):
+                if isinstance(part, DNSInjection) and not part.resolver:
+                    continue  # the resolver's own answers pass untouched
                 for host in dict.fromkeys(e.target.host for e in self.plan.select(part.select)):
                     add(
                         "filter",
                         f"-A FORWARD -p udp -s {addr.SYSTEM_RESOLVER} --sport 53 -m string --algo bm "
                         f'--hex-string "{dns_name_hex(host)}" -j DROP',
                     )
+            elif isinstance(part, Interception):
+                for e in self.plan.select(part.select):
+                    add(
+                        "nat",
+                        f"-A PREROUTING -i {self.censor_client_if} -d {e.address} -p tcp --dport {e.target.port} "
+                        f"-j DNAT --to-destination {addr.CENSOR_CLIENT_SIDE}:{INTERCEPT_PORT}",
+                    )
+            elif isinstance(part, Delay):
+                add("filter", "-A FORWARD -j NFQUEUE --queue-num 0")
             elif isinstance(part, FinInjection):
                 for e in self.plan.select(part.select):
                     add(
@@ -252,6 +282,18 @@ class Lab:
                         f'-m string --algo bm --string "{e.sni}" -j DROP',
                     )
         return tables
+
+    def server_rules(self, parts: Sequence[CensorPart]) -> list[str]:
+        """The INPUT rules of the server namespace (`ServerRules`), each written once."""
+        lines: list[str] = []
+        for part in parts:
+            if isinstance(part, ServerRules):
+                for e in self.plan.select(part.select):
+                    for template in part.rules:
+                        line = template.format(ip=e.address, port=e.target.port, sni=e.sni, host=e.target.host)
+                        if line not in lines:
+                            lines.append(line)
+        return lines
 
     def _apply_rules(self, parts: Sequence[CensorPart]) -> None:
         tables = self.expand(parts)
@@ -285,9 +327,33 @@ class Lab:
                         str(part.delay),
                         "--forged-delay",
                         str(part.forged_delay),
+                        *(a for ip, at in part.more for a in ("--more", f"{ip}@{at}")),
+                        *(("--aaaa", part.aaaa) if part.aaaa else ()),
+                        *(() if part.resolver else ("--spare-resolver",)),
                         *hosts,
                     ]
                 )
+            elif isinstance(part, ServfailRewrite):
+                hosts = list(dict.fromkeys(e.target.host for e in self.plan.select(part.select)))
+                out.append(
+                    [
+                        self.python,
+                        script,
+                        "servfail",
+                        "--server-if",
+                        self.censor_server_if,
+                        "--resolver",
+                        addr.SYSTEM_RESOLVER,
+                        *hosts,
+                    ]
+                )
+            elif isinstance(part, Interception):
+                names = list(dict.fromkeys(e.sni for e in self.plan.select(part.select)))
+                listen = f"{addr.CENSOR_CLIENT_SIDE}:{INTERCEPT_PORT}"
+                out.append([self.python, str(HERE / "interceptor.py"), "mitm", "--listen", listen, *names])
+            elif isinstance(part, Delay):
+                argv = ["--low", str(part.low), "--high", str(part.high)]
+                out.append([self.python, str(HERE / "delayer.py"), "delay", *argv])
             elif isinstance(part, FinInjection):
                 chosen = self.plan.select(part.select)
                 ports = sorted({str(e.target.port) for e in chosen})

@@ -28,6 +28,13 @@ INTERCEPTOR = "198.51.100.66"  # TLS with certificates from an untrusted CA
 SINKHOLE = "198.51.100.250"  # forged DNS answers point here: routed to the server side, nothing answers
 
 LAB_PREFIXES = ("198.51.100.0/24", "203.0.113.0/24")
+# Names served from one address, as a CDN serves them (issue 15: names that share an address spoil each other's
+# measurements under residual blocking unless the probe orders its work per address). Each group takes the
+# address of its first member; one address still carries tls or plain tcp on a port, not both.
+SHARED_HOSTING: tuple[tuple[str, ...], ...] = (
+    ("v.whatsapp.net", "web.whatsapp.com"),
+    ("accounts.kakao.com", "www.kakao.com"),
+)
 SERVICE_NETWORK = ipaddress.ip_network("203.0.113.0/24")
 _FIRST_SERVICE_HOST = 10  # 203.0.113.1-9 stay free for hand experiments
 
@@ -56,10 +63,16 @@ class Select:
     services: tuple[str, ...]
     protocols: tuple[str, ...] = ("tls", "tcp")
     hosts: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
 
     def matches(self, endpoint: Endpoint) -> bool:
         t = endpoint.target
-        return t.service in self.services and t.protocol in self.protocols and (not self.hosts or t.host in self.hosts)
+        return (
+            t.service in self.services
+            and t.protocol in self.protocols
+            and (not self.hosts or t.host in self.hosts)
+            and (not self.ports or t.port in self.ports)
+        )
 
 
 @dataclass(frozen=True)
@@ -78,9 +91,12 @@ class LabPlan:
         taken = {t.host for t in targets if t.host in literal and ipaddress.ip_address(t.host) in SERVICE_NETWORK}
         free = (str(ip) for ip in SERVICE_NETWORK.hosts() if int(ip.packed[-1]) >= _FIRST_SERVICE_HOST)
         names: dict[str, str] = {}
+        hosted = {name: group[0] for group in SHARED_HOSTING for name in group}
         for t in targets:
             if t.host not in literal and t.host not in names:
-                names[t.host] = next(ip for ip in free if ip not in taken)
+                first = hosted.get(t.host, t.host)
+                names[t.host] = names.get(first) or next(ip for ip in free if ip not in taken)
+                names.setdefault(first, names[t.host])
         endpoints = []
         for t in targets:
             if t.host not in literal:

@@ -8,6 +8,7 @@ Outcomes:
   dns, doh  {"responses": [{"rcode": "NOERROR", "addresses": [...]}, ...]} in arrival order, or {"error": "timeout" |
             "refused" | "unreachable" | "...")}
   tcp       "connected" | "refused" | "timeout" | "unreachable" | "error:..."
+  tcp_rtt   "delayed" (the connect took at least `slow` seconds) | "prompt" | a tcp failure
   tls       "ok" (valid for the name under the lab CA) | "wrong_name" | "untrusted" | "reset" | "timeout" | "closed"
             | "connect_refused" | "connect_timeout" | "unreachable" | "error:..."
 """
@@ -102,6 +103,14 @@ def tcp(check: dict[str, Any]) -> str:
         return _errno_name(exc)
 
 
+def tcp_rtt(check: dict[str, Any]) -> str:
+    start = time.monotonic()
+    outcome = tcp(check)
+    if outcome != "connected":
+        return outcome
+    return "delayed" if time.monotonic() - start >= check["slow"] else "prompt"
+
+
 def tls(check: dict[str, Any]) -> str:
     context = ssl.create_default_context(cafile=check["ca_file"])
     try:
@@ -134,7 +143,7 @@ def _errno_name(exc: OSError) -> str:
     return names.get(exc.errno or 0, f"error:{errno.errorcode.get(exc.errno or 0, exc)}")
 
 
-KINDS = {"dns": dns_udp, "doh": doh, "tcp": tcp, "tls": tls}
+KINDS = {"dns": dns_udp, "doh": doh, "tcp": tcp, "tcp_rtt": tcp_rtt, "tls": tls}
 
 
 def main() -> int:

@@ -13,7 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tests.lab import plan as addr
-from tests.lab.censor import CensorPart, DNSInjection, FinInjection, ResolverLie, Rules
+from tests.lab.censor import (
+    CensorPart,
+    Delay,
+    DNSInjection,
+    FinInjection,
+    Interception,
+    ResolverLie,
+    Rules,
+    ServerRules,
+    ServfailRewrite,
+)
 from tests.lab.plan import Endpoint, LabPlan, Select
 from tests.lab.selftest import CONTROLS, Check
 
@@ -34,9 +44,18 @@ class Scenario:
     # The confidence the censored endpoints' verdicts must carry when the probe captures packets: "high" where
     # the packets (or the answer itself) prove the injection (issue 4, "Classify").
     captured_confidence: str | None = None
+    # issue 15: confidences that the selected endpoints' verdicts must carry (with capture), per selection
+    confidences: tuple[tuple[Select, str], ...] = ()
+    timeout: float | None = None  # the probe's --timeout, when not the lab's usual
+    own_lists: bool = False  # run with --targets naming every bundled list but the controls (which must come back)
+    no_controls: bool = False  # ... and --no-controls: no control endpoint is measured at all
+    # A path so bad (loss, delay) that an endpoint expected `ok` may honestly come out `inconclusive` (never a
+    # blocking verdict); at most this share of the served endpoints may (bench/lossy.py measures the real share).
+    noisy: float = 0.0
 
 
 KAKAO = Select(("kakaotalk",))
+KAKAO_BOOKING = Select(("kakaotalk",), ("tls",), ("booking-loco.kakao.com",))
 KAKAO_TLS = Select(("kakaotalk",), ("tls",))
 KAKAO_TCP = Select(("kakaotalk",), ("tcp",))
 LINE = Select(("line",))
@@ -45,9 +64,25 @@ WECHAT = Select(("wechat",))
 WECHAT_TCP = Select(("wechat",), ("tcp",))
 WECHAT_TLS = Select(("wechat",), ("tls",))
 TELEGRAM_TLS = Select(("telegram",), ("tls",))
+WHATSAPP = Select(("whatsapp",))
+SIGNAL = Select(("signal",))
+SIGNAL_UPDATES = Select(("signal",), ("tls",), ("updates.signal.org",))
+WECHAT_8080 = Select(("wechat",), ("tcp",), ("long.weixin.qq.com",), (8080,))
+WECHAT_LONG_OTHER = Select(("wechat",), ("tcp",), ("long.weixin.qq.com",), (80, 443))
+# Names that share one address in the lab (plan.SHARED_HOSTING): one name triggers, the other does not; and two
+# names that both trigger.
+BOX = Select(("whatsapp", "kakaotalk"), ("tls",), ("v.whatsapp.net", "accounts.kakao.com", "www.kakao.com"))
+BOX_NEIGHBOUR = Select(("whatsapp",), ("tls",), ("web.whatsapp.com",))
+DOMESTIC = Select(
+    ("control",),
+    hosts=("www.baidu.com", "www.qq.com", "www.taobao.com", "www.gosuslugi.ru", "ya.ru", "www.aparat.com", "snapp.ir"),
+)
+INTERNATIONAL = Select(("control",), hosts=("example.org", "www.apple.com", "www.microsoft.com"))
+TEREDO = "2001:0:4136:e378:8000:63bf:3fff:fdd2"  # a forged AAAA of the GFW's kind (RFC 4380 Teredo)
 
 SINKHOLE = addr.SINKHOLE
 RESIDUAL_SECONDS = 90  # the GFW's residual window (measurement.md); the censor is torn down long before
+LONG_TIMEOUT = 3.0  # the probe's --timeout on a lossy or slow path (issue 15)
 
 
 def _genuine(select: Select, name: str) -> Check:
@@ -368,6 +403,240 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+# --- issue 15: censors as measured in the field ---------------------------------------------------------------
+FIELD: tuple[Scenario, ...] = (
+    Scenario(
+        "doh_blocked",
+        "The DoH control is unreachable (China and Iran block public DoH), and the resolver lies: 127.0.0.1 for "
+        "KakaoTalk, NXDOMAIN for LINE, an empty answer for WeChat. Still DNS lies, said with low confidence; never a "
+        "tcp.reset at 127.0.0.1. Everything else resolves to the lab's (documentation-range) addresses, which prove "
+        "themselves with valid certificates and connections.",
+        censor=(
+            Rules(("-A FORWARD -d {control_resolver} -p tcp --dport 443 -j DROP",)),
+            ResolverLie(KAKAO, "127.0.0.1"),
+            ResolverLie(LINE, "nxdomain"),
+            ResolverLie(WECHAT, "nodata"),
+        ),
+        selftest=(
+            Check("the DoH control does not answer", "doh", CONTROLS, "timeout"),
+            Check("the resolver answers 127.0.0.1 for a KakaoTalk name", "dns", KAKAO, "127.0.0.1"),
+            Check("the resolver denies a LINE name", "dns", LINE, "nxdomain"),
+            Check("the resolver has no address for a WeChat name", "dns", WECHAT, "nodata"),
+            _genuine(WHATSAPP, "a WhatsApp name"),
+        ),
+        verdicts=((KAKAO, "dns.bogon"), (LINE, "dns.nxdomain"), (WECHAT, "dns.nodata")),
+        confidences=((KAKAO, "low"), (LINE, "low"), (WECHAT, "low")),
+    ),
+    Scenario(
+        "dns_removed_poisoned_injected",
+        "Four DNS censors on four services. WhatsApp's names are removed from the resolver (empty answer) and "
+        "Signal's fail (SERVFAIL), while DoH resolves both. LINE's names come from a poisoned in-country resolver "
+        "(one forged answer, no race), and the border injector answers them when asked of a host that runs no DNS "
+        "server. KakaoTalk's names meet three injectors on other hops: two forged A answers before the genuine one "
+        "and one after, and a forged Teredo AAAA.",
+        censor=(
+            ResolverLie(WHATSAPP, "nodata"),
+            ServfailRewrite(SIGNAL),
+            ResolverLie(LINE, SINKHOLE),
+            DNSInjection(LINE, forged=SINKHOLE, resolver=False),
+            DNSInjection(
+                KAKAO,
+                forged=SINKHOLE,
+                delay=0.08,
+                more=(("198.51.100.251", 0.02), ("198.51.100.252", 0.3)),
+                aaaa=TEREDO,
+            ),
+        ),
+        selftest=(
+            Check("the resolver has no address for a WhatsApp name", "dns", WHATSAPP, "nodata"),
+            Check("the resolver fails a Signal name", "dns", SIGNAL, "servfail"),
+            Check("the DoH control resolves the WhatsApp name", "doh", WHATSAPP, "genuine"),
+            Check("the resolver's one answer for a LINE name is forged", "dns", LINE, SINKHOLE),
+            Check(
+                "a LINE name asked of a host without DNS server is answered",
+                "dns",
+                LINE,
+                SINKHOLE,
+                server="non_resolver",
+            ),
+            Check(
+                "a KakaoTalk query gets two forged answers, the genuine one, then a third forged one",
+                "dns",
+                KAKAO,
+                f"{SINKHOLE} then 198.51.100.251 then genuine then 198.51.100.252",
+            ),
+            Check(
+                "a KakaoTalk AAAA query gets a forged Teredo answer first",
+                "dns",
+                KAKAO,
+                f"{TEREDO} then nodata",
+                qtype="AAAA",
+            ),
+            _genuine(WECHAT, "a WeChat name"),
+        ),
+        verdicts=((WHATSAPP, "dns.nodata"), (SIGNAL, "dns.nodata"), (LINE, "dns.injection"), (KAKAO, "dns.injection")),
+        confidences=((WHATSAPP, "medium"), (SIGNAL, "medium"), (LINE, "high"), (KAKAO, "high")),
+    ),
+    Scenario(
+        "transport_refusals",
+        "Measured with --targets naming every bundled list but the controls: the bundled controls must come back. "
+        "WeChat's long link on 8080 loses its SYN-ACKs (IP:port blocking; 80 and 443 of the same address are fine); "
+        "a router answers LINE's SYNs with ICMP administratively prohibited and KakaoTalk's booking host's with ICMP "
+        "host unreachable; Signal's update server is down (its own RSTs, no censor).",
+        censor=(
+            Rules(
+                ("-A FORWARD -s {ip} -p tcp --sport {port} --tcp-flags SYN,ACK SYN,ACK -j DROP",), select=WECHAT_8080
+            ),
+            Rules(("-A FORWARD -d {ip} -p tcp --syn -j REJECT --reject-with icmp-admin-prohibited",), select=LINE),
+            Rules(
+                ("-A FORWARD -d {ip} -p tcp --syn -j REJECT --reject-with icmp-host-unreachable",), select=KAKAO_BOOKING
+            ),
+            ServerRules(
+                ("-A INPUT -d {ip} -p tcp --dport {port} -j REJECT --reject-with tcp-reset",), select=SIGNAL_UPDATES
+            ),
+        ),
+        selftest=(
+            Check("WeChat's long link does not connect on 8080", "tcp", WECHAT_8080, "timeout"),
+            Check("it connects on 80", "tcp", WECHAT_LONG_OTHER, "connected"),
+            Check("a router refuses a LINE connection (ICMP)", "tls", LINE_TLS, "unreachable"),
+            Check("a router refuses KakaoTalk's booking host (ICMP)", "tls", KAKAO_BOOKING, "unreachable"),
+            Check("Signal's update server refuses connections itself", "tls", SIGNAL_UPDATES, "connect_refused"),
+            _tls_ok(CONTROLS, "control"),
+        ),
+        verdicts=(
+            (WECHAT_8080, "tcp.timeout"),
+            (LINE, "tcp.reset"),
+            (KAKAO_BOOKING, "tcp.reset"),
+            (SIGNAL_UPDATES, "tcp.reset"),
+        ),
+        confidences=((WECHAT_8080, "low"), (LINE, "medium"), (KAKAO_BOOKING, "medium"), (SIGNAL_UPDATES, "low")),
+        own_lists=True,
+    ),
+    Scenario(
+        "interception_and_penalty_box",
+        "LINE: an SNI-triggered interception box whose certificates copy the genuine names (the target's fourth, or "
+        "by wildcard); the control SNI passes. WhatsApp and KakaoTalk: names that share an address (as on a CDN) "
+        f"and an SNI filter that resets v.whatsapp.net, accounts.kakao.com and www.kakao.com, then refuses or drops "
+        f"every new connection to the address and port for {RESIDUAL_SECONDS} s. web.whatsapp.com shares "
+        "v.whatsapp.net's address and must stay ok; both Kakao names must show their own trigger.",
+        censor=(
+            Interception(LINE_TLS),
+            Rules(
+                (
+                    "-A FORWARD -i {client_if} -d {ip} -p tcp --dport {port} --syn -m recent --name b{ip} --rcheck "
+                    f"--seconds {RESIDUAL_SECONDS} -m statistic --mode random --probability 0.5 "
+                    "-j REJECT --reject-with tcp-reset",
+                    "-A FORWARD -i {client_if} -d {ip} -p tcp --dport {port} --syn -m recent --name b{ip} --rcheck "
+                    f"--seconds {RESIDUAL_SECONDS} -j DROP",
+                    '-A FORWARD -i {client_if} -d {ip} -p tcp --dport {port} -m string --algo bm --string "{sni}" '
+                    "-m recent --name b{ip} --set -j REJECT --reject-with tcp-reset",
+                ),
+                select=BOX,
+            ),
+        ),
+        selftest=(
+            Check("a LINE handshake presents an untrusted certificate", "tls", LINE_TLS, "untrusted"),
+            _sni_fine(LINE_TLS, "LINE"),
+            _tls_ok(BOX_NEIGHBOUR, "web.whatsapp.com"),
+            Check("a v.whatsapp.net ClientHello is reset (the trigger)", "tls", BOX, "reset"),
+            Check(
+                "then new connections to that address and port are refused or dropped",
+                "tls",
+                BOX,
+                "connect_timeout",
+                sni="control",
+                repeat=16,
+                share=(0.1, 0.9),
+            ),
+            _tls_ok(KAKAO_BOOKING, "KakaoTalk booking"),
+        ),
+        verdicts=((LINE_TLS, "tls.mitm"), (BOX, "tls.reset")),
+        confidences=((LINE_TLS, "high"), (BOX, "high")),
+    ),
+    Scenario(
+        "lossy_heavy",
+        "30% of forwarded packets dropped each way, at --timeout 3: loss is not censorship (the controls lose as "
+        "often), and no endpoint may be called blocked.",
+        censor=(Rules(("-A FORWARD -m statistic --mode random --probability 0.3 -j DROP",)),),
+        selftest=(
+            Check(
+                "about half of 200 single-shot DNS queries go unanswered",
+                "dns",
+                LINE,
+                "genuine",
+                repeat=200,
+                share=(0.3, 0.7),
+            ),
+            Check(
+                "some KakaoTalk handshakes fail, most complete",
+                "tls",
+                KAKAO_TLS,
+                "ok",
+                repeat=20,
+                share=(0.2, 0.95),
+                timeout=LONG_TIMEOUT,
+            ),
+        ),
+        timeout=LONG_TIMEOUT,
+        noisy=0.1,
+    ),
+    Scenario(
+        "delayed",
+        "Every forwarded packet 0.4-0.8 s late (each way), at --timeout 3: slowness is not censorship.",
+        censor=(Delay(0.4, 0.8),),
+        selftest=(
+            Check("every connection takes 0.8-1.6 s", "tcp_rtt", KAKAO_TCP, "delayed", repeat=5, timeout=LONG_TIMEOUT),
+            Check("a control handshake still completes", "tls", CONTROLS, "ok", timeout=LONG_TIMEOUT),
+        ),
+        timeout=LONG_TIMEOUT,
+        noisy=0.1,
+    ),
+    Scenario(
+        "restricted",
+        "A national allowlist: only domestic hosts (the Chinese, Russian and Iranian controls, and WeChat) and the "
+        "in-country resolver answer; everything international is dropped, the DoH control too. The vantage point "
+        "is restricted, not offline; no foreign endpoint is called blocked.",
+        censor=(
+            Rules(("-A FORWARD -d {ip} -j ACCEPT", "-A FORWARD -s {ip} -j ACCEPT"), select=DOMESTIC),
+            Rules(("-A FORWARD -d {ip} -j ACCEPT", "-A FORWARD -s {ip} -j ACCEPT"), select=WECHAT),
+            Rules(
+                (
+                    "-A FORWARD -d {system_resolver} -j ACCEPT",
+                    "-A FORWARD -s {system_resolver} -j ACCEPT",
+                    "-A FORWARD -j DROP",
+                )
+            ),
+        ),
+        selftest=(
+            Check("an international control does not connect", "tls", INTERNATIONAL, "connect_timeout"),
+            Check("a domestic control connects", "tls", DOMESTIC, "ok"),
+            Check("the DoH control does not answer", "doh", CONTROLS, "timeout"),
+            _genuine(LINE, "a LINE name"),
+        ),
+        verdicts=((DOMESTIC, "ok"), (WECHAT, "ok")),
+        default="inconclusive",
+        vantage="restricted",
+    ),
+    Scenario(
+        "offline_without_controls",
+        "A dead network, measured with --targets naming every bundled list but the controls and --no-controls: "
+        "nothing shows connectivity, so the vantage point is offline (exit 3), never online.",
+        censor=(Rules(("-A FORWARD -j DROP",)),),
+        selftest=(
+            Check("the system resolver does not answer", "dns", LINE, "timeout"),
+            Check("a LINE endpoint does not connect", "tls", LINE_TLS, "connect_timeout"),
+        ),
+        default="inconclusive",
+        vantage="offline",
+        exit_code=3,
+        own_lists=True,
+        no_controls=True,
+    ),
+)
+
+SCENARIOS = SCENARIOS + FIELD
+
+
 def by_name(name: str) -> Scenario:
     for scenario in SCENARIOS:
         if scenario.name == name:
@@ -387,4 +656,4 @@ def expected_verdicts(scenario: Scenario, lab: LabPlan) -> dict[tuple[str, str, 
                 return name
         return scenario.default
 
-    return {e.key: verdict(e) for e in lab.endpoints}
+    return {e.key: verdict(e) for e in lab.endpoints if not (scenario.no_controls and e.target.is_control)}

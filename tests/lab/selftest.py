@@ -24,6 +24,7 @@ CONTROLS = Select(("control",))
 TIMEOUT = 1.0  # seconds per connect or handshake: the lab's round trips take well under a millisecond
 DNS_TIMEOUT = 1.5
 DNS_WINDOW = 0.5  # keep listening this long after the first DNS answer (the injector delays the genuine by 80 ms)
+DELAYED = 0.7  # seconds a connect takes, at least, on a path that delays every packet 0.4-0.8 s each way
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Check:
     sni: str = "target"  # tls: target | control (the probe's control SNI)
     repeat: int = 1
     share: tuple[float, float] = (1.0, 1.0)  # the share of repeats that must give `expect`
+    qtype: str = "A"  # dns, doh: the query type
+    timeout: float = TIMEOUT  # tcp, tls: seconds per connect or handshake (longer on a delaying path)
 
 
 @dataclass(frozen=True)
@@ -54,19 +57,28 @@ def concrete(lab: Lab, check: Check) -> dict[str, Any]:
     """The check as the raw client reads it: addresses, names and files filled in from the lab."""
     endpoint = lab.plan.first(check.select)
     assert endpoint.address is not None and lab.pki is not None
-    out: dict[str, Any] = {"kind": check.kind, "repeat": check.repeat, "timeout": TIMEOUT}
+    out: dict[str, Any] = {"kind": check.kind, "repeat": check.repeat, "timeout": check.timeout}
     if check.kind == "dns":
         servers = {"system": addr.SYSTEM_RESOLVER, "non_resolver": _non_resolver(lab)}
-        out.update(ip=servers[check.server], name=endpoint.target.host, timeout=DNS_TIMEOUT, window=DNS_WINDOW)
+        out.update(
+            ip=servers[check.server],
+            name=endpoint.target.host,
+            timeout=DNS_TIMEOUT,
+            window=DNS_WINDOW,
+            qtype=check.qtype,
+        )
     elif check.kind == "doh":
         out.update(
             url=f"https://{addr.CONTROL_RESOLVER}/dns-query",
             name=endpoint.target.host,
             ca_file=str(lab.pki.ca_file),
             timeout=DNS_TIMEOUT,
+            qtype=check.qtype,
         )
     elif check.kind == "tcp":
         out.update(ip=endpoint.address, port=endpoint.target.port)
+    elif check.kind == "tcp_rtt":
+        out.update(ip=endpoint.address, port=endpoint.target.port, slow=DELAYED)
     elif check.kind == "tls":
         sni = endpoint.sni if check.sni == "target" else lab.control_sni
         out.update(ip=endpoint.address, port=endpoint.target.port, sni=sni, ca_file=str(lab.pki.ca_file))

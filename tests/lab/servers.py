@@ -16,7 +16,7 @@ from tests.lab.netns import LabCommandError, run
 from tests.lab.pki import LabPKI
 from tests.lab.plan import LabPlan
 
-# A lie of the system resolver: the name -> "nxdomain" or an address it answers instead of the genuine one.
+# A lie of the system resolver: the name -> "nxdomain", "nodata" or an address it answers instead of the genuine one.
 Overrides = Mapping[str, str]
 
 
@@ -61,6 +61,8 @@ def unbound_config(
         lie = overrides.get(name)
         if lie == "nxdomain":
             lines.append(f'  local-zone: "{name}." always_nxdomain')
+        elif lie == "nodata":  # NOERROR without an answer: the name taken out of the resolver (issue 15)
+            lines.append(f'  local-zone: "{name}." always_nodata')
         else:
             lines.append(f'  local-data: "{name}. 300 IN A {lie or ip}"')
     return "\n".join(lines) + "\n"

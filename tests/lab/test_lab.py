@@ -92,5 +92,5 @@ def test_probe_verdicts(
             raise CensorBroken(report.text)
         proven[scenario.name] = True
     with lab.censor(scenario.censor):
-        outcome = run_probe(lab, tmp_path / "results", probe_home, capture=capture)
+        outcome = run_probe(lab, tmp_path / "results", probe_home, capture=capture, scenario=scenario)
     check(scenario, lab, outcome)

@@ -13,13 +13,21 @@ import pytest
 from probe import targets
 from probe.measure import CONTROL_SNI
 from probe.model import Verdict
-from tests.lab.censor import DNSInjection, FinInjection, ResolverLie, Rules
+from tests.lab.censor import (
+    DNSInjection,
+    FinInjection,
+    Interception,
+    ResolverLie,
+    Rules,
+    ServerRules,
+    ServfailRewrite,
+)
 from tests.lab.lab import Lab
 from tests.lab.plan import LabPlan
 from tests.lab.scenarios import SCENARIOS, Scenario, expected_verdicts
 
 PLAN = LabPlan.from_targets(targets.load())
-CHECK_KINDS = {"dns", "doh", "tcp", "tls"}
+CHECK_KINDS = {"dns", "doh", "tcp", "tcp_rtt", "tls"}
 
 
 def test_scenario_names_are_unique() -> None:
@@ -30,8 +38,11 @@ def test_scenario_names_are_unique() -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_expected_verdicts_are_contract_names_for_every_endpoint(scenario: Scenario) -> None:
     expected = expected_verdicts(scenario, PLAN)
-    assert set(expected) == {e.key for e in PLAN.endpoints}
+    measured = [e for e in PLAN.endpoints if not (scenario.no_controls and e.target.is_control)]
+    assert set(expected) == {e.key for e in measured}
     assert set(expected.values()) <= {v.value for v in Verdict}
+    for select, confidence in scenario.confidences:
+        assert confidence in ("high", "medium", "low") and PLAN.select(select)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
@@ -39,13 +50,14 @@ def test_every_selection_picks_endpoints_and_the_censor_is_selective(scenario: S
     """A selection that matches nothing would censor nothing; a scenario that expects a block must leave some
     served endpoints `ok`, or it could not show that the censor is selective."""
     selections = [s for s, _ in scenario.verdicts]
-    selections += [p.select for p in scenario.censor if isinstance(p, ResolverLie | DNSInjection | FinInjection)]
+    kinds = ResolverLie | DNSInjection | FinInjection | ServfailRewrite | ServerRules | Interception
+    selections += [p.select for p in scenario.censor if isinstance(p, kinds)]
     selections += [p.select for p in scenario.censor if isinstance(p, Rules) and p.select is not None]
     selections += [c.select for c in scenario.selftest]
     for select in selections:
         assert PLAN.select(select), f"{scenario.name}: {select} matches no endpoint the lab serves"
     expected = expected_verdicts(scenario, PLAN)
-    served = [expected[e.key] for e in PLAN.served]
+    served = [expected[e.key] for e in PLAN.served if e.key in expected]
     if scenario.verdicts:
         assert "ok" in served and set(served) != {"ok"}
 
@@ -64,6 +76,7 @@ def test_rule_templates_expand(scenario: Scenario, tmp_path: Path) -> None:
     """Every template's placeholders exist, and what comes out is iptables-restore syntax for a known table."""
     lab = Lab(tmp_path, PLAN, CONTROL_SNI, "python3")
     tables = lab.expand(scenario.censor)
+    assert all(line.startswith("-A INPUT ") and "{" not in line for line in lab.server_rules(scenario.censor))
     assert set(tables) <= {"filter", "nat"}
     for lines in tables.values():
         assert all(line.startswith(("-A FORWARD ", "-A PREROUTING ")) and "{" not in line for line in lines)

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from probe import targets
+from probe.model import Verdict
 from tests.lab import plan as addr
 from tests.lab.lab import Lab
+from tests.lab.plan import Endpoint
 from tests.lab.scenarios import Scenario, expected_verdicts
 
 PROBE = str(Path(sys.executable).with_name("probe"))
@@ -31,15 +34,17 @@ class ProbeRun:
     summary: dict[str, Any]
 
 
-def probe_argv(lab: Lab, results_dir: Path, *, capture: bool = True) -> list[str]:
-    """The probe's command line in the lab: the lab's DoH control and CA, and no upload."""
+def probe_argv(lab: Lab, results_dir: Path, *, capture: bool = True, scenario: Scenario | None = None) -> list[str]:
+    """The probe's command line in the lab: the lab's DoH control and CA, and no upload; what the scenario asks
+    for beside (a longer timeout, its own lists, no controls)."""
     assert lab.pki is not None
+    timeout = scenario.timeout if scenario is not None and scenario.timeout else TIMEOUT
     argv = [
         PROBE,
         "run",
         "--json",
         "--timeout",
-        f"{TIMEOUT:g}",
+        f"{timeout:g}",
         "--doh",
         f"https://{addr.CONTROL_RESOLVER}/dns-query",
         "--ca-file",
@@ -50,6 +55,11 @@ def probe_argv(lab: Lab, results_dir: Path, *, capture: bool = True) -> list[str
     ]
     if not capture:
         argv.append("--no-capture")
+    if scenario is not None and scenario.own_lists:
+        lists = [p for p in targets.bundled_paths() if p.name != "controls.toml"]
+        argv += [a for path in lists for a in ("--targets", str(path))]
+    if scenario is not None and scenario.no_controls:
+        argv.append("--no-controls")
     return argv
 
 
@@ -78,9 +88,11 @@ def prepare_home(home: Path) -> None:
         raise AssertionError(f"{' '.join(argv[1:])} failed (exit {done.returncode}): {done.stderr[-2000:]}")
 
 
-def run_probe(lab: Lab, results_dir: Path, home: Path, *, capture: bool = True) -> ProbeRun:
+def run_probe(
+    lab: Lab, results_dir: Path, home: Path, *, capture: bool = True, scenario: Scenario | None = None
+) -> ProbeRun:
     """`probe run --json` in the client namespace; fails (not a mismatch) when it crashed or printed no JSON."""
-    argv = probe_argv(lab, results_dir, capture=capture)
+    argv = probe_argv(lab, results_dir, capture=capture, scenario=scenario)
     done = lab.in_client(argv, env=probe_env(home), timeout=180)
     if done.returncode not in (0, 3):
         raise AssertionError(f"probe run crashed (exit {done.returncode}):\n{done.stderr[-4000:]}")
@@ -98,6 +110,12 @@ def compare(scenario: Scenario, lab: Lab, run: ProbeRun) -> list[str]:
         (e["service"], e["host"], e["port"], e["protocol"]): e for e in run.summary.get("endpoints", [])
     }
     problems = []
+    blocking = {v.value for v in Verdict} - {"ok", "inconclusive"}
+    lab_endpoints = {e.key: e for e in lab.plan.endpoints}
+    excused = [k for k in expected if k in got and expected[k] == "ok" and got[k]["verdict"] == "inconclusive"]
+    served = [k for k in expected if lab_endpoints[k].address is not None]
+    if scenario.noisy and len(excused) > scenario.noisy * len(served):
+        problems.append(f"{len(excused)} of {len(served)} served endpoints inconclusive (at most {scenario.noisy:.0%})")
     if run.returncode != scenario.exit_code:
         problems.append(f"exit code {run.returncode}, expected {scenario.exit_code}: {run.stderr.strip()[-300:]}")
     vantage = run.summary.get("vantage", {}).get("status")
@@ -109,10 +127,19 @@ def compare(scenario: Scenario, lab: Lab, run: ProbeRun) -> list[str]:
             problems.append(f"{where}: missing from the probe's output (expected {expected[key]})")
         elif key not in expected:
             problems.append(f"{where}: not in the target list the lab serves")
-        elif got[key]["verdict"] != expected[key]:
+        elif scenario.noisy and got[key]["verdict"] == "inconclusive" and expected[key] == "ok":
+            continue  # counted above
+        elif got[key]["verdict"] != expected[key] or (scenario.noisy and got[key]["verdict"] in blocking):
             evidence = "; ".join(got[key].get("evidence", []))
             problems.append(
                 f"{where}: {got[key]['verdict']} ({got[key].get('confidence')}), expected {expected[key]} -- {evidence}"
+            )
+        elif (wanted := _confidence(scenario, lab_endpoints[key], "--no-capture" in run.argv)) is not None and (
+            got[key]["confidence"] != wanted
+        ):
+            problems.append(
+                f"{where}: {got[key]['verdict']} with confidence {got[key]['confidence']}, expected {wanted} -- "
+                + "; ".join(got[key].get("evidence", []))
             )
         elif (
             scenario.captured_confidence is not None
@@ -126,6 +153,13 @@ def compare(scenario: Scenario, lab: Lab, run: ProbeRun) -> list[str]:
                 f"{scenario.captured_confidence} with packet capture -- {evidence}"
             )
     return problems
+
+
+def _confidence(scenario: Scenario, endpoint: Endpoint, no_capture: bool) -> str | None:
+    """The confidence a scenario demands of this endpoint (with capture), if any."""
+    if no_capture:
+        return None
+    return next((c for select, c in scenario.confidences if select.matches(endpoint)), None)
 
 
 def check(scenario: Scenario, lab: Lab, run: ProbeRun) -> None:
