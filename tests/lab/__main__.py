@@ -65,9 +65,8 @@ def main(argv: list[str]) -> int:
                 print(f"lab CA: {lab.pki.ca_file}   DoH: https://{addr.CONTROL_RESOLVER}/dns-query")
                 print("the probe, as the tests run it:")
                 env = " ".join(f"{k}={v}" for k, v in probe_env(home).items() if k.startswith("PROBE"))
-                print(
-                    f"  {env} ip netns exec {lab.client_ns} {' '.join(probe_argv(lab, folder / 'results', scenario=scenario))}"
-                )
+                argv = probe_argv(lab, folder / "results", scenario=scenario)
+                print(f"  {env} ip netns exec {lab.client_ns} {' '.join(argv)}")
                 input("\nthe lab is up; press Enter to tear it down ")
                 return 0
         home = folder / "home"
