@@ -13,7 +13,7 @@ import pytest
 
 from probe import report
 from probe import targets as tl
-from probe.model import Confidence, EndpointVerdict, Measured, Observations, Verdict
+from probe.model import Confidence, EndpointVerdict, Measured, Observations, Target, Verdict
 
 SERVICES = ("kakaotalk", "line", "wechat", "whatsapp", "telegram", "signal")
 README = Path(__file__).resolve().parents[2] / "targets" / "README.md"
@@ -156,6 +156,16 @@ def test_names_stay_names_and_only_telegram_uses_address_literals() -> None:
         except ValueError:
             continue
         assert t.service == "telegram", t.id
+
+
+def test_an_own_list_gets_the_bundled_controls_once() -> None:
+    """Issue 15: `--targets FILE` must not drop the vantage canaries; a control the list has already is not
+    measured twice."""
+    controls = [t for t in tl.load() if t.is_control]
+    mine = (controls[0], Target(service="line", host="legy.line-apps.com", port=443, protocol="tls"))
+    both = tl.with_bundled_controls(mine)
+    assert [t for t in both if t.is_control] == [*controls[1:], controls[0]]
+    assert tl.without_controls(both) == mine[1:]
 
 
 def test_select_keeps_the_named_services_and_the_controls() -> None:
