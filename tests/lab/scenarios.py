@@ -538,7 +538,7 @@ FIELD: tuple[Scenario, ...] = (
             Check("a LINE handshake presents an untrusted certificate", "tls", LINE_TLS, "untrusted"),
             _sni_fine(LINE_TLS, "LINE"),
             _tls_ok(BOX_NEIGHBOUR, "web.whatsapp.com"),
-            Check("a v.whatsapp.net ClientHello is reset (the trigger)", "tls", BOX, "reset"),
+            Check("a censored name's ClientHello is reset (the trigger)", "tls", BOX, "reset"),
             Check(
                 "then new connections to that address and port are refused or dropped",
                 "tls",
