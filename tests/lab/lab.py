@@ -201,6 +201,9 @@ class Lab:
         self._remove_router()
         add_namespace(ns)
         sysctl(ns, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+        # A censor that refuses with ICMP (REJECT --reject-with icmp-*) answers every SYN: without this the kernel
+        # lets some six ICMP errors a second through to one host, and a probe's burst of tries would see silence.
+        sysctl(ns, "net.ipv4.icmp_ratelimit=0")
         veth(ns, self.censor_client_if, self.client_ns, "eth0")
         veth(ns, self.censor_server_if, self.server_ns, "eth0")
         for ifname in (self.censor_client_if, self.censor_server_if):
