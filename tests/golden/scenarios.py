@@ -285,6 +285,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"booking-loco.kakao.com": "low", "legy.line-apps.com": "low", "legy-jp.line-apps.com": "low"},
     ),
     Scenario(
+        "dns_bogon_doh_blocked_routable_controls",
+        "DoH is blocked, and the resolver gives the control names routable addresses but KakaoTalk's booking host a "
+        "private one that never connects: with the control names as the contrast, still a DNS lie (low).",
+        Script(resolver={**GENUINE, "example.org": ["93.184.215.14"], "www.apple.com": ["17.253.144.10"],
+                         "booking-loco.kakao.com": ["10.1.2.3"]},
+               doh=dict.fromkeys(ALL, "timeout"), connect={"10.1.2.3": "timeout"}),
+        {"booking-loco.kakao.com": "dns.bogon"},
+        {"booking-loco.kakao.com": "low"},
+    ),
+    Scenario(
         "dns_nodata_resolver_removed",
         "The resolver has no address for LINE's names (an empty NOERROR answer, and SERVFAIL) while the DoH control "
         "resolves them: the names were removed, as Russia did to WhatsApp's in 2026. KakaoTalk's booking host has "
