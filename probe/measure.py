@@ -19,7 +19,7 @@ import ipaddress
 import itertools
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -63,6 +63,9 @@ class Plan:
     # The longest one phase of a round at one address waits for its slowest member (an operation's timeout): a
     # member still queued for a socket must not hold up the others for longer.
     round_wait: float = 10.0
+    # host -> the addresses the control vantage's resolvers gave (`probe helper serve`): where DoH is blocked, the
+    # only legitimate addresses the probe learns, so they are tried like the DoH control's.
+    helper_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,7 +121,8 @@ async def measure_many(
         if is_ip_address(target.host):
             return [(target.host, ())]
         await _resolve(target.host, net, plan, recorders[i])
-        return _addresses(recorders[i].queries, target.fallback_addresses, plan.addresses_per_source)
+        helper = plan.helper_addresses.get(target.host, ())
+        return _addresses(recorders[i].queries, target.fallback_addresses, plan.addresses_per_source, helper)
 
     addresses = await asyncio.gather(*(resolve(i, t) for i, t in enumerate(targets)))
     rounds = _rounds(targets, addresses, plan)
@@ -260,10 +264,11 @@ async def _doh(url: str, host: str, query_type: str, net: Network, rec: _Recorde
 
 
 def _addresses(
-    queries: Iterable[DNSQuery], fallbacks: Iterable[str], per_source: int
+    queries: Iterable[DNSQuery], fallbacks: Iterable[str], per_source: int, helper: Iterable[str] = ()
 ) -> list[tuple[str, tuple[str, ...]]]:
     """The addresses worth connecting to, in order: the resolver's first answer (what the app would use), its
-    late answers (the genuine one, when the first was forged), the DoH control's, then the list's own."""
+    late answers (the genuine one, when the first was forged), the DoH control's, the control vantage's, then the
+    list's own."""
     queries = list(queries)
 
     def answered(tag: Tag, late: bool) -> list[str]:
@@ -278,6 +283,7 @@ def _addresses(
         (answered(Tag.SYSTEM_RESOLVER, False), ()),
         (answered(Tag.SYSTEM_RESOLVER, True), ()),
         (answered(Tag.CONTROL_DOH, False), ()),
+        (list(helper), (Tag.CONTROL_HELPER.value,)),
         (list(fallbacks), (Tag.FALLBACK_ADDRESS.value,)),
     ]
     chosen: dict[str, tuple[str, ...]] = {}

@@ -100,6 +100,7 @@ class Tag(StrEnum):
     # a target try at an address and port that other endpoints of the run use too: it was opened together with
     # theirs, before any ClientHello went out (issue 15: one name's trigger must not spoil another's tries)
     SHARED_ADDRESS = "shared_address"
+    CONTROL_HELPER = "control_helper"  # an address the control vantage (`probe helper serve`) resolved the name to
 
 
 # --- what is measured --------------------------------------------------------------------------------------------
@@ -282,6 +283,36 @@ class ServiceVerdict(Record):
     status: ServiceStatus
 
 
+class HelperAddress(Record):
+    """What the control vantage saw at one address of an endpoint: the target tries, as the probe makes them."""
+
+    ip: str
+    works: bool  # the tries succeeded (loss aside): `probe.analysis.facts.AddressFacts.works`
+    tries: int
+    failures: int
+    failure: str | None = None  # the first failure in time (df-007 string), connect or handshake
+
+
+class HelperEndpoint(Record):
+    """One endpoint as the control vantage (`probe helper serve`) measured it from its own network, with the
+    provenance of the signed view it came in; stored in the result line (`test_keys.helper`) so the line alone can
+    be judged again."""
+
+    id: str
+    input: str
+    measured_at: str  # "YYYY-MM-DD HH:MM:SS" UTC, the helper's measurement_start_time
+    vantage: str  # the helper's own vantage status (online / offline / restricted) in that round
+    probe_cc: str = "ZZ"  # where the helper stands
+    probe_asn: str = "AS0"
+    verdict: str | None = None  # the helper's own verdict, for people; rules read the facts below
+    dns_failure: str | None = None  # its resolvers' failure when they gave no address
+    addresses: tuple[str, ...] = ()  # what its resolvers (system and DoH) answered
+    connections: tuple[HelperAddress, ...] = ()
+    certificates: tuple[str, ...] = ()  # sha256 (hex) of every certificate presented for the target name
+    helper_id: str = ""  # the helper's key (hex SHA-256 of its public key, as a probe id)
+    view_sha256: str = ""  # the signed view the entry came in
+
+
 class Measured(Record):
     """One endpoint's measurement: what was measured, when, and every observation, before any judgement."""
 
@@ -289,3 +320,4 @@ class Measured(Record):
     start_time: str  # "YYYY-MM-DD HH:MM:SS" UTC, OONI's measurement_start_time
     runtime: float
     observations: Observations
+    helper: HelperEndpoint | None = None  # the control vantage's view of this endpoint, when one answered

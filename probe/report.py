@@ -1,8 +1,8 @@
 """OONI measurement envelopes (ooni/spec data-formats/df-000-base.md) around our observations and verdicts.
 
 One line per endpoint. The raw observations go into OONI's own test_keys lists; our additions (`verdict`,
-`confidence`, `evidence`, `rule_id`, `controls`, `packets`, `analysis_version`, `target`) sit beside them. The
-probe's address never appears: `probe_ip` is OONI's placeholder, 127.0.0.1, and `resolver_ip` is left out.
+`confidence`, `evidence`, `rule_id`, `controls`, `packets`, `analysis_version`, `target`, `helper`) sit beside
+them. The probe's address never appears: `probe_ip` is OONI's placeholder, 127.0.0.1, and `resolver_ip` is left out.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probe import __version__
-from probe.model import EndpointVerdict, Measured, Observations, Target
+from probe.model import EndpointVerdict, HelperEndpoint, Measured, Observations, Target
 
 TEST_NAME = "messaging_reachability"
 TEST_VERSION = "0.1.0"
@@ -101,6 +101,7 @@ def measurement(
             "evidence": list(verdict.evidence),
             "rule_id": verdict.rule_id,
             "controls": dict(controls),
+            "helper": measured.helper.model_dump(mode="json") if measured.helper is not None else None,
             "analysis_version": run.analysis_version,
         },
         "test_name": TEST_NAME,
@@ -125,9 +126,11 @@ def measured_from_line(line: Mapping[str, Any]) -> Measured:
             for name in ("queries", "tcp_connect", "tls_handshakes", "network_events", "packets")
         }
     )
+    helper = keys.get("helper")
     return Measured(
         target=Target.model_validate(target),
         start_time=line["measurement_start_time"],
         runtime=line["test_runtime"],
         observations=observations,
+        helper=HelperEndpoint.model_validate(helper) if helper else None,
     )

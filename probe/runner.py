@@ -25,6 +25,7 @@ from probe.measure import Plan, measure_many, recheck
 from probe.model import (
     DNSAnswer,
     EndpointVerdict,
+    HelperEndpoint,
     Measured,
     Observations,
     ServiceVerdict,
@@ -36,10 +37,12 @@ from probe.net import Network
 
 if TYPE_CHECKING:
     from probe.net.capture import Capture
+    from probe.net.helper import HelperAnswer
 from probe.net.clock import relative_clock
 
 T = TypeVar("T")
 Signer = Callable[[bytes, str], bytes]  # (file bytes, file name) -> minisig file bytes
+HelperFetch = Callable[[], Awaitable["HelperAnswer"]]  # asks the control vantage for its view, once per run
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ class RunConfig:
     capture: bool = True  # sniff the probe's own flows when allowed (root or CAP_NET_RAW); --no-capture says no
     asn_databases: tuple[Path, ...] = ()  # MaxMind-format databases that give DNS answers their AS numbers
     annotations: tuple[tuple[str, str], ...] = ()  # added to every line's OONI annotations (upload spool drops)
+    # The control vantage (`probe helper serve`): its base URLs, tried in turn, the public keys (minisign, base64)
+    # its view must be signed with, and the SOCKS proxy uploads use (the request goes the same way).
+    helper_urls: tuple[str, ...] = ()
+    helper_keys: tuple[str, ...] = ()
+    helper_proxy: str | None = None
     # Called once per endpoint step done (controls count twice: before and after the targets): `progress_total`.
     progress: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
@@ -104,13 +112,16 @@ def socket_budget() -> int:
     return max(16, int(min(soft, 65536)) - 128)
 
 
-async def measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured, ...], VantageFacts]:
+async def measure_all(
+    config: RunConfig, net: Network, helper: HelperFetch | None = None
+) -> tuple[tuple[Measured, ...], VantageFacts]:
     """Measure controls, then targets, then controls again; in the order of `config.targets`. The event loop's
-    own delay is watched throughout: a probe that fell behind its timeouts must not call anything blocked."""
+    own delay is watched throughout: a probe that fell behind its timeouts must not call anything blocked.
+    `helper` asks the control vantage for its view, beside the controls: its addresses join the targets'."""
     lag = _LagWatch()
     watcher = asyncio.create_task(lag.watch())
     try:
-        measured, vantage = await _measure_all(config, net)
+        measured, vantage = await _measure_all(config, net, helper)
     finally:
         watcher.cancel()
     # A late wake-up only hurts an operation whose answer arrives in the last stretch before its timeout (the
@@ -133,7 +144,9 @@ class _LagWatch:
             self.worst = max(self.worst, loop.time() - start - every)
 
 
-async def _measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured, ...], VantageFacts]:
+async def _measure_all(
+    config: RunConfig, net: Network, helper: HelperFetch | None
+) -> tuple[tuple[Measured, ...], VantageFacts]:
     controls = [t for t in config.targets if t.is_control]
     targets = [t for t in config.targets if not t.is_control]
     plan = Plan(
@@ -145,7 +158,13 @@ async def _measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured,
     )
     tick = _ticker(config.progress)
     step_done = config.progress or (lambda: None)
+    asking = asyncio.ensure_future(helper()) if helper is not None else None
     preflight = list(await measure_many(controls, net, plan, tags=(Tag.PREFLIGHT.value,), done=step_done))
+    answer = await asking if asking is not None else None
+    helper_entries = _helper_entries(answer, config.targets)
+    plan = dataclasses.replace(
+        plan, helper_addresses={t.host: helper_entries[t.id].addresses for t in targets if t.id in helper_entries}
+    )
     vantage = analysis.assess(preflight)
     done: dict[int, Measured] = {}
     if controls and vantage.status is VantageStatus.OFFLINE:
@@ -170,7 +189,24 @@ async def _measure_all(config: RunConfig, net: Network) -> tuple[tuple[Measured,
         # Without controls, the targets themselves must show that the network works (issue 15).
         vantage = analysis.assess(preflight, measured)
     done.update((id(m.target), m) for m in preflight)
-    return tuple(done[id(t)] for t in config.targets), vantage
+    measured_all = tuple(_with_helper(done[id(t)], helper_entries) for t in config.targets)
+    if answer is not None:
+        vantage = dataclasses.replace(vantage, helper=answer.status, helper_reasons=answer.reasons)
+    return measured_all, vantage
+
+
+def _helper_entries(answer: HelperAnswer | None, targets: Sequence[Target]) -> dict[str, HelperEndpoint]:
+    """The helper's entries for this run's targets, by endpoint id."""
+    if answer is None or answer.status != "ok":
+        return {}
+    from probe.helper.view import for_targets
+
+    return for_targets(answer.entries, targets)
+
+
+def _with_helper(measured: Measured, entries: dict[str, HelperEndpoint]) -> Measured:
+    entry = entries.get(measured.target.id or "")
+    return measured if entry is None else measured.model_copy(update={"helper": entry})
 
 
 def progress_total(targets: Sequence[Target]) -> int:
@@ -251,6 +287,7 @@ def write(
     vantage: VantageFacts,
     signer: Signer | None,
     capture: str = "off",
+    helper_url: str | None = None,
 ) -> tuple[Path, Path | None, bytes]:
     """Write the result file (and its signature first, so the file never appears without it)."""
     start = started.strftime("%Y-%m-%d %H:%M:%S")
@@ -260,7 +297,7 @@ def write(
         probe_cc=config.probe_cc,
         probe_asn=config.probe_asn,
         options=config.options,
-        test_helpers={"doh": list(config.doh_urls)},
+        test_helpers={"doh": list(config.doh_urls), **({"helper": [helper_url]} if helper_url else {})},
         analysis_version=analysis.ANALYSIS_VERSION,
         annotations=dict(config.annotations),
     )
@@ -283,9 +320,13 @@ def write(
     return path, signature_path, data
 
 
-async def run_async(config: RunConfig, net: Network | None = None, signer: Signer | None = None) -> RunOutcome:
-    """Measure, judge, write. `net` defaults to the real network."""
+async def run_async(
+    config: RunConfig, net: Network | None = None, signer: Signer | None = None, helper: HelperFetch | None = None
+) -> RunOutcome:
+    """Measure, judge, write. `net` defaults to the real network; `helper` to asking `config.helper_urls`."""
     started = datetime.now(UTC)
+    asked: list[HelperAnswer] = []
+    helper = _remembering(helper or helper_fetch(config), asked)
     capture_status = "off: not the system network"
     if net is None:
         from probe.net import SystemNetwork
@@ -304,12 +345,12 @@ async def run_async(config: RunConfig, net: Network | None = None, signer: Signe
                     capture=capture,
                     max_sockets=socket_budget(),
                 )
-                measured, vantage = await measure_all(config, system)
+                measured, vantage = await measure_all(config, system, helper)
         finally:
             if capture is not None:
                 capture.stop()
     else:
-        measured, vantage = await measure_all(config, net)
+        measured, vantage = await measure_all(config, net, helper)
     if config.asn_databases:
         from probe.local.geo import GeoError, asn_lookup
 
@@ -318,8 +359,50 @@ async def run_async(config: RunConfig, net: Network | None = None, signer: Signe
             asn_of = asn_lookup(config.asn_databases)
             measured = tuple(annotate_asns(m, asn_of) for m in measured)
     verdicts, services = judge(measured, vantage)
-    path, signature, data = write(config, started, measured, verdicts, vantage, signer, capture_status)
+    helper_url = asked[0].url if asked else None
+    path, signature, data = write(config, started, measured, verdicts, vantage, signer, capture_status, helper_url)
     return RunOutcome(measured, verdicts, services, vantage, path, signature, data, capture_status)
+
+
+def helper_fetch(config: RunConfig) -> HelperFetch | None:
+    """Asking the configured helpers over the real network (None when none is configured)."""
+    if not config.helper_urls:
+        return None
+
+    async def ask() -> HelperAnswer:
+        from probe import minisign
+        from probe.net import helper
+        from probe.net.certs import TrustStore
+
+        keys = tuple(minisign.PublicKey.from_base64(k) for k in config.helper_keys)
+        return await helper.fetch(
+            config.helper_urls,
+            keys,
+            proxy=config.helper_proxy,
+            verify=TrustStore(config.ca_files).ssl_context(),
+            timeout=config.timeout,
+            deadline=helper_deadline(config.timeout),
+        )
+
+    return ask
+
+
+def helper_deadline(timeout: float) -> float:
+    """How long a run waits for the helpers, all of them together: long enough for a Tor circuit, and hidden
+    behind the preflight controls, which take a few timeouts themselves."""
+    return max(10.0, 3 * timeout)
+
+
+def _remembering(fetch: HelperFetch | None, answers: list[HelperAnswer]) -> HelperFetch | None:
+    if fetch is None:
+        return None
+
+    async def remembered() -> HelperAnswer:
+        answer = await fetch()
+        answers.append(answer)
+        return answer
+
+    return remembered
 
 
 def _start_capture(wanted: bool) -> tuple[Capture | None, str]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import errno
+import hashlib
 import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import dns.message
 import dns.rcode
@@ -24,9 +26,12 @@ from probe.failures import Failure, classify
 from probe.model import (
     BinaryData,
     DNSQuery,
+    HelperAddress,
+    HelperEndpoint,
     NetworkEvent,
     PacketSummary,
     Tag,
+    Target,
     TCPConnect,
     TCPStatus,
     TLSHandshake,
@@ -34,6 +39,8 @@ from probe.model import (
 from probe.net import Connected, Exchange, Lookup
 from probe.net.clock import Clock
 from probe.net.dns import Question
+from probe.net.helper import HelperAnswer
+from probe.runner import HelperFetch
 
 TRUSTED_CA = trustme.CA(organization_name="Fake Trusted CA")
 UNTRUSTED_CA = trustme.CA(organization_name="Interception CA")
@@ -283,3 +290,64 @@ def _answered(
             if (":" in address) == (query_type == "AAAA"):
                 response.answer.append(dns.rrset.from_text(query.question[0].name, 300, "IN", query_type, address))
     return question.answered(response, response.to_wire(), t0, t, extra)
+
+
+# --- the control vantage (`probe helper serve`) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelperScript:
+    """What a fake control vantage says of each host: "ok" (reached, with the genuine certificate), "down" (every
+    address refuses there too), "nxdomain" (its resolvers know no such name), or "same" (reached, presenting the
+    very certificate the probe's script presents: the probe and the helper meet the same server)."""
+
+    says: Mapping[str, str]
+    addresses: Mapping[str, list[str]]  # host -> what the helper's resolvers answer
+    minutes_ago: float = 2.0  # how long before the probe's run the helper measured
+    vantage: str = "online"
+
+
+def fake_helper(helper: HelperScript, targets: tuple[Target, ...], script: Script) -> HelperFetch:
+    """An async callable for `probe.runner.run_async(helper=...)`, answering like a real helper whose signed view
+    held: entries for every target with an id that `helper.says` names."""
+
+    async def ask() -> HelperAnswer:
+        when = (datetime.now(UTC) - timedelta(minutes=helper.minutes_ago)).strftime("%Y-%m-%d %H:%M:%S")
+        entries = {}
+        for t in targets:
+            say = helper.says.get(t.host)
+            if say is None or t.id is None:
+                continue
+            ips = [] if say == "nxdomain" else helper.addresses[t.host]
+            works = say in ("ok", "same")
+            failure = None if works else Failure.CONNECTION_REFUSED.value
+            connections = tuple(
+                HelperAddress(ip=ip, works=works, tries=5, failures=0 if works else 5, failure=failure) for ip in ips
+            )
+            certificates: tuple[str, ...] = ()
+            if works and t.protocol == "tls" and ips:
+                certificates = _fingerprints(_presented(script, ips[0], t.server_name, say == "same"))
+            entries[t.id] = HelperEndpoint(
+                id=t.id, input=t.input, measured_at=when, vantage=helper.vantage, probe_cc="DE", probe_asn="AS3320",
+                verdict="ok" if works else "inconclusive",
+                dns_failure=Failure.DNS_NXDOMAIN_ERROR.value if say == "nxdomain" else None,
+                addresses=tuple(ips), connections=connections, certificates=certificates,
+                helper_id="f" * 64, view_sha256="e" * 64,
+            )  # fmt: skip
+        return HelperAnswer("ok", (), "https://helper.example", entries)
+
+    return ask
+
+
+def _presented(script: Script, ip: str, server_name: str, as_script: bool) -> tuple[BinaryData, ...]:
+    """The chain a server at `ip` presents for `server_name`: the script's (what the probe meets), or the genuine
+    one (a trusted certificate for the name)."""
+    if not as_script:
+        return _chain(TRUSTED_CA, (server_name,))
+    outcome = script.tls.get((ip, server_name), script.tls.get(ip, "ok"))
+    ca = UNTRUSTED_CA if outcome == "untrusted" else TRUSTED_CA
+    return _chain(ca, tuple(script.certificate_names.get(ip, [server_name])))
+
+
+def _fingerprints(chain: tuple[BinaryData, ...]) -> tuple[str, ...]:
+    return tuple(hashlib.sha256(base64.b64decode(c.data)).hexdigest() for c in chain)

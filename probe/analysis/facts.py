@@ -5,6 +5,7 @@ and what happened at each address. Pure functions of the records; the rules (rul
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import math
 from dataclasses import dataclass
@@ -13,7 +14,18 @@ from typing import Literal
 
 from probe.analysis.vantage import VantageFacts
 from probe.failures import Failure
-from probe.model import DNSQuery, Measured, NetworkEvent, PacketSummary, Tag, Target, TCPConnect, TLSHandshake
+from probe.model import (
+    DNSQuery,
+    HelperEndpoint,
+    Measured,
+    NetworkEvent,
+    PacketSummary,
+    Tag,
+    Target,
+    TCPConnect,
+    TLSHandshake,
+    VantageStatus,
+)
 
 TIMEOUTS = {Failure.GENERIC_TIMEOUT_ERROR.value, Failure.TIMED_OUT.value}
 UNREACHABLE = {
@@ -31,6 +43,10 @@ ICMP_REFUSED = {Failure.HOST_UNREACHABLE.value}
 # false block (bench/lossy.py).
 LOSS_ALPHA = 1e-5
 CERTIFICATE = {Failure.SSL_UNKNOWN_AUTHORITY.value, Failure.SSL_INVALID_HOSTNAME.value}
+# How far apart in time the control vantage's measurement of an endpoint and the probe's may be for the one to speak
+# for the other: the helper measures every few minutes, so this allows a few missed rounds, and a replayed old view
+# (still validly signed) says nothing.
+HELPER_WINDOW = 30 * 60
 
 
 # How an attempt failed, in verdict terms; `local` and `unreachable` belong to the vantage point, not to the path.
@@ -49,8 +65,8 @@ FailureKind = Literal[
     "tls.other",
 ]
 # Where an address came from: the target's own literal, the resolver under test (first or late answer), the DoH
-# control, or the list's fallback addresses.
-AddressOrigin = Literal["literal", "resolver", "resolver_late", "doh", "fallback"]
+# control, the control vantage (`probe helper serve`), or the list's fallback addresses.
+AddressOrigin = Literal["literal", "resolver", "resolver_late", "doh", "helper", "fallback"]
 
 
 def failure_kind(connect: TCPConnect, handshake: TLSHandshake | None, protocol: str) -> FailureKind | None:
@@ -393,6 +409,8 @@ class EndpointFacts:
             return "resolver_late"
         if ip in self.doh_addresses:
             return "doh"
+        if ip in self.helper_addresses:
+            return "helper"
         return "fallback"
 
     @cached_property
@@ -402,6 +420,8 @@ class EndpointFacts:
         primary = [a for a in self.addresses.values() if a.origin in ("literal", "resolver")]
         if not primary:
             primary = [a for a in self.addresses.values() if a.origin == "doh"]
+        if not primary:
+            primary = [a for a in self.addresses.values() if a.origin == "helper"]
         if self.vantage.ipv4 and not self.vantage.ipv6:
             v4 = [a for a in primary if a.version == 4]
             primary = v4 or primary
@@ -439,6 +459,57 @@ class EndpointFacts:
 
     def connects_at(self, ips: tuple[str, ...] | list[str]) -> bool:
         return any(a.connect.status.success for ip in ips if ip in self.addresses for a in self.addresses[ip].tries)
+
+    # --- the control vantage (`probe helper serve`, issue 17) -----------------------------------------------------
+
+    @cached_property
+    def helper(self) -> HelperEndpoint | None:
+        """The control vantage's view of this endpoint, when the helper was online itself and measured it within
+        `HELPER_WINDOW` of this measurement; else None (no helper, or nothing it says speaks for this moment)."""
+        h = self.measured.helper
+        if h is None or h.vantage == VantageStatus.OFFLINE.value:
+            return None
+        try:
+            apart = abs(utc_seconds(h.measured_at) - utc_seconds(self.measured.start_time))
+        except ValueError:
+            return None
+        return h if apart <= HELPER_WINDOW else None
+
+    @cached_property
+    def helper_addresses(self) -> tuple[str, ...]:
+        return self.helper.addresses if self.helper is not None else ()
+
+    @cached_property
+    def control_addresses(self) -> tuple[str, ...]:
+        """Every address a control vouches for: the DoH control's, then the control vantage's."""
+        return tuple(dict.fromkeys(self.doh_addresses + self.helper_addresses))
+
+    @property
+    def helper_down(self) -> bool:
+        """The control vantage could not reach the endpoint either: no address of it worked there, or its
+        resolvers gave none."""
+        h = self.helper
+        if h is None:
+            return False
+        if not h.connections:
+            return not h.addresses and h.dns_failure is not None
+        return not any(c.works for c in h.connections)
+
+    def helper_certificate_at(self, ips: tuple[str, ...] | list[str]) -> bool:
+        """Some handshake for the target name at `ips` presented a leaf certificate the control vantage was
+        presented too: the genuine server's, whatever this machine's trust store thinks of it. (A leaf's hash
+        cannot be forged; an interception box that replays the genuine chain cannot finish a handshake with it.)"""
+        seen = set(self.helper.certificates) if self.helper is not None else set()
+        return bool(seen) and any(leaf in seen for ip in ips for leaf in self.leaves_at(ip))
+
+    def leaves_at(self, ip: str) -> set[str]:
+        """sha256 (hex) of the leaf certificates presented for the target name at `ip`."""
+        a = self.addresses.get(ip)
+        return {
+            hashlib.sha256(base64.b64decode(t.handshake.peer_certificates[0].data)).hexdigest()
+            for t in (a.tries if a is not None else ())
+            if t.handshake is not None and t.handshake.peer_certificates
+        }
 
 
 @dataclass(frozen=True)
@@ -488,6 +559,21 @@ def leaf_summary(handshake: TLSHandshake | None) -> str | None:
     """'for NAMES, issued by ISSUER' from a recorded leaf certificate, for evidence strings."""
     cert = leaf_certificate(handshake)
     return cert.summary if cert is not None else None
+
+
+def utc_seconds(text: str) -> int:
+    """Seconds since 1970 of a "YYYY-MM-DD HH:MM:SS" UTC time (the analysis keeps off the clock and its modules:
+    the proleptic Gregorian day count of Hinnant's `days_from_civil`). Raises ValueError for another shape."""
+    if len(text) != 19 or text[4] + text[7] + text[10] + text[13] + text[16] != "-- ::":
+        raise ValueError(f"not a YYYY-MM-DD HH:MM:SS time: {text!r}")
+    y, m, d = int(text[:4]), int(text[5:7]), int(text[8:10])
+    y -= m <= 2
+    era = y // 400
+    year_of_era = y - era * 400
+    day_of_year = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146097 + day_of_era - 719468
+    return days * 86400 + int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
 
 
 def _flags(packet: PacketSummary) -> set[str]:

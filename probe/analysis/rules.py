@@ -146,23 +146,26 @@ def dns_nodata_no_control(f: EndpointFacts) -> Evidence | None:
 
 
 def _suspect(f: EndpointFacts, bogon: bool) -> tuple[str, ...]:
-    """Resolver answers the control does not give, bogon or routable, that never proved themselves with a valid
-    certificate for the name (a CDN's other address passes that test, and then it is no evidence at all).
+    """Resolver answers no control gives (the DoH control, the control vantage), bogon or routable, that never
+    proved themselves with a valid certificate for the name, or with the certificate the control vantage saw (a
+    CDN's other address passes that test, and then it is no evidence at all).
 
-    Without a DoH answer (DoH is often blocked where it matters), the control names asked of the same resolver are
-    the contrast: where they resolve to routable addresses, a bogon that never accepts a connection is a lie; where
-    they are bogons too (a lab, a split-horizon network) it proves nothing. An address no server can have at all
+    Without a control's answer (DoH is often blocked where it matters, and no control vantage answered), the
+    control names asked of the same resolver are the contrast: where they resolve to routable addresses, a bogon
+    that never accepts a connection is a lie; where they are bogons too (a lab, a split-horizon network) it proves
+    nothing. An address no server can have at all
     (127.0.0.1, 0.0.0.0) is a lie whatever the contrast and whatever connects there (issue 15)."""
     return tuple(
         ip
         for ip in f.resolver_addresses
         if is_bogon(ip) == bogon
-        and ip not in f.doh_addresses
+        and ip not in f.control_addresses
         and not f.valid_tls_at([ip])
+        and not f.helper_certificate_at([ip])
         and not (bogon and is_fake_ip(ip) and f.connects_at([ip]))
         and (
             not bogon
-            or bool(f.doh_addresses)
+            or bool(f.control_addresses)
             or is_impossible(ip)
             or (f.vantage.resolver and not f.vantage.resolver_bogons and not f.connects_at([ip]))
         )
@@ -233,28 +236,36 @@ def _outside_expected_asns(f: EndpointFacts, ips: tuple[str, ...]) -> bool:
     return not (expected and asns and asns <= expected)
 
 
+def _vouched(f: EndpointFacts, test: Callable[[tuple[str, ...]], bool]) -> str | None:
+    """'the DoH control's ADDRESSES' (or the control vantage's, where DoH gave none that pass) when `test` holds
+    for the addresses a control gives; None when it holds for none."""
+    for name, ips in (("DoH control", f.doh_addresses), ("control vantage", f.helper_addresses)):
+        if ips and test(ips):
+            return f"the {name}'s {', '.join(ips[:3])}"
+    return None
+
+
 def dns_mismatch_tls_invalid(f: EndpointFacts) -> Evidence | None:
     ips = _all_suspect(f, bogon=False)
-    if not ips or f.target.protocol != "tls" or not f.valid_tls_at(f.doh_addresses):
+    if not ips or f.target.protocol != "tls":
         return None
-    if not _outside_expected_asns(f, ips):
+    control = _vouched(f, f.valid_tls_at)
+    if control is None or not _outside_expected_asns(f, ips):
         return None
     return (
-        f"resolver answers {', '.join(ips)}: no valid certificate for {f.target.server_name} there, while the DoH "
-        f"control's {', '.join(f.doh_addresses[:3])} presents one",
+        f"resolver answers {', '.join(ips)}: no valid certificate for {f.target.server_name} there, while "
+        f"{control} presents one",
     )
 
 
 def dns_mismatch_unreachable(f: EndpointFacts) -> Evidence | None:
     ips = _all_suspect(f, bogon=False)
-    if not ips or f.connects_at(ips) or not f.connects_at(f.doh_addresses):
+    if not ips or f.connects_at(ips):
         return None
-    if not _outside_expected_asns(f, ips):
+    control = _vouched(f, f.connects_at)
+    if control is None or not _outside_expected_asns(f, ips):
         return None
-    return (
-        f"resolver answers {', '.join(ips)}, which never connect; the DoH control's "
-        f"{', '.join(f.doh_addresses[:3])} connects",
-    )
+    return (f"resolver answers {', '.join(ips)}, which never connect; {control} connects",)
 
 
 def vantage_overloaded(f: EndpointFacts) -> Evidence | None:
@@ -595,6 +606,81 @@ def tls_not_tls(f: EndpointFacts) -> Evidence | None:
     return (f"{a.ip} failed in an unexpected way ({failure}); not a known blocking signature",)
 
 
+# --- the control vantage (`probe helper serve`, issue 17) -----------------------------------------------------------
+# What the project's own vantage point outside the censors saw of the endpoint, a few minutes apart at most
+# (facts.HELPER_WINDOW): a failure it shares is no evidence of censorship here, and the addresses and certificates
+# it was given are legitimate (see `_suspect`). A helper that could not be reached is a vantage fact only: no rule
+# reads it.
+
+# Failures that an endpoint down everywhere produces too (a local firewall, a missing route and a certificate have
+# rules of their own).
+_DOWN_KINDS = {
+    "tcp.timeout", "tcp.reset", "tcp.icmp", "tcp.other", "tls.timeout", "tls.reset", "tls.closed", "tls.other",
+}  # fmt: skip
+
+
+def _helper_text(f: EndpointFacts) -> str:
+    h = f.helper
+    assert h is not None
+    return f"the control vantage ({h.probe_cc} {h.probe_asn}) measured it at {h.measured_at} UTC"
+
+
+def helper_dns_down_too(f: EndpointFacts) -> Evidence | None:
+    h = f.helper
+    if h is None or f.resolver_addresses or not f.resolver_failures or f.doh_addresses or not f.helper_down:
+        return None
+    if h.addresses:
+        return None
+    return (
+        f"down at the control vantage too: its resolvers give no address for {f.target.host} either "
+        f"({h.dns_failure}); {_helper_text(f)}",
+    )
+
+
+def dns_nxdomain_helper_resolves(f: EndpointFacts) -> Evidence | None:
+    if _resolver_nxdomain(f) and not f.doh_addresses and f.helper_addresses:
+        return (
+            f"resolver says NXDOMAIN; the control vantage resolves it to {', '.join(f.helper_addresses[:3])} "
+            f"({_helper_text(f)})",
+        )
+    return None
+
+
+def dns_nodata_helper_resolves(f: EndpointFacts) -> Evidence | None:
+    if f.resolver_nodata and not f.doh_addresses and f.helper_addresses:
+        return (
+            f"resolver gives no address for the name ({f.resolver_nodata}); the control vantage resolves it to "
+            f"{', '.join(f.helper_addresses[:3])} ({_helper_text(f)})",
+        )
+    return None
+
+
+def helper_down_too(f: EndpointFacts) -> Evidence | None:
+    h = f.helper
+    if h is None or _kind(f) not in _DOWN_KINDS or not f.helper_down:
+        return None
+    there = [f"{c.ip}: {c.failures} of {c.tries} tries failed ({c.failure})" for c in h.connections[:3]]
+    here = [_tries_text(a, f"tries failed here ({a.kind})") for a in _failing(f)[:2]]
+    return (
+        f"down at the control vantage too: {_helper_text(f)}: " + ("; ".join(there) or f"{h.dns_failure}"),
+        *here,
+    )
+
+
+def helper_same_certificate(f: EndpointFacts) -> Evidence | None:
+    failing = [a for a in _failing(f) if a.kind == "tls.mitm"]
+    if _kind(f) != "tls.mitm" or not failing or not all(f.helper_certificate_at([a.ip]) for a in failing):
+        return None
+    a = failing[0]
+    h = next((t.handshake for t in a.tries if t.handshake is not None), None)
+    leaf = sorted(f.leaves_at(a.ip))[0]
+    return (
+        f"{a.ip} presented the certificate {leaf_summary(h) or ''} that the control vantage was presented too "
+        f"(sha256 {leaf[:16]}...): the genuine server's, not an interception",
+        f"this machine's trust anchors do not vouch for it ({h.failure if h is not None else '?'})",
+    )
+
+
 # --- success --------------------------------------------------------------------------------------------------------
 
 
@@ -641,14 +727,20 @@ RULES: tuple[Rule, ...] = (
          "A resolver that lies about every name, the controls' too, is no evidence against one name."),
     Rule("dns.nxdomain.everywhere", Verdict.INCONCLUSIVE, Confidence.LOW, dns_nxdomain_everywhere,
          "The control agrees the name does not exist: a gone or wrong name, not censorship."),
+    Rule("helper.dns_down_too", Verdict.INCONCLUSIVE, Confidence.LOW, helper_dns_down_too,
+         "The control vantage's resolvers find no address either: the name is down everywhere (issue 17)."),
     Rule("dns.nxdomain.control_resolves", Verdict.DNS_NXDOMAIN, Confidence.MEDIUM, dns_nxdomain_control_resolves,
          "The resolver denies a name the DoH control resolves."),
+    Rule("dns.nxdomain.helper_resolves", Verdict.DNS_NXDOMAIN, Confidence.MEDIUM, dns_nxdomain_helper_resolves,
+         "The resolver denies a name the control vantage resolves, where DoH gave no answer (issue 17)."),
     Rule("dns.nxdomain.no_control", Verdict.DNS_NXDOMAIN, Confidence.LOW, dns_nxdomain_no_control,
          "The resolver denies the name but answers the controls; no DoH answer to contrast."),
     Rule("dns.nodata.everywhere", Verdict.INCONCLUSIVE, Confidence.LOW, dns_nodata_everywhere,
          "The DoH control has no address for the name either: nothing was taken away."),
     Rule("dns.nodata.control_resolves", Verdict.DNS_NODATA, Confidence.MEDIUM, dns_nodata_control_resolves,
          "Empty NOERROR or SERVFAIL for a name the DoH control resolves: the name was removed from the resolver."),
+    Rule("dns.nodata.helper_resolves", Verdict.DNS_NODATA, Confidence.MEDIUM, dns_nodata_helper_resolves,
+         "The resolver has no address for a name the control vantage resolves, where DoH gave none (issue 17)."),
     Rule("dns.nodata.no_control", Verdict.DNS_NODATA, Confidence.LOW, dns_nodata_no_control,
          "An empty NOERROR answer for the name from a resolver that answers the controls; no DoH answer."),
     Rule("dns.bogon.known_forged", Verdict.DNS_BOGON, Confidence.HIGH, dns_bogon_known,
@@ -687,6 +779,8 @@ RULES: tuple[Rule, ...] = (
          "Every try failed, but no more often than the controls' own tries would by chance in this run."),
     Rule("vantage.no_tls", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_no_tls,
          "TLS fails for the controls too (an intercepting proxy, a broken clock): no contrast for TLS verdicts."),
+    Rule("helper.down_too", Verdict.INCONCLUSIVE, Confidence.LOW, helper_down_too,
+         "The control vantage cannot reach the endpoint either: down everywhere, not blocked here (issue 17)."),
     Rule("tcp.timeout.controls_ok", Verdict.TCP_TIMEOUT, Confidence.MEDIUM,
          _transport_rule("tcp.timeout", "connections timed out", "controls"),
          "SYNs to the address go unanswered while the controls connect: an IP blackhole."),
@@ -704,6 +798,9 @@ RULES: tuple[Rule, ...] = (
     Rule("tcp.reset.no_control", Verdict.TCP_RESET, Confidence.LOW,
          _transport_rule("tcp.reset", "connections were refused (RST)", "none"),
          "The connection attempt is answered by a RST; no control to contrast."),
+    Rule("helper.same_certificate", Verdict.INCONCLUSIVE, Confidence.LOW, helper_same_certificate,
+         "The certificate that fails validation here is the one the control vantage sees: not interception "
+         "(issue 17)."),
     Rule("tls.mitm.forged_certificate", Verdict.TLS_MITM, Confidence.HIGH, tls_mitm_forged,
          "An untrusted certificate naming the target: minted by an interception box."),
     Rule("tls.mitm.invalid_certificate", Verdict.TLS_MITM, Confidence.MEDIUM, tls_mitm_other,

@@ -45,6 +45,11 @@ class VantageFacts:
     resolver_bogons: bool = False
     international: int = 0  # international controls (role vantage_online) that connected
     domestic: int = 0  # the other controls (same_region, same_operator: domestic somewhere) that connected
+    # The control vantage (`probe helper serve`): ok, unreachable, refused (its answer was not a view signed by a
+    # configured key) or off; and why each helper that did not serve did not. A fact about this vantage point:
+    # no rule reads it against a target.
+    helper: str = "off"
+    helper_reasons: tuple[str, ...] = ()
 
     @property
     def has_controls(self) -> bool:
@@ -84,6 +89,8 @@ class VantageFacts:
             "resolver_bogons": self.resolver_bogons,
             "international_controls": self.international,
             "domestic_controls": self.domestic,
+            "helper": self.helper,
+            "helper_reasons": list(self.helper_reasons),
         }
 
 

@@ -1,4 +1,4 @@
-"""Regenerate the golden folders: `python -m tests.golden.make` (explicit, never during a test run).
+"""Regenerate the golden folders: `python -m tests.golden.make [NAME...]` (explicit, never during a test run).
 
 Each scenario's script goes through the real runner over the fake network; the result file it writes is kept as
 `measurements.jsonl` and the hand-written expectations as `expected.json`, with the id of the rule that decides
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from probe import jsonlines
 from probe.runner import RunConfig, run_async
-from tests.fakes import FakeNetwork
+from tests.fakes import FakeNetwork, fake_helper
 from tests.golden.judge import judge
 from tests.golden.scenarios import SCENARIOS, Scenario
 
@@ -41,7 +41,8 @@ async def make(scenario: Scenario, folder: Path) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(targets=scenario.targets, resolver="192.0.2.53",
                            doh_urls=("https://192.0.2.54/dns-query",), timeout=2.0, results_dir=Path(tmp))  # fmt: skip
-        outcome = await run_async(config, net=FakeNetwork(scenario.script))
+        helper = fake_helper(scenario.helper, scenario.targets, scenario.script) if scenario.helper else None
+        outcome = await run_async(config, net=FakeNetwork(scenario.script), helper=helper)
     data = _strip(outcome.data, scenario.strip) if scenario.strip else outcome.data
     got = judge(data)
     problems = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from probe.model import Target
-from tests.fakes import Script
+from tests.fakes import HelperScript, Script
 
 V = "2026-11-28"
 TARGETS: tuple[Target, ...] = (
@@ -23,6 +23,9 @@ TARGETS: tuple[Target, ...] = (
     Target(service="line", host="legy.line-apps.com", port=443, protocol="tls", group="line.legy", list_version=V),
     Target(service="line", host="legy-jp.line-apps.com", port=443, protocol="tls", group="line.legy", list_version=V),
 )
+
+# The same endpoints with ids, as published lists have them: a control vantage's view is matched by id.
+TARGETS_WITH_IDS = tuple(t.model_copy(update={"id": f"{t.service}.{t.host.split('.')[0]}"}) for t in TARGETS)
 
 GENUINE = {
     "example.org": ["198.51.100.1"],
@@ -55,9 +58,17 @@ class Scenario:
     targets: tuple[Target, ...] = TARGETS
     # hosts whose measurement is stored empty, as a run cut off before anything was recorded would leave it
     strip: tuple[str, ...] = ()
+    helper: HelperScript | None = None  # what the control vantage (`probe helper serve`) says, when one answers
 
     def verdict(self, host: str) -> str:
         return self.expected.get(host, "ok")
+
+
+def _helper(minutes_ago: float = 2.0, **says: str) -> HelperScript:
+    """A control vantage that reaches every endpoint with its genuine addresses, but for `says` (host with "_" for
+    "." and "-" -> "ok" / "down" / "nxdomain" / "same")."""
+    named = {k.replace("__", "-").replace("_", "."): v for k, v in says.items()}
+    return HelperScript(says={h: named.get(h, "ok") for h in GENUINE}, addresses=GENUINE, minutes_ago=minutes_ago)
 
 
 def _each(hosts: tuple[str, ...], addresses: list[str]) -> dict[str, list[str]]:
@@ -508,6 +519,78 @@ SCENARIOS: tuple[Scenario, ...] = (
         Script(resolver=resolver()),
         {"legy-jp.line-apps.com": "inconclusive"},
         strip=("legy-jp.line-apps.com",),
+    ),
+    # --- a control vantage answers (issue 17) -----------------------------------------------------------------------
+    Scenario(
+        "helper_service_down",
+        "LINE's servers refuse every connection, here and at the control vantage: down everywhere, not blocked.",
+        Script(resolver=resolver(), connect={"203.0.113.20": "refused", "203.0.113.21": "refused"}),
+        _same(LINE, "inconclusive"),
+        targets=TARGETS_WITH_IDS,
+        helper=_helper(legy_line__apps_com="down", legy__jp_line__apps_com="down"),
+    ),
+    Scenario(
+        "helper_censored_stays_blocked",
+        "SNI filtering of LINE here; the control vantage reaches LINE: the block stands.",
+        Script(resolver=resolver(), tls={("203.0.113.20", "legy.line-apps.com"): "reset",
+                                         ("203.0.113.21", "legy-jp.line-apps.com"): "reset"}),
+        _same(LINE, "tls.reset"),
+        dict.fromkeys(LINE, "medium"),
+        targets=TARGETS_WITH_IDS,
+        helper=_helper(),
+    ),
+    Scenario(
+        "helper_stale_view",
+        "LINE refuses here; the control vantage saw it down, but two hours ago: that speaks for another moment.",
+        Script(resolver=resolver(), connect={"203.0.113.20": "refused", "203.0.113.21": "refused"}),
+        _same(LINE, "tcp.reset"),
+        targets=TARGETS_WITH_IDS,
+        helper=_helper(120, legy_line__apps_com="down", legy__jp_line__apps_com="down"),
+    ),
+    Scenario(
+        "helper_dns_mismatch_doh_blocked",
+        "DoH is blocked and the resolver sends KakaoTalk's booking name to another server; the control vantage's "
+        "address for it presents the valid certificate here.",
+        Script(resolver={**GENUINE, "booking-loco.kakao.com": ["45.33.9.10"]}, doh=dict.fromkeys(ALL, "timeout"),
+               certificate_names={"45.33.9.10": ["ads.isp.example"]}),
+        {"booking-loco.kakao.com": "dns.mismatch"},
+        targets=TARGETS_WITH_IDS,
+        helper=_helper(),
+    ),
+    Scenario(
+        "dns_nxdomain_helper_resolves",
+        "DoH is blocked and the resolver denies LINE's JP gateway; the control vantage resolves it.",
+        Script(resolver={**GENUINE, "legy-jp.line-apps.com": "nxdomain"}, doh=dict.fromkeys(ALL, "timeout")),
+        {"legy-jp.line-apps.com": "dns.nxdomain"},
+        targets=TARGETS_WITH_IDS,
+        helper=_helper(),
+    ),
+    Scenario(
+        "dns_nodata_helper_resolves",
+        "DoH is blocked and the resolver has no address for LINE's JP gateway; the control vantage resolves it.",
+        Script(resolver={**GENUINE, "legy-jp.line-apps.com": "nodata"}, doh=dict.fromkeys(ALL, "timeout")),
+        {"legy-jp.line-apps.com": "dns.nodata"},
+        {"legy-jp.line-apps.com": "medium"},
+        targets=TARGETS_WITH_IDS,
+        helper=_helper(),
+    ),
+    Scenario(
+        "trap_helper_same_certificate",
+        "LINE's gateway presents a certificate this machine's trust store does not vouch for, and the control "
+        "vantage is presented the very same one: the genuine server, not an interception.",
+        Script(resolver=resolver(), tls={"203.0.113.20": "untrusted"}),
+        {"legy.line-apps.com": "inconclusive"},
+        targets=TARGETS_WITH_IDS,
+        helper=_helper(legy_line__apps_com="same"),
+    ),
+    Scenario(
+        "trap_helper_name_gone",
+        "Nobody answers for LINE's JP name, here or through DoH, and the control vantage's resolvers do not know it.",
+        Script(resolver={**GENUINE, "legy-jp.line-apps.com": "timeout"},
+               doh={**GENUINE, "legy-jp.line-apps.com": "timeout"}),
+        {"legy-jp.line-apps.com": "inconclusive"},
+        targets=TARGETS_WITH_IDS,
+        helper=_helper(legy__jp_line__apps_com="nxdomain"),
     ),
 )
 # fmt: on

@@ -80,6 +80,9 @@ PINNED_RULE_IDS = (
     # issue 15
     "dns.nodata.everywhere", "dns.nodata.control_resolves", "dns.nodata.no_control", "dns.bogon.unjudged",
     "vantage.restricted", "vantage.lossy_dns", "vantage.lossy", "tcp.reset.icmp", "tcp.reset.server_unseen",
+    # issue 17: the control vantage
+    "helper.dns_down_too", "dns.nxdomain.helper_resolves", "dns.nodata.helper_resolves", "helper.down_too",
+    "helper.same_certificate",
 )  # fmt: skip
 
 
