@@ -38,6 +38,9 @@ def _private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (["--doh", "http://192.0.2.1/dns-query"], "a DoH resolver is an https:// URL"),
         (["--ca-file", "/nonexistent/ca.pem"], "--ca-file /nonexistent/ca.pem: no such file"),
         (["--targets", "/nonexistent/list.toml"], "bad target list:\n  /nonexistent/list.toml: cannot read"),
+        (["--helper", "https://helper.example"], "--helper needs the helper's public key: --helper-key KEY"),
+        (["--helper", "helper.example"], "--helper helper.example: a helper is an http:// or https:// base URL"),
+        (["--helper", "https://h.example", "--helper-key", "RWQx"], "--helper-key RWQx: not a minisign public key"),
     ],
 )
 def test_bad_options_exit_2_naming_the_problem(args: list[str], message: str, tmp_path: Path) -> None:
@@ -79,13 +82,18 @@ def _probe(ns: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.lab
 def test_no_network_exits_3_and_still_writes_the_offline_result_file(empty_netns: str, tmp_path: Path) -> None:
+    """With a control vantage configured too: it cannot be reached either, which is said in `controls` and
+    changes nothing else."""
+    from probe.minisign import SecretKey
+
     assert _probe(empty_netns, "init", "--accept-risks", "--no-upload").returncode == 0
-    done = _probe(empty_netns, "run", "--json", "--timeout", "1", "--results-dir", str(tmp_path / "results"))
+    helper = ["--helper", "http://198.51.100.70:8081", "--helper-key", SecretKey.generate().public_key().to_base64()]
+    done = _probe(empty_netns, "run", "--json", "--timeout", "1", "--results-dir", str(tmp_path / "results"), *helper)
     assert done.returncode == 3, done.stderr
     assert "no network" in done.stderr and "Traceback" not in done.stderr
     summary = json.loads(done.stdout)  # the whole of stdout is one JSON object
     assert set(summary) == {"result_file", "signature_file", "vantage", "endpoints", "services"}
-    assert summary["vantage"] == {"status": "offline", "probe_cc": "ZZ", "probe_asn": "AS0"}
+    assert summary["vantage"] == {"status": "offline", "probe_cc": "ZZ", "probe_asn": "AS0", "helper": "unreachable"}
     assert summary["endpoints"] and {e["verdict"] for e in summary["endpoints"]} == {"inconclusive"}
     for endpoint in summary["endpoints"]:
         assert set(endpoint) == {"service", "host", "port", "protocol", "verdict", "confidence", "evidence"}
@@ -93,6 +101,8 @@ def test_no_network_exits_3_and_still_writes_the_offline_result_file(empty_netns
     lines = Path(summary["result_file"]).read_text().splitlines()
     assert len(lines) == len(summary["endpoints"])
     assert all(json.loads(line)["test_keys"]["controls"]["vantage"] == "offline" for line in lines)
+    controls = json.loads(lines[0])["test_keys"]["controls"]
+    assert controls["helper_reasons"] == ["http://198.51.100.70:8081: unreachable: network_unreachable"]
     assert Path(summary["signature_file"]).is_file()
 
 

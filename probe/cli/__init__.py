@@ -8,7 +8,21 @@ from __future__ import annotations
 
 import typer
 
-from probe.cli import collector, config, dataset, init, key, report, run, schedule, status, targets, upload, verify
+from probe.cli import (
+    collector,
+    config,
+    dataset,
+    helper,
+    init,
+    key,
+    report,
+    run,
+    schedule,
+    status,
+    targets,
+    upload,
+    verify,
+)
 
 app = typer.Typer(
     name="probe",
@@ -40,6 +54,7 @@ app.add_typer(targets.app, name="targets")
 app.command("upload")(upload.upload)
 app.add_typer(collector.app, name="collector")
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(helper.app, name="helper")
 app.command("init")(init.init)
 app.add_typer(schedule.app, name="schedule")
 app.command("status")(status.status)

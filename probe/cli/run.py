@@ -54,6 +54,19 @@ def run(
             "stay. Without any control, every blocking verdict is low confidence at most.",
         ),
     ] = False,
+    helper: Annotated[
+        list[str] | None,
+        typer.Option("--helper", help="Control vantage (probe helper serve) base URL; repeatable, tried in turn."),
+    ] = None,
+    helper_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--helper-key", help="Public key (RW... line, or a .pub file) a helper's view must be signed with."
+        ),
+    ] = None,
+    no_helper: Annotated[
+        bool, typer.Option("--no-helper", help="Ask no control vantage, whatever is configured.")
+    ] = False,
 ) -> None:
     """Measure every endpoint of the target list: DNS, TCP and TLS, with controls; print a per-service table and
     write a result file. Exit 0 when the run completed (whatever it found), 2 on bad input, 3 when nothing could
@@ -72,6 +85,9 @@ def run(
         capture=not no_capture,
         upload=upload,
         no_controls=no_controls,
+        helper_urls=tuple(helper or ()),
+        helper_keys=tuple(helper_key or ()),
+        no_helper=no_helper,
     )
 
     def show(outcome: RunOutcome) -> None:
@@ -104,6 +120,7 @@ def summary(outcome: RunOutcome) -> dict[str, Any]:
             "status": outcome.vantage.status.value,
             "probe_cc": _line_value(outcome, "probe_cc", "ZZ"),
             "probe_asn": _line_value(outcome, "probe_asn", "AS0"),
+            "helper": outcome.vantage.helper,
         },
         "endpoints": [
             {
@@ -149,6 +166,10 @@ def table(outcome: RunOutcome) -> str:
             lines.append(line.rstrip())
     lines.append("")
     lines.append(f"vantage: {outcome.vantage.status.value}; result file: {outcome.result_file}")
+    if outcome.vantage.helper != "off":
+        lines.append(
+            f"control vantage: {outcome.vantage.helper}" + "".join(f"\n  {r}" for r in outcome.vantage.helper_reasons)
+        )
     if outcome.signature_file:
         lines.append(f"signature: {outcome.signature_file}")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ commands apply those). `Settings` has the file's shape, section for section:
 [location]   probe_cc, probe_asn, geoip_db, geoip_address
 [run]        targets, services, resolver, doh, ca_files, timeout, results_dir, capture
 [retention]  days, megabytes
+[control]    helper_url, helper_key
 ```
 
 Paths in the file must be absolute (`~` is expanded): an unattended run from cron or systemd starts in another
@@ -33,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from probe import atomicfile
 from probe.local import paths
@@ -203,6 +204,46 @@ class Retention(_Section):
     megabytes: int = Field(default=200, ge=1)
 
 
+class Control(_Section):
+    """The control vantage (`probe helper serve`, issue 17): helpers asked once per run for their view, in turn,
+    through `[upload] socks_proxy`; a view counts only when one of `helper_key` (minisign public keys, the `RW...`
+    line of the helper's .pub file) signed it."""
+
+    helper_url: tuple[str, ...] = ()
+    helper_key: tuple[str, ...] = ()
+
+    @field_validator("helper_url", "helper_key", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _listify(value)
+
+    @field_validator("helper_url")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", url):
+                raise ValueError(f"must be http:// or https:// URLs without a query, not {url!r}")
+        return value
+
+    @field_validator("helper_key")
+    @classmethod
+    def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from probe import minisign
+
+        for key in value:
+            try:
+                minisign.PublicKey.from_base64(key)
+            except minisign.MinisignError:
+                raise ValueError(f"must be minisign public keys (the RW... line of a .pub file), not {key!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _paired(self) -> Control:
+        if self.helper_url and not self.helper_key:
+            raise ValueError("helper_url needs helper_key: a helper's answers count only when its key signed them")
+        return self
+
+
 class Settings(_Section):
     """Everything the configuration decides, after defaults, the file and the environment."""
 
@@ -211,6 +252,7 @@ class Settings(_Section):
     location: Location = Location()
     run: Run = Run()
     retention: Retention = Retention()
+    control: Control = Control()
 
 
 # (section, key) -> environment variable. Lists are separated by commas, paths by os.pathsep (":").
@@ -232,9 +274,11 @@ ENVIRONMENT: Mapping[tuple[str, str], str] = {
     ("run", "capture"): "PROBE_CAPTURE",
     ("retention", "days"): "PROBE_RETENTION_DAYS",
     ("retention", "megabytes"): "PROBE_RETENTION_MB",
+    ("control", "helper_url"): "PROBE_HELPER_URL",
+    ("control", "helper_key"): "PROBE_HELPER_KEY",
 }
 _PATH_LISTS = {("location", "geoip_db"), ("run", "targets"), ("run", "ca_files")}
-_WORD_LISTS = {("run", "services"), ("run", "doh")}
+_WORD_LISTS = {("run", "services"), ("run", "doh"), ("control", "helper_url"), ("control", "helper_key")}
 _PATHS = {("run", "results_dir")}
 
 

@@ -41,6 +41,9 @@ WHAT LEAVES THIS MACHINE
     signing key links all uploads of this probe to each other (`probe key rotate` starts a new one). The
     collector sees your IP address while it receives an upload, unless you upload through a SOCKS proxy such as
     Tor ([upload] socks_proxy).
+  - Only if a control vantage is configured ([control] helper_url): once per run, probe asks it for its own
+    measurements of the same services, to tell an outage from a block. The request carries nothing about you or
+    your results; it goes through the same SOCKS proxy as uploads, and without one the helper sees your IP address.
 
 THE RISKS
   In some countries measuring censorship, or merely contacting blocked services, is illegal or dangerous. Running

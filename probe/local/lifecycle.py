@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from probe.local.config import Settings, Upload
@@ -66,6 +66,9 @@ class Options:
     capture: bool = True  # False: --no-capture, whatever the configuration says
     upload: bool | None = None
     no_controls: bool = False  # --no-controls: the bundled controls left out (a list's own controls stay)
+    helper_urls: tuple[str, ...] = ()  # --helper: control vantages to ask (else [control] helper_url)
+    helper_keys: tuple[str, ...] = ()  # --helper-key: RW... lines or .pub files (else [control] helper_key)
+    no_helper: bool = False  # --no-helper: ask none, whatever the configuration says
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,35 @@ def _config(options: Options, settings: Settings) -> RunConfig:
             *(("no_controls",) if options.no_controls else ()),
         ),
         capture=chosen.capture and options.capture,
+        **_helpers(options, settings),
     )
+
+
+def _helpers(options: Options, settings: Settings) -> dict[str, Any]:
+    """The control vantages to ask (`probe helper serve`, issue 17): the options, else `[control]`; none with
+    --no-helper. Keys become RW... lines; their views are asked for through the uploads' SOCKS proxy."""
+    import re
+
+    from probe import minisign
+
+    if options.no_helper:
+        return {}
+    urls = options.helper_urls or settings.control.helper_url
+    for url in urls:
+        if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", url):
+            where = "--helper" if options.helper_urls else "[control] helper_url"
+            raise Stop(f"{where} {url}: a helper is an http:// or https:// base URL without a query")
+    public: list[str] = []
+    for key in options.helper_keys or settings.control.helper_key:
+        path = Path(key)
+        try:
+            found = minisign.PublicKey.from_file(path.read_bytes()) if path.is_file() else None
+            public.append((found or minisign.PublicKey.from_base64(key)).to_base64())
+        except (minisign.MinisignError, OSError) as exc:
+            raise Stop(f"--helper-key {key}: not a minisign public key or .pub file ({exc})") from exc
+    if urls and not public:
+        raise Stop("--helper needs the helper's public key: --helper-key KEY, or [control] helper_key")
+    return {"helper_urls": tuple(urls), "helper_keys": tuple(public), "helper_proxy": settings.upload.socks_proxy}
 
 
 def _named(option: str, given: object, key: str) -> str:

@@ -89,6 +89,9 @@ days = 7
         ("[retention]\nmegabytes = 0\n", "[retention] megabytes: Input should be greater than or equal to 1"),
         ("upload = true\n", "[upload]: must be a table"),
         ("[run\n", "is not valid TOML"),
+        ("[control]\nhelper_url = 'ftp://helper'\nhelper_key = 'x'\n", "[control] helper_url: must be http://"),
+        ("[control]\nhelper_key = ['RWQnot-a-key']\n", "[control] helper_key: must be minisign public keys"),
+        ("[control]\nhelper_url = 'https://helper.example'\n", "[control]: helper_url needs helper_key"),
     ],
 )
 def test_bad_file_names_file_key_and_problem(text: str, named: str) -> None:
@@ -97,6 +100,18 @@ def test_bad_file_names_file_key_and_problem(text: str, named: str) -> None:
         config.load()
     assert caught.value.source == str(path)
     assert any(named in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_the_control_section_and_its_variables() -> None:
+    from probe.minisign import SecretKey
+
+    key = SecretKey.generate().public_key().to_base64()
+    write(f"[control]\nhelper_url = 'https://helper.example'\nhelper_key = '{key}'\n")
+    assert config.load({}).control.helper_url == ("https://helper.example",)
+    env = {"PROBE_HELPER_URL": "https://a.example, http://b.example:8081", "PROBE_HELPER_KEY": key}
+    s = config.load(env)
+    assert s.control.helper_url == ("https://a.example", "http://b.example:8081")
+    assert s.control.helper_key == (key,)
 
 
 def test_every_problem_is_reported_at_once() -> None:
