@@ -43,12 +43,17 @@ def serve(
         list[str] | None,
         typer.Option(help="A reverse proxy's address: its X-Forwarded-For names the client (repeatable)."),
     ] = None,
+    control_key: Annotated[
+        list[Path] | None,
+        typer.Option(help="A control vantage's public key (probe helper serve): its files are the dataset's controls."),
+    ] = None,
 ) -> None:
     """Serve `PUT /v1/results/{sha256}` and `GET /health` until stopped. Every file is checked (size, sha256,
     minisign signature and trusted comment, plausible measurements) and kept immutably, content-addressed; 201 is
     sent only once the bytes are durable. Put TLS in front (a reverse proxy) when it faces the Internet."""
     import os
 
+    from probe.collector import layout
     from probe.collector import workers as collector_workers
     from probe.collector.app import SETTINGS_VARIABLE, CollectorSettings
     from probe.collector.store import StoreError, open_store
@@ -75,9 +80,13 @@ def serve(
         except ValueError:
             fail(f"--trusted-proxy {address}: not an IP address")
     spec = store or str(_default_store())
+    controls = _control_keys(control_key or [])
     try:
-        open_store(spec, s3_endpoint).check()
-    except (ValueError, StoreError) as exc:
+        opened = open_store(spec, s3_endpoint)
+        opened.check()
+        for public in controls:  # registered in the store, where the dataset export finds them
+            opened.replace(layout.control_key(public.probe_id), public.to_file())
+    except (ValueError, StoreError, OSError) as exc:
         fail(f"--store {spec}: {exc}")
     except ImportError as exc:
         fail(f"the collector needs its extras: pip install 'probe[collector,s3]' ({exc})")
@@ -130,6 +139,18 @@ def serve(
             fail(f"{exc} (its messages are above)")
         return
     uvicorn.run(app_factory, factory=True, host=host, port=port, workers=workers, **options)
+
+
+def _control_keys(files: list[Path]) -> list[Any]:
+    from probe.local import keys
+
+    out = []
+    for path in files:
+        try:
+            out.append(keys.read_public_file(path))
+        except (keys.KeyStoreError, OSError) as exc:
+            fail(f"--control-key {path}: {exc}")
+    return out
 
 
 def _default_store() -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from probe import atomicfile, minisign, signing
-from probe.collector import layout
+from probe.collector import controls, layout
 from probe.collector.store import Store
 
 SYSTEM_RESOLVER = "system_resolver"
@@ -89,6 +89,7 @@ def schema() -> Any:
             ("vantage", pa.string()),
             ("vantage_captive_portal", pa.bool_()),
             ("vantage_overloaded", pa.bool_()),
+            *controls.schema_fields(),
         ]
     )
 
@@ -100,6 +101,7 @@ def export(source: Store, out: Store | Path | None = None, since: date | None = 
     partitions: list[str] = []
     skipped: list[tuple[str, str]] = []
     keys: dict[str, minisign.PublicKey | None] = {}
+    control_ids, control_index = controls.registered(source), controls.Index()
     for day, raw_keys in _days(source, since):
         by_service: dict[str, list[dict[str, Any]]] = {}
         seen: set[tuple[str, str]] = set()
@@ -118,6 +120,7 @@ def export(source: Store, out: Store | Path | None = None, since: date | None = 
                 seen.add(ident)
                 service, row = measurement_row(line, probe_id, sha, number)
                 by_service.setdefault(service, []).append(row)
+        controls.attach((row for rows in by_service.values() for row in rows), control_ids, control_index)
         for service, service_rows in sorted(by_service.items()):
             service_rows.sort(key=lambda r: (r["probe_cc"] or "", r["probe_asn"] or "", r["measurement_start_time"]))
             _write(out if out is not None else source, day, service, _parquet(service_rows))
@@ -256,6 +259,7 @@ def measurement_row(line: dict[str, Any], probe_id: str, sha: str, number: int) 
         "tls_version": good.get("tls_version") if good else None,
         "tls_cipher_suite": good.get("cipher_suite") if good else None,
         "control_sni_failure": next((h.get("failure") for h in control_handshakes if h.get("failure")), None),
+        **controls.columns(line),
     }
     row.update(_vantage(keys.get("controls")))
     return service, row

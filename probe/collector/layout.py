@@ -12,6 +12,7 @@ import re
 RAW_PREFIX = "raw/v1/"
 KEYS_PREFIX = "keys/v1/"
 REVOKED_PREFIX = "keys/v1/revoked/"
+CONTROLS_PREFIX = "keys/v1/controls/"
 CURATED_PREFIX = "curated/v1/measurements/"
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -42,6 +43,12 @@ def public_key(probe_id: str) -> str:
 def revoked(probe_id: str) -> str:
     """An object here (any content: the reason, by convention) makes the collector refuse the probe with 403."""
     return f"{REVOKED_PREFIX}{probe_id}"
+
+
+def control_key(probe_id: str) -> str:
+    """`keys/v1/controls/<probe_id>.pub`: the public key of a control vantage (`probe helper serve`) the operator
+    registered; the dataset marks the rows it signed as the control's (probe.collector.controls)."""
+    return f"{CONTROLS_PREFIX}{probe_id}.pub"
 
 
 def curated_part(day: str, service: str) -> str:
