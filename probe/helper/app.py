@@ -84,14 +84,20 @@ class HelperApp:
         else:
             await _json(send, 404, {"status": "refused", "reason": "no such route"})
 
-    async def view(self, scope: Scope, send: Send) -> None:
-        wait = self.views.acquire(_caller(scope))
+    async def admit(self, limiter: RateLimiter, scope: Scope, send: Send) -> CachedView | None:
+        """The view to answer with, once the caller's bucket allows it (else 429, or 503 before the first round)."""
+        wait = limiter.acquire(_caller(scope))
         if wait:
             await _json(send, 429, {"status": "refused", "code": "rate", "reason": "too many requests"}, wait)
-            return
+            return None
         current = self.current()
         if current is None:
             await _json(send, 503, {"status": "starting", "reason": "the first round is not done yet"}, 30)
+        return current
+
+    async def view(self, scope: Scope, send: Send) -> None:
+        current = await self.admit(self.views, scope, send)
+        if current is None:
             return
         zipped = b"gzip" in _header(scope, b"accept-encoding")
         body = current.gzipped if zipped else current.body
@@ -108,13 +114,8 @@ class HelperApp:
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
     async def measure(self, scope: Scope, receive: Receive, send: Send) -> None:
-        wait = self.demands.acquire(_caller(scope))
-        if wait:
-            await _json(send, 429, {"status": "refused", "code": "rate", "reason": "too many requests"}, wait)
-            return
-        current = self.current()
+        current = await self.admit(self.demands, scope, send)
         if current is None:
-            await _json(send, 503, {"status": "starting", "reason": "the first round is not done yet"}, 30)
             return
         body = await _body(receive, MAX_DEMAND_BODY)
         try:
