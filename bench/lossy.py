@@ -1,11 +1,11 @@
 """Loss and delay are not censorship: how often does the probe call blocking on a bad but uncensored path?
 
-Runs the lab's `lossy_heavy` (30% of packets dropped each way) and `delayed` (every packet 0.4-0.8 s late each
+Runs the lab's `trap_lossy_path` (30% of packets dropped each way) and `trap_delayed_path` (every packet 0.4-0.8 s late each
 way) scenarios, at --timeout 3, N times each (default 20), every bundled endpoint each time, and prints per
 scenario: the runs, the endpoints judged (those the lab serves), the false blocks (a blocking verdict for an
 uncensored endpoint; goal 0), and the share that came out `inconclusive` (goal: under 10% at 30% loss).
 
-Run as root (network namespaces): .venv/bin/python -m bench.lossy [--runs 20] [--scenarios lossy_heavy delayed]
+Run as root (network namespaces): .venv/bin/python -m bench.lossy [--runs 20] [--scenarios trap_lossy_path trap_delayed_path]
 Hold /tmp/probe-heavy.lock around it (flock): timing verdicts go wrong on a machine busy with something else.
 The lab's addresses are documentation ranges inside namespaces made here; nothing leaves this machine.
 """
@@ -33,7 +33,7 @@ NOT_BLOCKING = {"ok", "inconclusive"}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--scenarios", nargs="+", default=["lossy_heavy", "delayed"])
+    parser.add_argument("--scenarios", nargs="+", default=["trap_lossy_path", "trap_delayed_path"])
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/lossy.py builds network namespaces: run it as root")
