@@ -1,11 +1,12 @@
 """Loss and delay are not censorship: how often does the probe call blocking on a bad but uncensored path?
 
-Runs the lab's `trap_lossy_path` (30% of packets dropped each way) and `trap_delayed_path` (every packet 0.4-0.8 s late each
-way) scenarios, at --timeout 3, N times each (default 20), every bundled endpoint each time, and prints per
+Runs the lab's `trap_lossy_path` (30% of packets dropped each way) and `trap_delayed_path` (every packet 0.4-0.8 s
+late each way) scenarios, at --timeout 3, N times each (default 20), every bundled endpoint each time, and prints per
 scenario: the runs, the endpoints judged (those the lab serves), the false blocks (a blocking verdict for an
 uncensored endpoint; goal 0), and the share that came out `inconclusive` (goal: under 10% at 30% loss).
 
-Run as root (network namespaces): .venv/bin/python -m bench.lossy [--runs 20] [--scenarios trap_lossy_path trap_delayed_path]
+Run as root (network namespaces):
+    .venv/bin/python -m bench.lossy [--runs 20] [--scenarios trap_lossy_path trap_delayed_path]
 Hold /tmp/probe-heavy.lock around it (flock): timing verdicts go wrong on a machine busy with something else.
 The lab's addresses are documentation ranges inside namespaces made here; nothing leaves this machine.
 """
