@@ -78,6 +78,8 @@ def serve(
         float, typer.Option(help="View requests per second allowed per caller, on average (0: no limit).")
     ] = 1.0,
     burst: Annotated[int, typer.Option(help="View requests a caller may send at once before the rate applies.")] = 30,
+    keep_days: Annotated[int, typer.Option(help="Days the helper keeps its own result files.")] = 7,
+    keep_mb: Annotated[int, typer.Option(help="Megabytes of its own result files the helper keeps at most.")] = 1000,
 ) -> None:
     """Measure every endpoint of the target lists from this network every few minutes (and on demand: `POST
     /v1/measure`), with the probe's own code, and serve the latest view, signed with the helper's key, at `GET
@@ -96,6 +98,8 @@ def serve(
         fail("--timeout and --every must be positive numbers of seconds")
     if rate < 0 or burst < 1:
         fail("--rate must be 0 or more and --burst at least 1")
+    if keep_days < 1 or keep_mb < 1:
+        fail("--keep-days and --keep-mb must be at least 1")
     try:
         where = config.Location(probe_cc=probe_cc, probe_asn=probe_asn)
         uploads = config.Upload(collector_url=collector, socks_proxy=proxy)
@@ -141,6 +145,8 @@ def serve(
         socks_proxy=uploads.socks_proxy,
         rate=rate,
         burst=burst,
+        keep_days=keep_days,
+        keep_megabytes=keep_mb,
     )
     os.environ[SETTINGS_VARIABLE] = settings.to_environment()
     try:

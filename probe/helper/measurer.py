@@ -90,6 +90,14 @@ class Measurer:
         self.publish()
         if self.settings.collector_url and outcome.result_file and outcome.signature_file:
             await asyncio.to_thread(self.upload, outcome.result_file, outcome.signature_file)
+        self.prune(outcome.result_file)
+
+    def prune(self, written: Path | None) -> None:
+        """Keep the results folder within `keep_days` and `keep_megabytes` (the file just written stays)."""
+        from probe.local import retention
+
+        s = self.settings
+        retention.prune(s.state / "results", s.keep_days, s.keep_megabytes, keep=[written] if written else [])
 
     def run_config(self, targets: Sequence[Target]) -> RunConfig:
         from probe.net.doh import DEFAULT_DOH

@@ -41,6 +41,10 @@ class HelperSettings:
     burst: int = 30
     demand_rate: float = 1 / 60  # on-demand measurements per second per caller
     demand_burst: int = 3
+    # The helper's own result files in <state>/results: a round every 5 minutes writes some 300 a day, so they are
+    # pruned after each round (the dataset keeps them once uploaded; the spool has its own cap).
+    keep_days: int = 7
+    keep_megabytes: int = 1000
 
     @property
     def state(self) -> Path:

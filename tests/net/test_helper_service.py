@@ -5,6 +5,7 @@ rate limits, deadlines, helpers tried in turn, and on-demand measurement limited
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -222,3 +223,18 @@ async def test_a_garbled_signature_header_is_refused(tmp_path: Path, bad: str) -
     with serving(_ForgedView(settings.view_path.read_bytes(), bad.encode())) as url:
         answer = await client.fetch([url], [KEY.public_key()])
     assert answer.status == "refused" and "Helper-Signature" in answer.reasons[0]
+
+
+def test_the_helper_keeps_its_results_folder_within_bounds(tmp_path: Path) -> None:
+    settings, measurer = _publish(tmp_path)
+    old = settings.state / "results" / "2020-01-01" / "old.jsonl"
+    new = settings.state / "results" / "2026-11-28" / "new.jsonl"
+    for path in (old, new):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"{}\n")
+        path.with_name(path.name + ".minisig").write_bytes(b"sig")
+    os.utime(old, (0, 0))
+    os.utime(new, (0, 0))  # as old as the other, but the round just wrote it: it stays
+    measurer.prune(new)
+    assert not old.exists() and not old.with_name("old.jsonl.minisig").exists()
+    assert new.exists()
