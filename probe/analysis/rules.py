@@ -246,6 +246,8 @@ def _vouched(f: EndpointFacts, test: Callable[[tuple[str, ...]], bool]) -> str |
 
 
 def dns_mismatch_tls_invalid(f: EndpointFacts) -> Evidence | None:
+    """Needs the DoH control's address to validate. Without a DoH answer a routable answer cannot be told from a
+    CDN's other address: it is judged by what happens at it (tls.mitm, tcp.*, tls.*), as the app would meet it."""
     ips = _all_suspect(f, bogon=False)
     if not ips or f.target.protocol != "tls":
         return None
@@ -259,6 +261,8 @@ def dns_mismatch_tls_invalid(f: EndpointFacts) -> Evidence | None:
 
 
 def dns_mismatch_unreachable(f: EndpointFacts) -> Evidence | None:
+    """Needs the DoH control's address to connect; without a DoH answer the failure at the resolver's address is
+    judged as such (tcp.timeout, tcp.reset)."""
     ips = _all_suspect(f, bogon=False)
     if not ips or f.connects_at(ips):
         return None
