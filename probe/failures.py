@@ -67,6 +67,9 @@ class Failure(StrEnum):
     # ours: a TLS alert from the peer during the handshake (OONI folds it into ssl_failed_handshake, but an alert
     # right after the ClientHello is how some censors close the door, so it is worth its own name).
     SSL_ALERT_RECEIVED = "ssl_alert_received"
+    # ours: the peer sent more than any real server of that protocol does (a DoH answer over 64 kB); the read was cut
+    # at the cap and nothing of it kept. A hostile peer drove the probe to 2.9 GB with a 300 MB answer (issue 21).
+    RESPONSE_TOO_LARGE = "response_too_large"
 
 
 UNKNOWN_PREFIX = "unknown_failure: "
@@ -150,6 +153,10 @@ class DNSFailure(Exception):
         self.failure = failure
 
 
+class TooLarge(Exception):
+    """A peer sent more than the cap on what the probe reads from it."""
+
+
 _ADDRESS = re.compile(
     r"\[?[0-9a-fA-F]*:[0-9a-fA-F:.]+\]?(?::\d+)?"  # IPv6, possibly bracketed with a port
     r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"  # IPv4, possibly with a port
@@ -191,6 +198,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def _classify_one(exc: BaseException) -> Failure | None:
     if isinstance(exc, CertificateError | DNSFailure):
         return exc.failure
+    if isinstance(exc, TooLarge):
+        return Failure.RESPONSE_TOO_LARGE
     if isinstance(exc, ssl.SSLError):
         return _classify_ssl(exc)
     if isinstance(exc, socket.gaierror):

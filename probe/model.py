@@ -101,6 +101,9 @@ class Tag(StrEnum):
     # theirs, before any ClientHello went out (issue 15: one name's trigger must not spoil another's tries)
     SHARED_ADDRESS = "shared_address"
     CONTROL_HELPER = "control_helper"  # an address the control vantage (`probe helper serve`) resolved the name to
+    # Issue 21: what the peer sent was cut at a cap a real server never reaches (more answers to one query than
+    # any resolver sends, a certificate chain longer than any CA issues); the record keeps what came first.
+    TRUNCATED = "truncated"
 
 
 # --- what is measured --------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from probe import analysis, atomicfile, jsonlines, report
+from probe import analysis, atomicfile, jsonlines, report, trim
 from probe.analysis import VantageFacts
 from probe.measure import Plan, measure_many, recheck
 from probe.model import (
@@ -305,10 +305,13 @@ def write(
     # One line at a time into one buffer: the whole run as JSON-ready dicts, or as a list of lines to join, would
     # add the file's size again (or more) to the run's peak memory.
     buffer = io.BytesIO()
+    sizes = []
     for m, v in zip(measured, verdicts, strict=True):
-        buffer.write(jsonlines.canonical_line(report.measurement(m, v, run_info, controls)))
+        sizes.append(buffer.write(jsonlines.canonical_line(report.measurement(m, v, run_info, controls))))
     data = buffer.getvalue()
     del buffer
+    # Under the collector's limits whatever the network sent (a flood of answers, huge chains): probe.trim.
+    data = trim.fit(data, sizes)
     path = atomicfile.result_path(config.results_dir, start, run_info.report_id)
     files: list[tuple[Path, bytes]] = []
     signature_path = None

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeGuard, cast, get_args
 
+from probe import readfile
 from probe.addresses import is_ip_address
 from probe.model import EndpointProtocol, Target
 
@@ -150,7 +151,7 @@ def load_lists(paths: Iterable[Path] | None = None, *, strict: bool | None = Non
     problems: list[str] = []
     for path in bundled_paths() if paths is None else paths:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = readfile.read_text(path, readfile.TARGET_LIST)
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             problems.append(f"{path}: cannot read: {reason}")
@@ -253,7 +254,12 @@ def _parse(text: str, source: str, strict: bool) -> tuple[TargetList, list[_Loca
 
 def _header_lines(text: str, count: int) -> list[int]:
     """Line numbers of the `[[endpoint]]` headers, when they match the entries one to one (inline arrays do not)."""
-    lines = [text.count("\n", 0, m.start()) + 1 for m in _ENDPOINT_HEADER.finditer(text)]
+    lines: list[int] = []
+    line, counted_to = 1, 0
+    for match in _ENDPOINT_HEADER.finditer(text):  # counted from the previous header on: linear (issue 21: it
+        line += text.count("\n", counted_to, match.start())  # counted from the start each time, 40k entries 38 s)
+        counted_to = match.start()
+        lines.append(line)
     return lines if len(lines) == count else []
 
 

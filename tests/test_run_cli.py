@@ -30,7 +30,12 @@ def _private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--timeout", "0"], "--timeout must be a positive number of seconds, not 0"),
+        (["--timeout", "0"], "--timeout 0: Input should be greater than 0"),
+        # Issue 21: the configuration file refused these, the option took them (inf hung, nan failed every step).
+        (["--timeout", "inf"], "--timeout inf: Input should be a finite number"),
+        (["--timeout", "1e308"], "--timeout 1e+308: Input should be less than or equal to 600"),
+        (["--timeout", "nan"], "--timeout nan: Input should be a finite number"),
+        (["--ca-file", "/dev/zero"], "--ca-file /dev/zero: not a regular file"),
         (["--service", "icq"], "unknown --service icq; the target list has: "),
         (["--resolver", "dns.example"], "--resolver dns.example: not an IP address"),
         (["--resolver", "[2001:db8::53]:70000"], "--resolver [2001:db8::53]:70000: port must be 1-65535"),

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from probe.local.upload import DrainReport, Uploader
 
 EXIT_NOT_DELIVERED = 1  # the spool still holds files after `probe upload` (a script may want to know)
+MAX_BUDGET = 86400.0  # a day: more is no budget
 
 
 def upload(
@@ -22,7 +23,9 @@ def upload(
         str | None, typer.Option(help="SOCKS5 proxy, e.g. socks5h://127.0.0.1:9050 for Tor (overrides settings).")
     ] = None,
     now: Annotated[bool, typer.Option("--now", help="Try at once, even if the last failure asked us to wait.")] = False,
-    budget: Annotated[float, typer.Option(help="Stop starting new uploads after this many seconds.")] = 300.0,
+    budget: Annotated[
+        float, typer.Option(help="Seconds the whole upload may take (a file in flight is cut off then, and waits).")
+    ] = 300.0,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")] = False,
 ) -> None:
     """Upload the result files waiting in the spool, oldest first. Files the collector refuses for good go to the
@@ -34,8 +37,8 @@ def upload(
 
     settings = _settings()
     uploader = _uploader(to or settings.collector_url, proxy or settings.socks_proxy, to, proxy)
-    if budget <= 0:
-        fail(f"--budget must be a positive number of seconds, not {budget:g}")
+    if not 0 < budget <= MAX_BUDGET:  # nan and inf too: either would lift the bound
+        fail(f"--budget must be a number of seconds from 0 to {MAX_BUDGET:g}, not {budget:g}")
     spool = Spool()
     try:
         report = drain(spool, uploader, budget=budget, ignore_backoff=now, default_public_key=public_key_line())

@@ -29,12 +29,12 @@ def verify(
     `minisign -V -H -m FILE -p probe.pub`."""
     from datetime import UTC, datetime
 
-    from probe import minisign, signing
+    from probe import minisign, readfile, signing
     from probe.local import keys
 
-    data = _read(file, "result file")  # first: a path with no file name ("", ".") fails here, with a message
+    data = _read(file, "result file", readfile.RESULT_FILE)  # first: a path with no name ("", ".") fails here
     signature_path = signature or file.with_name(file.name + ".minisig")
-    minisig = _read(signature_path, "signature file")
+    minisig = _read(signature_path, "signature file", readfile.SIGNATURE_FILE)
     try:
         candidates = (keys.read_public_file(key),) if key is not None else keys.known_publics()
     except keys.KeyStoreError as exc:
@@ -60,9 +60,11 @@ def verify(
     typer.echo("\n".join(lines))
 
 
-def _read(path: Path, what: str) -> bytes:
+def _read(path: Path, what: str, limit: int) -> bytes:
+    from probe import readfile
+
     try:
-        return path.read_bytes()
+        return readfile.read_bytes(path, limit)
     except FileNotFoundError:
         fail(f"{what} {path}: no such file")
     except IsADirectoryError:

@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from probe import atomicfile
+from probe import atomicfile, readfile
 from probe.local import paths
 
 CONFIG_NAME = "config.toml"
@@ -167,7 +167,7 @@ class Run(_Section):
     resolver: str | None = None
     doh: tuple[str, ...] = ()
     ca_files: tuple[Path, ...] = ()
-    timeout: float = Field(default=5.0, gt=0, le=600)
+    timeout: float = Field(default=5.0, gt=0, le=600, allow_inf_nan=False)
     results_dir: Path = Path("results")  # relative: the working directory, as `probe run` always did
     capture: bool = True
 
@@ -311,7 +311,7 @@ def load(environ: Mapping[str, str] | None = None, path: Path | None = None) -> 
 def load_file(path: Path) -> Settings:
     """The settings of one file alone (defaults when it does not exist). Raises ConfigError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = readfile.read_text(path, readfile.CONFIG_FILE)
     except FileNotFoundError:
         return Settings()
     except (OSError, UnicodeDecodeError) as exc:
@@ -398,6 +398,19 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, tuple | list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"no TOML for {type(value).__name__}")
+
+
+def option_problem(section: str, key: str, value: Any) -> str | None:
+    """What is wrong with `value` for the command-line option that overrides `[section] key`, checked exactly as
+    that key in the file is (issue 21: `--timeout inf`, `1e308` and `nan` passed where the file refused them);
+    None when nothing is."""
+    model = Settings.model_fields[section].annotation
+    assert isinstance(model, type) and issubclass(model, _Section)
+    try:
+        model.model_validate({key: value})
+    except ValidationError as exc:
+        return "; ".join(_message(error) for error in exc.errors())
+    return None
 
 
 def _problem(error: Mapping[str, Any]) -> str:

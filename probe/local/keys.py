@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from probe import atomicfile
+from probe import atomicfile, readfile
 from probe.local import paths
 from probe.minisign import KeyFileError, PublicKey, SecretKey
 
@@ -167,7 +167,7 @@ def _read_secret(files: KeyFiles) -> SecretKey | None:
 
 def _read_public(path: Path) -> PublicKey | None:
     try:
-        data = path.read_bytes()
+        data = readfile.read_bytes(path, readfile.KEY_FILE)
     except FileNotFoundError:
         return None
     except IsADirectoryError as exc:

@@ -122,15 +122,18 @@ def run(options: Options, settings: Settings, hooks: Hooks) -> RunOutcome:
 
 def _config(options: Options, settings: Settings) -> RunConfig:
     """The run's configuration from the options, else the settings; Stop naming the value's source when bad."""
+    from probe import readfile
     from probe import targets as target_lists
+    from probe.local.config import option_problem
     from probe.net import resolvers
     from probe.net.doh import DEFAULT_DOH
     from probe.runner import RunConfig
 
     chosen = settings.run
     timeout = chosen.timeout if options.timeout is None else options.timeout
-    if timeout <= 0:
-        raise Stop(f"--timeout must be a positive number of seconds, not {timeout}")
+    problem = option_problem("run", "timeout", timeout)  # one check for the option and the file
+    if problem:
+        raise Stop(f"--timeout {timeout:g}: {problem}")
     target_files = options.targets or chosen.targets
     try:
         selected = target_lists.load(list(target_files) or None)
@@ -164,8 +167,12 @@ def _config(options: Options, settings: Settings) -> RunConfig:
             raise Stop(f"{where} {url}: a DoH resolver is an https:// URL, e.g. https://1.1.1.1/dns-query")
     ca_files = options.ca_files or chosen.ca_files
     for path in ca_files:
-        if not path.is_file():
-            raise Stop(f"{_named('--ca-file', options.ca_files, 'ca_files')} {path}: no such file")
+        try:
+            readfile.check(path, readfile.CA_FILE)  # OpenSSL reads it whole, whatever it is
+        except FileNotFoundError:
+            raise Stop(f"{_named('--ca-file', options.ca_files, 'ca_files')} {path}: no such file") from None
+        except OSError as exc:
+            raise Stop(f"{_named('--ca-file', options.ca_files, 'ca_files')} {path}: {exc.strerror or exc}") from None
     return RunConfig(
         targets=selected,
         resolver=resolver.address,

@@ -15,10 +15,12 @@ Two waits are kept: the collector's (`upload-state.json`, per collector URL: eve
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
 import json
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,6 +36,8 @@ BACKOFF_BASE = 30.0
 BACKOFF_CAP = 6 * 3600.0
 REQUEST_TIMEOUT = 60.0
 RETRYABLE = frozenset({408, 425, 429})
+MAX_ANSWER = 64 * 1024  # a collector answers with a line of JSON: what follows is not read
+_DIGITS = re.compile(r"[0-9]+")
 STATE_NAME = "upload-state.json"
 USER_AGENT = "probe-upload/1"  # no version: the file says it, and the header needs no fingerprint of its own
 
@@ -139,10 +143,14 @@ def uploader(url: str, proxy: str | None) -> Uploader:
     return Uploader(url=url, proxy=proxy)
 
 
-def classify(status: int, headers: Any, body: bytes, now: float) -> Answer:
-    """Turn an HTTP answer into what the spool does with the file."""
+def classify(status: int, headers: Any, body: bytes, now: float, sha256: str | None = None) -> Answer:
+    """Turn an HTTP answer into what the spool does with the file. `sha256`, the file's: a 200 or 201 counts only
+    when its body names that very file (issue 21: an HTML page of a portal or a proxy, or an answer about another
+    file, made the spool forget a file no collector had)."""
     reason = _reason(body) or f"HTTP {status}"
     if status in (200, 201):
+        if sha256 is not None and _named(body) != sha256:
+            return Answer("retry", status, f"HTTP {status} that does not name this file ({sha256[:16]}...)")
         return Answer("stored" if status == 201 else "duplicate", status, reason)
     if status in RETRYABLE or status >= 500:
         return Answer("retry", status, f"HTTP {status}: {reason}", parse_retry_after(headers.get("retry-after"), now))
@@ -157,7 +165,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _DIGITS.fullmatch(value):  # ASCII digits only: str.isdigit() takes "²", which float() refuses
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -203,11 +211,13 @@ def drain(
     budget: float = 60.0,
     ignore_backoff: bool = False,
     clock: Callable[[], float] = time.time,
-    client: httpx.Client | None = None,
+    client: httpx.AsyncClient | None = None,
     default_public_key: str | None = None,
 ) -> DrainReport:
     """Upload what is due, oldest first, until the spool is empty, the collector asks us to wait, or `budget`
-    seconds have passed. Never raises for network trouble; returns what happened."""
+    seconds have passed (each request ends by then, whatever the collector or a proxy on the way does: issue 21,
+    a `--budget 10` ran past 150 s against an answer sent a byte at a time). Never raises for network trouble;
+    returns what happened."""
     try:
         with spool.drain_lock():
             return _drain_locked(spool, uploader, budget, ignore_backoff, clock, client, default_public_key)
@@ -221,8 +231,27 @@ def _drain_locked(
     budget: float,
     ignore_backoff: bool,
     clock: Callable[[], float],
-    client: httpx.Client | None,
+    client: httpx.AsyncClient | None,
     default_public_key: str | None,
+) -> DrainReport:
+    with asyncio.Runner() as runner:  # httpx's own timeouts are per read: asyncio's deadline covers a whole request
+        http = client if client is not None else _client(uploader)
+        try:
+            return _drain_items(spool, uploader, budget, ignore_backoff, clock, http, default_public_key, runner)
+        finally:
+            if client is None:
+                runner.run(http.aclose())
+
+
+def _drain_items(
+    spool: Spool,
+    uploader: Uploader,
+    budget: float,
+    ignore_backoff: bool,
+    clock: Callable[[], float],
+    http: httpx.AsyncClient,
+    default_public_key: str | None,
+    runner: asyncio.Runner,
 ) -> DrainReport:
     start = clock()
     deadline = start + budget
@@ -236,44 +265,38 @@ def _drain_locked(
     delivered = duplicates = skipped = 0
     dead: list[tuple[str, str]] = []
     out_of_time = False
-    own_client = client is None
-    http = client if client is not None else _client(uploader)
-    try:
-        for item in items:
-            now = clock()
-            remaining_time = deadline - now
-            if remaining_time <= 1.0:
-                out_of_time = True
-                break
-            if not ignore_backoff and item.meta.next_attempt > now:
-                skipped += 1
-                continue
-            answer = _attempt(spool, item, uploader, http, min(uploader.timeout, remaining_time), now,
-                              default_public_key)  # fmt: skip
-            if answer.kind in ("stored", "duplicate"):
-                spool.forget(item)
-                delivered += answer.kind == "stored"
-                duplicates += answer.kind == "duplicate"
-                if state.failures:
-                    state = CollectorState(uploader.url)
-                    save_state(spool, state)
-            elif answer.kind == "refused":
-                spool.bury(item, answer.status, answer.reason, now=now)
-                dead.append((item.sha256, answer.reason))
-            else:
-                state = _back_off(spool, item, state, answer, uploader.rng, clock())
-                return DrainReport(
-                    delivered=delivered,
-                    duplicates=duplicates,
-                    dead=tuple(dead),
-                    remaining=len(spool.ready()),
-                    next_attempt=state.next_attempt,
-                    last_error=answer.reason,
-                    skipped_until_due=skipped,
-                )
-    finally:
-        if own_client:
-            http.close()
+    for item in items:
+        now = clock()
+        remaining_time = deadline - now
+        if remaining_time <= 1.0:
+            out_of_time = True
+            break
+        if not ignore_backoff and item.meta.next_attempt > now:
+            skipped += 1
+            continue
+        attempt = _attempt(spool, item, uploader, http, min(uploader.timeout, remaining_time), now, default_public_key)
+        answer = runner.run(attempt)
+        if answer.kind in ("stored", "duplicate"):
+            spool.forget(item)
+            delivered += answer.kind == "stored"
+            duplicates += answer.kind == "duplicate"
+            if state.failures:
+                state = CollectorState(uploader.url)
+                save_state(spool, state)
+        elif answer.kind == "refused":
+            spool.bury(item, answer.status, answer.reason, now=now)
+            dead.append((item.sha256, answer.reason))
+        else:
+            state = _back_off(spool, item, state, answer, uploader.rng, clock())
+            return DrainReport(
+                delivered=delivered,
+                duplicates=duplicates,
+                dead=tuple(dead),
+                remaining=len(spool.ready()),
+                next_attempt=state.next_attempt,
+                last_error=answer.reason,
+                skipped_until_due=skipped,
+            )
     return DrainReport(
         delivered=delivered,
         duplicates=duplicates,
@@ -300,11 +323,11 @@ def _back_off(
     return state
 
 
-def _attempt(
+async def _attempt(
     spool: Spool,
     item: Item,
     uploader: Uploader,
-    http: httpx.Client,
+    http: httpx.AsyncClient,
     timeout: float,
     now: float,
     default_public_key: str | None,
@@ -323,10 +346,26 @@ def _attempt(
     if public_key:
         headers["Probe-Public-Key"] = public_key
     try:
-        response = http.put(uploader.result_url(item.sha256), content=data, headers=headers, timeout=timeout)
+        async with asyncio.timeout(timeout):
+            status, answer_headers, body = await _put(http, uploader.result_url(item.sha256), data, headers)
+    except TimeoutError:
+        return Answer("retry", None, f"network: no whole answer within {timeout:.0f} s")
     except httpx.HTTPError as exc:
         return Answer("retry", None, f"network: {_network_reason(exc)}")
-    return classify(response.status_code, response.headers, response.content, now)
+    return classify(status, answer_headers, body, now, item.sha256)
+
+
+async def _put(
+    http: httpx.AsyncClient, url: str, data: bytes, headers: dict[str, str]
+) -> tuple[int, httpx.Headers, bytes]:
+    """(status, headers, first MAX_ANSWER bytes of the body) of one PUT."""
+    async with http.stream("PUT", url, content=data, headers=headers) as response:
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            body += chunk
+            if len(body) >= MAX_ANSWER:
+                break
+        return response.status_code, response.headers, bytes(body[:MAX_ANSWER])
 
 
 def _matching(public_key: str | None, signature: bytes) -> str | None:
@@ -343,16 +382,27 @@ def _matching(public_key: str | None, signature: bytes) -> str | None:
     return public_key if matches else None
 
 
-def _client(uploader: Uploader) -> httpx.Client:
+def _client(uploader: Uploader) -> httpx.AsyncClient:
     import httpx
 
-    return httpx.Client(
+    return httpx.AsyncClient(
         proxy=uploader.proxy,
-        headers={"User-Agent": USER_AGENT},
+        # identity: a compressed answer would be inflated before its size could be capped
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         timeout=uploader.timeout,
         follow_redirects=False,  # a redirect would re-send the body somewhere the volunteer did not choose
         trust_env=False,  # only the configured proxy, never one from the environment
     )
+
+
+def _named(body: bytes) -> str | None:
+    """The sha256 a collector's JSON answer names, if any."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    named = parsed.get("sha256") if isinstance(parsed, dict) else None
+    return named if isinstance(named, str) else None
 
 
 def _reason(body: bytes) -> str:

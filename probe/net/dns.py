@@ -28,6 +28,10 @@ from probe.model import DNSAnswer, DNSEngine, DNSQuery, Tag
 from probe.net.clock import Clock
 
 EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: avoids IP fragmentation
+# Answers recorded for one query: the first, and late ones up to this many in all. An injector sends one or two,
+# a censor's flood thousands (issue 21: result files of 10 MB, refused by the collector); later answers are read,
+# to keep the socket drained, but not kept, and the last kept record is tagged `truncated`.
+MAX_ANSWERS = 16
 
 
 def make_query(name: str, query_type: str) -> dns.message.QueryMessage:
@@ -188,8 +192,10 @@ async def query_udp(
                 records.append(question.answered(response, data, t0, t))
             else:
                 response, _ = _parse(data, [answered])
-                if response is not None:
+                if response is not None and len(records) < MAX_ANSWERS:
                     records.append(question.answered(response, data, t0, t, (Tag.LATE_RESPONSE.value,)))
+                elif response is not None and Tag.TRUNCATED.value not in records[-1].tags:
+                    records[-1] = replace(records[-1], tags=records[-1].tags + (Tag.TRUNCATED.value,))
     if not records:
         return (question.failed(error or Failure.GENERIC_TIMEOUT_ERROR.value, t0, clock()),)
     if truncated:
@@ -203,7 +209,9 @@ async def _tcp_fallback(
 ) -> DNSQuery:
     t0 = clock()
     try:
-        response = await dns.asyncquery.tcp(query, server, timeout=timeout, port=port)
+        # dnspython reads a length prefix and then at most 65,535 bytes; the deadline covers the whole exchange.
+        async with asyncio.timeout(timeout):
+            response = await dns.asyncquery.tcp(query, server, timeout=timeout, port=port)
     except Exception as exc:  # dnspython raises OSError, Timeout, BadResponse, FormError...: all are data here
         return question.failed(classify(exc), t0, clock())
     return question.answered(response, response.to_wire(), t0, clock())

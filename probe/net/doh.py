@@ -13,7 +13,7 @@ from types import TracebackType
 import dns.message
 import httpx
 
-from probe.failures import Failure, classify
+from probe.failures import Failure, TooLarge, classify
 from probe.model import DNSQuery
 from probe.net.clock import Clock
 from probe.net.dns import Question, make_query
@@ -25,6 +25,9 @@ DEFAULT_DOH = (
     "https://9.9.9.9/dns-query",  # Quad9
 )
 _MEDIA_TYPE = "application/dns-message"
+# A DNS message is at most 65,535 bytes (RFC 1035 4.2.2's length prefix; RFC 8484 carries one message): a body
+# longer than that is no answer, and reading it whole let a hostile server drive the probe to 2.9 GB (issue 21).
+MAX_BODY = 65535
 
 
 class DoHClient:
@@ -37,6 +40,7 @@ class DoHClient:
     """
 
     def __init__(self, context: ssl.SSLContext, timeout: float) -> None:
+        self._timeout = timeout  # for the whole request, the answer's body included (httpx's is per read)
         self._first_contact: dict[str, asyncio.Future[str | None]] = {}
         # Requests in flight at once: httpcore scans its whole queue for each one, so thousands queued at once
         # cost seconds of CPU (and a DoH service should not see a flood from one volunteer anyway).
@@ -46,7 +50,8 @@ class DoHClient:
             verify=context,
             timeout=timeout,
             trust_env=False,  # a proxy from the environment would change what is measured
-            headers={"accept": _MEDIA_TYPE},
+            # No compression: a compressed body would be inflated before its size could be checked.
+            headers={"accept": _MEDIA_TYPE, "accept-encoding": "identity"},
         )
 
     async def __aenter__(self) -> DoHClient:
@@ -84,10 +89,12 @@ class DoHClient:
             if unreachable is not None:
                 return question.failed(unreachable, t0, clock())
         try:
-            response = await self._client.post(url, content=query.to_wire(), headers={"content-type": _MEDIA_TYPE})
-            if response.status_code != 200:
+            # One deadline for the whole exchange: a server that sends its answer a byte at a time kept a run
+            # alive for minutes under httpx's per-read timeout (issue 21).
+            async with asyncio.timeout(self._timeout):
+                status, wire = await self._post(url, query.to_wire())
+            if status != 200:
                 return question.failed(Failure.HTTP_UNEXPECTED_STATUS_CODE.value, t0, clock())
-            wire = response.content
             message = dns.message.from_wire(wire)
         except Exception as exc:  # httpx, h2, ssl, dnspython: every error is data for the control
             failure = classify(exc)
@@ -100,3 +107,16 @@ class DoHClient:
         if not query.is_response(message):
             return question.failed(Failure.DNS_REPLY_WITH_WRONG_QUERY_ID.value, t0, clock())
         return question.answered(message, wire, t0, clock())
+
+    async def _post(self, url: str, wire: bytes) -> tuple[int, bytes]:
+        """(status, body) of one POST, reading at most MAX_BODY bytes of the body (TooLarge beyond)."""
+        headers = {"content-type": _MEDIA_TYPE}
+        async with self._client.stream("POST", url, content=wire, headers=headers) as response:
+            if response.status_code != 200:
+                return response.status_code, b""
+            body = bytearray()
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise TooLarge(f"a DoH answer over {MAX_BODY} bytes")
+            return response.status_code, bytes(body)

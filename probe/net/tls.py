@@ -16,11 +16,16 @@ import socket
 import ssl
 
 from probe.failures import classify
-from probe.model import BinaryData, NetworkEvent, TLSHandshake
+from probe.model import BinaryData, NetworkEvent, Tag, TLSHandshake
 from probe.net.certs import TrustStore
 from probe.net.clock import Clock
 
 _READ_SIZE = 65536
+# What is kept of a peer's chain: real chains are 2-5 certificates of 1-3 kB; a hostile network served 95 kB ones
+# to each of a dozen handshakes per endpoint, and result files grew past the collector's limit (issue 21). OpenSSL
+# itself reads at most 100 kB of a chain (its max_cert_list).
+MAX_CHAIN_CERTIFICATES = 8
+MAX_CHAIN_BYTES = 32 * 1024
 
 
 async def handshake(
@@ -100,7 +105,9 @@ async def handshake(
             await flush()  # the client Finished
     except (OSError, ssl.SSLError, TimeoutError) as exc:
         failure = classify(exc)
-    chain = _peer_chain(tls)
+    chain, cut = _kept(_peer_chain(tls))
+    if cut:
+        tags = tags + (Tag.TRUNCATED.value,)
     cipher = tls.cipher()
     record = TLSHandshake(
         address=address,
@@ -116,6 +123,19 @@ async def handshake(
         transaction_id=transaction_id,
     )
     return record, tuple(events)
+
+
+def _kept(chain: list[BinaryData]) -> tuple[list[BinaryData], bool]:
+    """The chain's first certificates, within MAX_CHAIN_CERTIFICATES and MAX_CHAIN_BYTES (of base64; the leaf is
+    always kept), and whether some were left out."""
+    kept: list[BinaryData] = []
+    size = 0
+    for certificate in chain[:MAX_CHAIN_CERTIFICATES]:
+        size += len(certificate.data)
+        if kept and size > MAX_CHAIN_BYTES:
+            break
+        kept.append(certificate)
+    return kept, len(kept) < len(chain)
 
 
 def _peer_chain(tls: ssl.SSLObject) -> list[BinaryData]:

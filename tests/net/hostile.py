@@ -1,0 +1,95 @@
+"""Hostile peers for the tests of issue 21, real servers on a socket: a DoH server that sends its answer a byte at a
+time, or a body of hundreds of megabytes; a TLS server with a chain longer than any CA issues; an HTTP server that
+answers uploads a byte at a time. Used in the test's own event loop, or as a process of its own (in a network
+namespace): `python -m tests.net.hostile MODE --port P --certs DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ssl
+from pathlib import Path
+
+import trustme
+
+TRICKLE_EVERY = 0.2  # seconds between two bytes of a trickled answer
+HUGE_BODY = 300 * 1024 * 1024  # the answer that drove the probe to 2.9 GB
+
+
+def certificates(folder: Path, chain_length: int = 0) -> Path:
+    """A CA (`ca.pem`, for --ca-file) and a server certificate for 127.0.0.1 (`server.pem` with its chain and key),
+    issued through `chain_length` intermediate CAs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    root = trustme.CA(path_length=chain_length)
+    issuer = root
+    for _ in range(chain_length):
+        issuer = issuer.create_child_ca()
+    issuer.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(str(folder / "server.pem"))
+    root.cert_pem.write_to_path(str(folder / "ca.pem"))
+    return folder / "ca.pem"
+
+
+def server_context(folder: Path, alpn: tuple[str, ...] = ("http/1.1",)) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "server.pem")
+    if alpn:
+        context.set_alpn_protocols(list(alpn))
+    return context
+
+
+async def _request(reader: asyncio.StreamReader) -> None:
+    """Read one HTTP/1.1 request (head and body) off `reader`."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+
+
+def answering(mode: str, content_type: bytes = b"application/dns-message"):  # type: ignore[no-untyped-def]
+    """A connection handler: `trickle` sends a 200 whose body comes a byte every TRICKLE_EVERY seconds; `huge`
+    sends a 200 announcing and sending HUGE_BODY bytes as fast as the client reads."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
+            await _request(reader)
+            size = HUGE_BODY if mode == "huge" else 100_000
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\nContent-Length: %d\r\n\r\n" % size)
+            sent = 0
+            while sent < size:
+                chunk = b"\0" * (65536 if mode == "huge" else 1)
+                writer.write(chunk)
+                await writer.drain()
+                sent += len(chunk)
+                if mode == "trickle":
+                    await asyncio.sleep(TRICKLE_EVERY)
+        writer.close()
+
+    return handle
+
+
+async def serve_forever(mode: str, port: int, certs: Path) -> None:
+    context = None if mode == "http-trickle" else server_context(certs)
+    handler = answering("trickle" if mode == "http-trickle" else mode, b"application/json")
+    server = await asyncio.start_server(handler, "127.0.0.1", port, ssl=context)
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["trickle", "huge", "http-trickle", "tls"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--certs", type=Path, required=True)
+    options = parser.parse_args()
+    if options.mode == "tls":  # a plain TLS server: handshakes complete, nothing more
+        options.mode = "huge"
+    asyncio.run(serve_forever(options.mode, options.port, options.certs))
+
+
+if __name__ == "__main__":
+    main()

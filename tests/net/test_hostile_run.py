@@ -1,0 +1,96 @@
+"""A whole `probe run` against a DoH server that sends its answers a byte at a time (issue 21: the run lived on
+for minutes, wrote no result and held the run lock). Everything runs in an empty network namespace with its
+loopback up: the control's and the target's TLS server and the DoH server are real processes there, and the run
+is bounded in memory (`ulimit -v`). The run must end within the bound the docs state, three timeout chains, and
+write its result file."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from probe.runner import timeout_chain
+from tests import netns as empty
+from tests.dataset.servers import Process
+from tests.net.hostile import certificates
+
+TIMEOUT = 1.0
+LATE_WINDOW = 2.0  # the runner's default (RunConfig.late_window)
+MEMORY = 2 * 1024**3  # address space for the run: far above what it needs, far below a 300 MB answer held twice
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    with empty.empty_netns("hp") as name:
+        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
+        yield name
+
+
+def _serve(netns: str, mode: str, port: int, certs: Path, log: Path) -> Process:
+    argv = ["ip", "netns", "exec", netns, sys.executable, "-m", "tests.net.hostile", mode, "--port", str(port)]
+    process = Process([*argv, "--certs", str(certs)], log)
+    process.start()
+    wait = (
+        "import socket, time\nfor _ in range(200):\n    try:\n"
+        f"        socket.create_connection(('127.0.0.1', {port}), 1).close(); break\n"
+        "    except OSError: time.sleep(0.05)\nelse: raise SystemExit(1)"
+    )
+    ready = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", wait], timeout=30, check=False)
+    assert ready.returncode == 0, process.log_text()
+    return process
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+
+
+def test_a_run_against_a_trickling_doh_server_ends_in_time_and_writes_its_file(netns: str, tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    ca = certificates(certs)
+    targets = tmp_path / "targets.toml"
+    endpoints = [("control", "control.example"), ("line", "line.example")]
+    targets.write_text(
+        'version = "test"\n'
+        + "".join(
+            f'[[endpoint]]\nservice = "{service}"\nhost = "{host}"\nport = 8443\nprotocol = "tls"\n'
+            f'sni = "localhost"\nfallback_addresses = ["127.0.0.1"]\n'
+            for service, host in endpoints
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROBE_", "XDG_"))}
+    env["PROBE_HOME"] = str(tmp_path / "home")
+    probe = ["ip", "netns", "exec", netns, sys.executable, "-m", "probe"]
+    subprocess.run([*probe, "init", "--accept-risks", "--no-upload"], env=env, capture_output=True, check=True)
+    servers = [
+        _serve(netns, "tls", 8443, certs, tmp_path / "tls.log"),
+        _serve(netns, "trickle", 8444, certs, tmp_path / "doh.log"),
+    ]
+    bound = 3 * timeout_chain(TIMEOUT, LATE_WINDOW)
+    results = tmp_path / "results"
+    try:
+        started = time.monotonic()
+        run = subprocess.run(
+            [*probe, "run", "--targets", str(targets), "--resolver", "127.0.0.1", "--ca-file", str(ca),
+             "--doh", "https://127.0.0.1:8444/dns-query", "--timeout", str(TIMEOUT), "--no-capture",
+             "--results-dir", str(results), "--json"],
+            env=env, capture_output=True, text=True, timeout=bound + 30, preexec_fn=_limit_memory, check=False,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+    finally:
+        for server in servers:
+            server.stop()
+    assert run.returncode in (0, 3), run.stderr
+    assert elapsed < bound, f"the run took {elapsed:.1f} s, over three timeout chains ({bound:.0f} s)"
+    summary = json.loads(run.stdout)
+    assert Path(summary["result_file"]).is_file()
+    lines = [json.loads(line) for line in Path(summary["result_file"]).read_text().splitlines()]
+    doh = [q for line in lines for q in line["test_keys"]["queries"] if q["engine"] == "doh"]
+    assert doh and all(q["failure"] == "generic_timeout_error" for q in doh), doh
