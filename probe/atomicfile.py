@@ -31,8 +31,17 @@ def write_group_atomic(files: Sequence[tuple[Path, bytes]], mode: int = 0o644) -
 
     The result file goes last so that it is never visible without its signature beside it.
     """
-    for path, data in files:
-        write_atomic(path, data, mode)
+    written: list[Path] = []
+    try:
+        for path, data in files:
+            write_atomic(path, data, mode)
+            written.append(path)
+    except BaseException:
+        # A full disk stopped the group half way: take back what was written (a signature without its result
+        # file, issue 21), so that the group is there whole or not at all.
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def fsync_dir(folder: Path) -> None:

@@ -60,6 +60,9 @@ class RunConfig:
     probe_cc: str = "ZZ"
     probe_asn: str = "AS0"
     results_dir: Path = Path("results")
+    # Where the result goes when `results_dir` cannot take it after all (the disk filled during the run): what was
+    # measured is written somewhere rather than lost (issue 21).
+    fallback_dir: Path | None = None
     options: tuple[str, ...] = ()
     capture: bool = True  # sniff the probe's own flows when allowed (root or CAP_NET_RAW); --no-capture says no
     asn_databases: tuple[Path, ...] = ()  # MaxMind-format databases that give DNS answers their AS numbers
@@ -290,6 +293,8 @@ def write(
     helper_url: str | None = None,
 ) -> tuple[Path, Path | None, bytes]:
     """Write the result file (and its signature first, so the file never appears without it)."""
+    from probe.net.resolvers import doh_label
+
     start = started.strftime("%Y-%m-%d %H:%M:%S")
     run_info = report.RunInfo(
         report_id=report.new_report_id(start, config.probe_cc, config.probe_asn),
@@ -297,7 +302,10 @@ def write(
         probe_cc=config.probe_cc,
         probe_asn=config.probe_asn,
         options=config.options,
-        test_helpers={"doh": list(config.doh_urls), **({"helper": [helper_url]} if helper_url else {})},
+        test_helpers={
+            "doh": [doh_label(url) for url in config.doh_urls],
+            **({"helper": [helper_url]} if helper_url else {}),
+        },
         analysis_version=analysis.ANALYSIS_VERSION,
         annotations=dict(config.annotations),
     )
@@ -307,7 +315,11 @@ def write(
     buffer = io.BytesIO()
     sizes = []
     for m, v in zip(measured, verdicts, strict=True):
-        sizes.append(buffer.write(jsonlines.canonical_line(report.measurement(m, v, run_info, controls))))
+        line = report.measurement(m, v, run_info, controls)
+        for query in line["test_keys"]["queries"]:  # a DoH resolver as --resolver's: no LAN address, no password
+            if query["engine"] == "doh":
+                query["resolver_address"] = doh_label(query["resolver_address"])
+        sizes.append(buffer.write(jsonlines.canonical_line(line)))
     data = buffer.getvalue()
     del buffer
     # Under the collector's limits whatever the network sent (a flood of answers, huge chains): probe.trim.
@@ -363,7 +375,13 @@ async def run_async(
             measured = tuple(annotate_asns(m, asn_of) for m in measured)
     verdicts, services = judge(measured, vantage)
     helper_url = asked[0].url if asked else None
-    path, signature, data = write(config, started, measured, verdicts, vantage, signer, capture_status, helper_url)
+    try:
+        path, signature, data = write(config, started, measured, verdicts, vantage, signer, capture_status, helper_url)
+    except OSError:
+        if config.fallback_dir is None:
+            raise
+        fallback = dataclasses.replace(config, results_dir=config.fallback_dir)
+        path, signature, data = write(fallback, started, measured, verdicts, vantage, signer, capture_status, helper_url)
     return RunOutcome(measured, verdicts, services, vantage, path, signature, data, capture_status)
 
 

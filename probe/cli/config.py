@@ -17,8 +17,13 @@ app = group("Show the configuration file and the effective settings.")
 
 def settings() -> Settings:
     """The effective settings (file and environment); a bad file or variable exits 2 naming file, key and problem."""
-    from probe.local import config
+    from probe.local import config, paths
 
+    # The key lives in the config folder, credentials may sit in config.toml (a proxy's): others must not read them.
+    for path, mode in ((paths.config_dir(), 0o700), (config.config_path(), 0o600)):
+        warning = paths.exposure(path, mode)
+        if warning:
+            typer.echo(f"probe: warning: {warning}", err=True)
     try:
         return config.load()
     except config.ConfigError as exc:

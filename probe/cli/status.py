@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
     from probe.local.config import Settings
+
+T = TypeVar("T")
 
 
 def status(
@@ -23,12 +26,25 @@ def status(
     from probe.local import consent, history, retention, schedule
 
     settings = load_settings()
-    past = history.read()
+    # What cannot be read (a state folder of another user, a results folder gone) is said, not a traceback.
+    problems: list[str] = []
+
+    def readable(what: str, read: Callable[[], T], otherwise: T) -> T:
+        try:
+            return read()
+        except OSError as exc:
+            problems.append(
+                f"{what}: cannot be read ({exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''})"
+            )
+            return otherwise
+
+    past: tuple[history.RunRecord, ...] = readable("run history", lambda: history.read(), ())
     # The folder the last run wrote to (scheduled runs pin theirs), else the configured one.
     last_file = next((r.result_file for r in reversed(past) if r.result_file), None)
     results_dir = Path(last_file).parent.parent if last_file else settings.run.results_dir.absolute()
     schedules = []
-    for item in schedule.installed():
+    installed: list[schedule.Installed] = readable("schedule", lambda: schedule.installed(), [])
+    for item in installed:
         upcoming = schedule.next_run(item)
         schedules.append(
             {
@@ -55,15 +71,16 @@ def status(
         "key": _key(),
         "schedule": schedules,
         "log": str(schedule.log_path()),
-        "spool": _spool(),
+        "spool": readable("upload spool", _spool, {"ready": 0, "dead": 0, "bytes": 0, "oldest": None}),
         "results": {
             "folder": str(results_dir),
-            "files": len(retention.results(results_dir)),
-            "bytes": retention.folder_size(results_dir),
+            "files": readable("results folder", lambda: len(retention.results(results_dir)), 0),
+            "bytes": readable("results folder", lambda: retention.folder_size(results_dir), 0),
             "retention_days": settings.retention.days,
             "retention_megabytes": settings.retention.megabytes,
         },
         "runs": [r.model_dump() for r in past[-runs:][::-1]] if runs else [],
+        "problems": list(dict.fromkeys(problems)),
     }
     if json_output:
         typer.echo(json.dumps(report))
@@ -182,4 +199,5 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  {when}  {run['vantage']:<7}  {service_summary(run['services'])}")
     else:
         lines.append("last runs: none yet")
+    lines.extend(f"problem:   {problem}" for problem in report.get("problems", ()))
     return "\n".join(lines)

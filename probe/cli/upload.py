@@ -31,7 +31,7 @@ def upload(
     """Upload the result files waiting in the spool, oldest first. Files the collector refuses for good go to the
     dead-letter folder with its reason; on network trouble the rest wait (with backoff) for the next try.
     Exit 0 when nothing is left waiting, 1 when some files still wait, 2 on bad settings or options."""
-    from probe.local.lifecycle import public_key_line
+    from probe.local.lifecycle import public_key_line, recover_unqueued
     from probe.local.spool import Spool
     from probe.local.upload import drain
 
@@ -40,6 +40,7 @@ def upload(
     if not 0 < budget <= MAX_BUDGET:  # nan and inf too: either would lift the bound
         fail(f"--budget must be a number of seconds from 0 to {MAX_BUDGET:g}, not {budget:g}")
     spool = Spool()
+    recover_unqueued(lambda text, _important: typer.echo(text, err=True), spare_young=True)
     try:
         report = drain(spool, uploader, budget=budget, ignore_backoff=now, default_public_key=public_key_line())
     except OSError as exc:

@@ -91,17 +91,22 @@ def run(options: Options, settings: Settings, hooks: Hooks) -> RunOutcome:
     where = _locate(settings)  # 3
     signer = _signer()
     uploading = settings.upload.enabled if options.upload is None else options.upload
-    drops = _pending_drops() if uploading else None
-    config = dataclasses.replace(
-        config,
-        probe_cc=where.probe_cc,
-        probe_asn=where.probe_asn,
-        asn_databases=tuple(settings.location.geoip_db),
-        annotations=tuple(drops.annotations().items()) if drops else (),
-    )
     started = datetime.now(UTC)
     with _one_run_at_a_time():  # 4
+        results_dir, fallback = _results_folder(config.results_dir, hooks.notice)
+        drops = _pending_drops(hooks.notice) if uploading else None
+        config = dataclasses.replace(
+            config,
+            probe_cc=where.probe_cc,
+            probe_asn=where.probe_asn,
+            asn_databases=tuple(settings.location.geoip_db),
+            annotations=tuple(drops.annotations().items()) if drops else (),
+            results_dir=results_dir,
+            fallback_dir=fallback,
+        )
         if uploading:
+            recover_unqueued(hooks.notice, spare_young=False)  # what a killed run signed and never queued
+            signer = _marking(signer, [d for d in (results_dir, fallback) if d is not None])
             _drain(settings.upload, DRAIN_BEFORE_RUN, hooks.notice)  # 5
         progress = hooks.progress or _no_progress
         with progress(progress_total(config.targets)) as tick:  # 6
@@ -109,7 +114,14 @@ def run(options: Options, settings: Settings, hooks: Hooks) -> RunOutcome:
                 outcome = run_measurements(dataclasses.replace(config, progress=tick), signer=signer)
             except _trust_errors() as exc:
                 raise Stop(f"{_named('--ca-file', options.ca_files, 'ca_files')}: {exc}") from exc
-        _after_run(outcome, settings, started, config.results_dir, hooks.notice)  # 7
+            except OSError as exc:  # neither folder could take the result after all
+                raise Stop(
+                    f"cannot write the result file: {exc.strerror or exc}; this run's measurements are lost"
+                ) from exc
+        written = outcome.result_file.parent.parent if outcome.result_file else results_dir
+        if written != results_dir:
+            hooks.notice(f"{results_dir} could not take the result file; it went to {written}", True)
+        _after_run(outcome, settings, started, written, hooks.notice)  # 7
     if hooks.show is not None:
         hooks.show(outcome)
     if uploading and drops is not None and outcome.result_file is not None:  # 8
@@ -185,7 +197,7 @@ def _config(options: Options, settings: Settings) -> RunConfig:
         options=(
             f"timeout={timeout:g}",
             f"resolver={resolver.label}",
-            *(f"doh={u}" for u in doh_urls),
+            *(f"doh={resolvers.doh_label(u)}" for u in doh_urls),
             *(("no_controls",) if options.no_controls else ()),
         ),
         capture=chosen.capture and options.capture,
@@ -275,11 +287,15 @@ def _signer() -> Signer:
 def _one_run_at_a_time() -> Iterator[None]:
     from probe.local import runlock
 
-    try:
-        with runlock.exclusive():
-            yield
-    except runlock.Busy as exc:
-        raise Stop(f"{exc}; this run measured nothing", cannot_measure=True) from exc
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(runlock.exclusive())
+        except runlock.Busy as exc:
+            raise Stop(f"{exc}; this run measured nothing", cannot_measure=True) from exc
+        except OSError as exc:  # a full, read-only or foreign state folder (issue 21: a traceback at the lock)
+            where = exc.filename or runlock.lock_path()
+            raise Stop(f"cannot take the run lock {where}: {exc.strerror or exc}; this run measured nothing") from exc
+        yield
 
 
 @contextlib.contextmanager
@@ -291,6 +307,52 @@ def _trust_errors() -> tuple[type[Exception], ...]:
     from probe.failures import CertificateError
 
     return (CertificateError,)
+
+
+def _results_folder(wanted: Path, notice: Notice) -> tuple[Path, Path | None]:
+    """The folder this run writes its result into, and the fallback for when it cannot after all, both found
+    writable before measuring (issue 21: a results folder that was a file, read-only or full lost the run after
+    measuring, and a full disk left a signature without its result file). The fallback is the state folder's
+    `results/`; when `wanted` cannot be written, the run writes there, and says so."""
+    from probe.local import paths
+
+    fallback = paths.state_dir() / "results"
+    problem = _unwritable(wanted)
+    if problem is None:
+        return wanted, (None if fallback.absolute() == wanted.absolute() or _unwritable(fallback) else fallback)
+    second = None if fallback.absolute() == wanted.absolute() else _unwritable(fallback)
+    if fallback.absolute() == wanted.absolute() or second is not None:
+        raise Stop(f"the results folder {wanted} cannot be written ({problem}), nor {fallback} ({second}): "
+                   "nothing was measured")  # fmt: skip
+    notice(f"the results folder {wanted} cannot be written ({problem}): this run's result goes to {fallback}", True)
+    return fallback, None
+
+
+CHECK_BYTES = 64 * 1024  # a folder that cannot take this cannot take a result file
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why `folder` cannot take a file, or None: a file written there, synced and removed, tells. Folders made
+    for the check are removed again: a run that stops later leaves nothing behind."""
+    import os
+    import tempfile
+
+    if folder.exists() and not folder.is_dir():
+        return "it is a file, not a folder"
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-write-check.", suffix=".tmp") as handle:
+            handle.write(bytes(CHECK_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        for path in made:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    return None
 
 
 # --- 7. history and retention ----------------------------------------------------------------------------------
@@ -306,6 +368,10 @@ def _after_run(outcome: RunOutcome, current: Settings, started: datetime, result
     except OSError as exc:
         notice(f"retention: cannot prune {results_dir}: {exc}", True)
         pruned = ()
+    from probe.local import paths
+
+    for folder in (results_dir, paths.state_dir(), paths.config_dir()):  # what killed runs left behind
+        retention.sweep(folder)
     retention.trim_log(schedule.log_path())
     record = history.RunRecord(
         started=_iso(started),
@@ -329,11 +395,46 @@ def _iso(moment: datetime) -> str:
 # --- 5. and 8. the upload spool --------------------------------------------------------------------------------
 
 
-def _pending_drops() -> Dropped:
+def _pending_drops(notice: Notice) -> Dropped:
     """What the spool's cap dropped and no result file has reported yet (goes into the next file)."""
+    from probe.local.spool import Dropped, Spool
+
+    try:
+        return Spool().dropped()
+    except OSError as exc:
+        notice(f"upload: cannot read the upload spool ({exc.strerror or exc}); its drops go unreported this time", True)
+        return Dropped()
+
+
+def _marking(signer: Signer, results_dirs: list[Path]) -> Signer:
+    """`signer`, noting each file it signs as not yet queued (`probe.local.pending`) before the file is written."""
+    from probe.local import pending
+
+    def sign(data: bytes, name: str) -> bytes:
+        signature = signer(data, name)
+        with contextlib.suppress(OSError):  # a full state folder: the file is still written, only not recoverable
+            pending.mark(name, results_dirs)
+        return signature
+
+    return sign
+
+
+def recover_unqueued(notice: Notice, *, spare_young: bool) -> None:
+    """Queue the results that earlier runs signed and never sealed into the spool (they were killed in between).
+    `spare_young`: outside a run (`probe upload`), whose markers may belong to a run measuring now."""
+    from probe.local import pending
+
+    recovered = pending.recover(_seal, spare_young=spare_young)
+    if recovered.sealed:
+        notice(f"upload: queued {len(recovered.sealed)} result file(s) an interrupted run had left unqueued", False)
+    for problem in recovered.problems:
+        notice(f"upload: {problem}", True)
+
+
+def _seal(result_file: Path, signature_file: Path) -> None:
     from probe.local.spool import Spool
 
-    return Spool().dropped()
+    Spool().seal(result_file.read_bytes(), signature_file.read_bytes(), result_file.name, public_key_line())
 
 
 def _queue_and_drain(
@@ -345,12 +446,15 @@ def _queue_and_drain(
     if signature_file is None:
         notice("upload: the result file is not signed, so it is not queued", True)
         return
+    from probe.local import pending
+
     spool = Spool()
     try:
-        spool.seal(result_file.read_bytes(), signature_file.read_bytes(), result_file.name, public_key_line())
+        _seal(result_file, signature_file)
     except OSError as exc:
-        notice(f"upload: cannot queue {result_file} ({exc.strerror or exc}); it stays in the results folder", True)
+        notice(f"upload: cannot queue {result_file} ({exc.strerror or exc}); the next run or upload tries again", True)
         return
+    pending.unmark(result_file.name)
     spool.acknowledge_dropped(reported)
     if not settings.collector_url:
         notice("upload: queued; no collector is configured ([upload] collector_url, or `probe upload --to URL`)", False)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 
@@ -34,7 +35,32 @@ def data_dir() -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and parents) readable by the owner only; fix the mode if it already exists."""
+    """Create `path` (and parents) readable by the owner only; fix the mode if it already exists. A folder that is
+    a symbolic link keeps its target's mode: the target is the volunteer's own (a synced or encrypted folder), not
+    ours to change behind their back (issue 21); `exposure` reports it when others can read it."""
+    if path.is_symlink():
+        return path
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.chmod(0o700)
     return path
+
+
+def exposure(path: Path, private_mode: int) -> str | None:
+    """Make `path` (the config folder: 0700; config.toml: 0600) private when others can read it, and say so; a
+    symbolic link is left alone and only reported. None when all is well (or `path` is not there)."""
+    try:
+        linked = path.is_symlink()
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    if linked:
+        target = path.resolve()
+        return (f"{path} is a link to {target}, which others can read (mode {mode:04o}); probe leaves the mode of "
+                f"what a link points to to you: chmod {private_mode:o} {target}")  # fmt: skip
+    try:
+        path.chmod(private_mode)
+    except OSError as exc:
+        return f"{path} can be read by others (mode {mode:04o}) and cannot be made private: {exc.strerror or exc}"
+    return f"{path} could be read by others (mode {mode:04o}); it is now {private_mode:04o}"

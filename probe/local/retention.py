@@ -4,7 +4,8 @@ OONI Probe's unattended installs filled disks (ooni/probe#1313, #1950, #1983); h
 A result is a file `DIR/YYYY-MM-DD/NAME.jsonl` with whatever sits beside it under `NAME.jsonl.*` (its `.minisig`);
 results go whole, oldest first (by modification time): first those older than `days`, then more until the folder
 holds at most `megabytes`. Nothing else in the folder is touched (a README, the volunteer's own files), and the
-result a run just wrote is never pruned by that run.
+result a run just wrote is never pruned by that run. `sweep` removes what killed processes left behind: temporary
+files of atomic writes and signatures whose result file never came (issue 21).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 DAY_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")
 LOG_LIMIT = 1 << 20  # the scheduled-run log is trimmed to its last LOG_KEEP bytes when it passes 1 MiB
 LOG_KEEP = 256 << 10
+STALE_SECONDS = 3600.0  # a leftover older than this belongs to no write in progress
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,31 @@ def prune(
     for folder in {p.parent for p in removed}:
         with contextlib.suppress(OSError):
             folder.rmdir()  # only when empty
+    return tuple(removed)
+
+
+def sweep(folder: Path, now: float | None = None, age: float = STALE_SECONDS) -> tuple[Path, ...]:
+    """Remove what a killed process left in `folder` (a results folder's day folders, or a state or config folder
+    itself) and nothing else: temporary files of atomic writes (`.NAME.XXXX.tmp`) and, in day folders, signatures
+    whose result file never came (`NAME.jsonl.minisig` without `NAME.jsonl`), once older than `age` seconds, so
+    that a write in progress is never taken. Returns what was removed."""
+    cutoff = (time.time() if now is None else now) - age
+    places = [folder]
+    with contextlib.suppress(OSError):
+        places += [d for d in folder.iterdir() if d.is_dir() and DAY_FOLDER.fullmatch(d.name)]
+    removed = []
+    for place in places:
+        try:
+            candidates = list(place.glob(".*.tmp"))
+            if place is not folder:
+                candidates += [s for s in place.glob("*.jsonl.minisig") if not s.with_suffix("").exists()]
+        except OSError:
+            continue
+        for path in candidates:
+            with contextlib.suppress(OSError):
+                if path.lstat().st_mtime < cutoff and path.is_file():
+                    path.unlink()
+                    removed.append(path)
     return tuple(removed)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from probe.local import retention
 
 DAY = 86400.0
@@ -96,3 +98,15 @@ def test_the_defaults_cannot_fill_a_small_disk() -> None:
     from probe.local.config import Retention
 
     assert Retention().megabytes <= 200
+
+
+def test_a_group_write_that_fails_half_way_leaves_nothing(tmp_path: Path) -> None:
+    """Issue 21: a full disk after the signature left a `.minisig` without its result file."""
+    from probe import atomicfile
+
+    signature = tmp_path / "day" / "r.jsonl.minisig"
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    with pytest.raises(OSError):
+        atomicfile.write_group_atomic([(signature, b"sig"), (blocked / "r.jsonl", b"data")])
+    assert not signature.exists()
