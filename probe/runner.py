@@ -375,13 +375,13 @@ async def run_async(
             measured = tuple(annotate_asns(m, asn_of) for m in measured)
     verdicts, services = judge(measured, vantage)
     helper_url = asked[0].url if asked else None
+    outcome = (measured, verdicts, vantage, signer, capture_status, helper_url)
     try:
-        path, signature, data = write(config, started, measured, verdicts, vantage, signer, capture_status, helper_url)
+        path, signature, data = write(config, started, *outcome)
     except OSError:
         if config.fallback_dir is None:
             raise
-        fallback = dataclasses.replace(config, results_dir=config.fallback_dir)
-        path, signature, data = write(fallback, started, measured, verdicts, vantage, signer, capture_status, helper_url)
+        path, signature, data = write(dataclasses.replace(config, results_dir=config.fallback_dir), started, *outcome)
     return RunOutcome(measured, verdicts, services, vantage, path, signature, data, capture_status)
 
 
