@@ -33,34 +33,29 @@ WEEKLY_AFTER_DAYS = 92  # longer periods are drawn and tabled by week, which kee
 # One row per (run, service): the service's status in that run, as the probe's own aggregation decides it.
 _RUN_STATUS = """
 CREATE TEMP TABLE run_status AS
-WITH endpoint AS (
-  SELECT probe_id, report_id, dt, service, probe_cc AS cc, probe_asn AS asn,
-         coalesce(target_group, coalesce(input, '') || ' ' || coalesce(sni, '')) AS grp,
-         coalesce(verdict, 'inconclusive') AS verdict, coalesce(core, true) AS core
-  FROM m WHERE service <> 'control'
-), decisive AS (
-  SELECT * FROM endpoint QUALIFY core OR NOT bool_or(core) OVER (PARTITION BY probe_id, report_id, service)
+WITH decisive AS (
+  SELECT * FROM m WHERE service <> 'control' QUALIFY core OR NOT bool_or(core) OVER (PARTITION BY run, service)
 ), groups AS (
-  SELECT probe_id, report_id, service, any_value(dt) AS dt, any_value(cc) AS cc, any_value(asn) AS asn,
+  SELECT probe, run, service, any_value(dt) AS dt, any_value(probe_cc) AS cc, any_value(probe_asn) AS asn,
          CASE WHEN bool_or(verdict = 'ok') THEN 'reachable'
               WHEN bool_or(verdict <> 'inconclusive') THEN 'blocked' ELSE 'inconclusive' END AS status
-  FROM decisive GROUP BY probe_id, report_id, service, grp
+  FROM decisive GROUP BY probe, run, service, endpoint_group
 )
-SELECT probe_id, report_id, service, any_value(dt) AS dt, any_value(cc) AS cc, any_value(asn) AS asn,
+SELECT probe, run, service, any_value(dt) AS dt, any_value(cc) AS cc, any_value(asn) AS asn,
        CASE WHEN bool_and(status = 'reachable') THEN 'reachable'
             WHEN bool_and(status = 'blocked') THEN 'blocked'
             WHEN bool_or(status = 'blocked') THEN 'partial' ELSE 'inconclusive' END AS status
-FROM groups GROUP BY probe_id, report_id, service
+FROM groups GROUP BY probe, run, service
 """
 
-_COUNTS = """count(*) AS runs, count(DISTINCT probe_id) AS probes,
+_COUNTS = """count(*) AS runs, count(DISTINCT probe) AS probes,
   count(*) FILTER (WHERE status = 'reachable') AS reachable, count(*) FILTER (WHERE status = 'partial') AS partial,
   count(*) FILTER (WHERE status = 'blocked') AS blocked, count(*) FILTER (WHERE status = 'inconclusive') AS unknown"""
 
 # Networks that may be named: at least min_probes distinct probes over the whole period.
 _NETWORKS = """
 CREATE TEMP TABLE networks AS
-SELECT probe_cc AS cc, probe_asn AS asn, count(DISTINCT probe_id) >= $min AS named
+SELECT probe_cc AS cc, probe_asn AS asn, count(DISTINCT probe) >= $min AS named
 FROM m GROUP BY probe_cc, probe_asn
 """
 
@@ -219,15 +214,14 @@ def compute(con: Any, min_probes: int) -> Tables:
 
 def _provenance(con: Any) -> Provenance:
     first, last, measurements, runs, probes = con.execute(
-        "SELECT min(dt), max(dt), count(*), count(DISTINCT (probe_id, report_id)), count(DISTINCT probe_id) FROM m"
+        "SELECT min(dt), max(dt), count(*), count(DISTINCT run), count(DISTINCT probe) FROM m"
     ).fetchone()
     countries = tuple(c for (c,) in con.execute("SELECT DISTINCT probe_cc FROM m ORDER BY 1").fetchall() if c)
     named, unnamed = con.execute(
         "SELECT count(*) FILTER (WHERE named), count(*) FILTER (WHERE NOT named) FROM networks"
     ).fetchone()
     lists = con.execute(
-        "SELECT service, coalesce(list_version, '?'), count(DISTINCT (probe_id, report_id)) FROM m "
-        "GROUP BY ALL ORDER BY 1, 2"
+        "SELECT service, coalesce(list_version, '?'), count(DISTINCT run) FROM m GROUP BY ALL ORDER BY 1, 2"
     ).fetchall()
     return Provenance(
         first=first,
@@ -256,7 +250,7 @@ def _networks(con: Any, min_probes: int) -> tuple[NetworkCell, ...]:
           SELECT r.*, CASE WHEN n.named THEN coalesce(r.asn, '?') ELSE '{OTHER_NETWORKS}' END AS network
           FROM run_status r JOIN networks n ON r.cc IS NOT DISTINCT FROM n.cc AND r.asn IS NOT DISTINCT FROM n.asn
         ), shown AS (  -- the merged row only when the merged networks together reach min_probes
-          SELECT cc, network FROM labelled GROUP BY ALL HAVING count(DISTINCT probe_id) >= $min
+          SELECT cc, network FROM labelled GROUP BY ALL HAVING count(DISTINCT probe) >= $min
         )
         SELECT cc, network, service, {_COUNTS} FROM labelled SEMI JOIN shown USING (cc, network)
         GROUP BY cc, network, service ORDER BY cc, network = '{OTHER_NETWORKS}', network, service
@@ -270,7 +264,7 @@ def _methods(con: Any, bin_of: str) -> tuple[MethodBin, ...]:
     rows = con.execute(
         f"""
         WITH judged AS (
-          SELECT {bin_of} AS start, service, probe_cc AS cc, coalesce(verdict, 'inconclusive') AS verdict, count(*) AS n
+          SELECT {bin_of} AS start, service, probe_cc AS cc, verdict, count(*) AS n
           FROM m WHERE service <> 'control' GROUP BY ALL
         )
         SELECT start, service, cc, sum(n),
@@ -291,7 +285,7 @@ def _health(con: Any, bin_of: str) -> tuple[HealthBin, ...]:
         WITH run AS (
           SELECT min(dt) AS dt, any_value(probe_cc) AS cc, any_value(vantage) AS vantage,
                  bool_or(vantage_captive_portal) AS captive, bool_or(vantage_overloaded) AS overloaded
-          FROM m GROUP BY probe_id, report_id
+          FROM m GROUP BY run
         )
         SELECT {bin_of} AS start, cc,
                CASE WHEN vantage = 'offline' THEN 'offline' WHEN captive THEN 'captive portal'
@@ -336,7 +330,7 @@ def _episodes(con: Any, cells: Iterable[Cell]) -> tuple[Episode, ...]:
       WHERE m.verdict NOT IN ('ok', 'inconclusive')"""
     probes = dict(
         con.execute(
-            "SELECT e.id, count(DISTINCT m.probe_id) FROM episode e JOIN run_status m ON m.service = e.service "
+            "SELECT e.id, count(DISTINCT m.probe) FROM episode e JOIN run_status m ON m.service = e.service "
             "AND m.cc = e.cc AND m.dt BETWEEN e.first AND e.last WHERE m.status IN ('blocked', 'partial') GROUP BY 1"
         ).fetchall()
     )
@@ -351,7 +345,7 @@ def _episodes(con: Any, cells: Iterable[Cell]) -> tuple[Episode, ...]:
         f"""
         SELECT id, dt, src_sha256, src_line, verdict, confidence FROM (
           SELECT e.id, m.dt, m.src_sha256, m.src_line, m.verdict, coalesce(m.confidence, '') AS confidence,
-                 row_number() OVER (PARTITION BY e.id, m.probe_id ORDER BY m.confidence = 'high' DESC,
+                 row_number() OVER (PARTITION BY e.id, m.probe ORDER BY m.confidence = 'high' DESC,
                    m.confidence = 'medium' DESC, m.dt, m.src_sha256, m.src_line) AS nth
           {blocked} AND EXISTS (SELECT 1 FROM networks n WHERE n.named AND n.cc = m.probe_cc AND n.asn = m.probe_asn)
         ) WHERE nth = 1
