@@ -57,9 +57,26 @@ class Needs:
         return os.environ.get(self.required_by) == "1"
 
 
+@cache
+def browser_unavailable() -> str | None:
+    from tests.dataset.browser import chromium_missing
+
+    return chromium_missing()
+
+
+@cache
+def java_unavailable() -> str | None:
+    if shutil.which("java") is None:
+        return "Spark needs Java: apt install openjdk-17-jre-headless (./scripts/test as root installs it)"
+    return None
+
+
 NEEDS = (
     Needs("lab", "censorship lab", "PROBE_REQUIRE_LAB", lab_unavailable),
     Needs("docker", "Docker image", "PROBE_REQUIRE_DOCKER", docker_unavailable),
+    # Debian packages that ./scripts/test installs as root, as it installs the lab's: required where the lab is.
+    Needs("browser", "headless Chromium", "PROBE_REQUIRE_LAB", browser_unavailable),
+    Needs("java", "Spark (Java)", "PROBE_REQUIRE_LAB", java_unavailable),
 )
 
 

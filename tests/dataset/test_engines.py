@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -132,9 +131,8 @@ def test_clickhouse_queries_through_chdb(exported: Exported, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.java
 def test_spark_in_local_mode_on_the_folder(exported: Exported, monkeypatch: pytest.MonkeyPatch) -> None:
-    if shutil.which("java") is None:
-        pytest.fail("Spark needs Java: apt install openjdk-17-jre-headless (scripts/test installs it)")
     # Loopback only, and no look-up of this machine's own name (Java asks the system resolver otherwise).
     monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
     monkeypatch.setenv("SPARK_LOCAL_HOSTNAME", "localhost")

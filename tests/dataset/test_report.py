@@ -4,18 +4,20 @@ the Parquet, `probe dataset report` writes the page, and headless Chromium opens
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
 from probe import jsonlines
 from probe.minisign import SecretKey
-from tests.dataset.browser import UPDATER_SINK, chromium_missing, visit
+from tests.dataset.browser import UPDATER_SINK, visit
 from tests.dataset.files import make_lines, sign_lines
 from tests.dataset.servers import Collector
 from tests.dataset.test_collector import put
@@ -27,6 +29,8 @@ SECTIONS = ["Provenance", "Service status by country and day", "Networks (ASN) i
             "Methods and caveats"]  # fmt: skip
 # Four days: KakaoTalk is reachable, blackholed for two days, reachable again (the last day: today).
 PLAN = ["clean", "tcp_blackhole", "tcp_blackhole", "clean"]
+DOWNLOADS = ["service_status_daily.csv", "service_status_by_network.csv", "blocking_methods.csv", "block_episodes.csv",
+             "vantage_health.csv"]  # fmt: skip
 NAMED_NETWORK = "AS4766"  # three probes: enough to be named
 THIN_NETWORK = "AS64511"  # one probe: must never be named
 
@@ -61,7 +65,7 @@ def exported(collector: Collector, tmp_path: Path) -> tuple[Path, list[SecretKey
     return dataset, keys
 
 
-@pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing()))
+@pytest.mark.browser
 def test_the_report_opens_offline_with_every_chart_drawn(
     exported: tuple[Path, list[SecretKey]], collector: Collector, tmp_path: Path
 ) -> None:
@@ -102,6 +106,12 @@ def test_the_report_opens_offline_with_every_chart_drawn(
                    for k in store.glob("keys/v1/*.pub")]  # fmt: skip
         assert checked.count(0) == 1, "a witness must verify with exactly its probe's key"
 
+    # The CSV downloads are in the page itself, whole: a header and rows, and the thin network in none of them.
+    links = re.findall(r'<a download="([a-z_]+\.csv)" href="data:text/csv;charset=utf-8,([^"]*)"', page)
+    assert [name for name, _ in links] == [d for d in DOWNLOADS]
+    for name, href in links:
+        text = unquote(html.unescape(href))
+        assert len(text.splitlines()) > 1 and THIN_NETWORK not in text, name
     again = _probe(["dataset", "report", "--dataset", str(dataset), "--out", str(out)], tmp_path / "home")
     assert again.returncode == 0 and out.read_text() == page  # the same input gives the same bytes
 
@@ -133,7 +143,7 @@ def test_bad_input_is_named_without_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in garbled.stderr
 
 
-@pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing()))
+@pytest.mark.browser
 def test_a_volunteers_own_report(tmp_path: Path) -> None:
     results = tmp_path / "results"
     for n, scenario in enumerate(PLAN):
