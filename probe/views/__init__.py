@@ -12,5 +12,6 @@ network for anything: no script, font, style sheet or image from elsewhere, and 
   the privacy rule (networks with fewer than `min_probes` distinct probes merged or hidden) is applied here, so
   nothing the page renders ever saw a probe id or a thin network.
 - `episodes`: block episodes from a daily series (pure).
-- `svg`: the charts. `page`: the HTML.
+- `svg`: the charts; `downloads`: the CSV files; `glossary`: the words; `page`: the HTML; `make`: all of it, into a
+  file written atomically.
 """

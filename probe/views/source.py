@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +86,8 @@ def open_results(con: Any, folder: Path, probe_id: str = "") -> Input:
     table = pa.Table.from_batches(batches, schema=full)
     con.register("raw", table)
     _finish_view(con)
-    kept = [p for p in files if not any(s.startswith(f"{p.relative_to(folder)}:") for s in skipped)]
+    unread = {s.split(": ", 1)[0] for s in skipped if "line(s) without" not in s}
+    kept = [p for p in files if str(p.relative_to(folder)) not in unread]
     return Input("results", len(kept), _hash_files(folder, kept), tuple(skipped))
 
 
@@ -106,12 +106,17 @@ def _result_batches(folder: Path, files: Sequence[Path], probe_id: str, full: An
         except ValueError as exc:  # a damaged file is named on the page, and the rest still counts
             skipped.append(f"{path.relative_to(folder)}: {exc}")
             continue
+        undated = 0
         for number, line in enumerate(lines, start=1):
             service, row = measurement_row(line, probe_id, sha, number)
-            start = row["test_start_time"]
-            row["dt"] = start.date() if start is not None else date(1970, 1, 1)
+            if row["test_start_time"] is None:  # no day to put it on (the collector refuses such lines)
+                undated += 1
+                continue
+            row["dt"] = row["test_start_time"].date()
             row["service"] = service
             rows.append(row)
+        if undated:
+            skipped.append(f"{path.relative_to(folder)}: {undated} line(s) without a test_start_time left out")
         if len(rows) >= _BATCH_ROWS:
             yield pa.RecordBatch.from_pylist(rows, schema=full)
             rows = []
