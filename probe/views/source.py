@@ -18,7 +18,12 @@ from typing import Any
 from probe.collector import layout
 
 # Columns a dataset exported by an older probe lacks; the view gives them as NULL so every query runs on it.
-LATER_COLUMNS = {"vantage": "VARCHAR", "vantage_captive_portal": "BOOLEAN", "vantage_overloaded": "BOOLEAN"}
+LATER_COLUMNS = {
+    "vantage": "VARCHAR",
+    "vantage_captive_portal": "BOOLEAN",
+    "vantage_overloaded": "BOOLEAN",
+    "vantage_role": "VARCHAR",
+}
 # A report runs on a shared machine next to a collector: bounded, and never downloading an extension.
 DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "threads": 2,
@@ -147,6 +152,7 @@ def _finish_view(con: Any) -> None:
                list_version, analysis_version, software_version,
                vantage, vantage_captive_portal, vantage_overloaded
         FROM padded
+        WHERE coalesce(vantage_role, 'probe') = 'probe'  -- a control vantage's own runs are no volunteer's
         """
     )
 
