@@ -104,6 +104,17 @@ def test_duckdb_queries_on_the_folder(exported: Exported) -> None:
     assert raw == exported.rows
 
 
+def test_duckdb_control_vantage_query_on_the_folder(exported: Exported) -> None:
+    con = duckdb.connect()
+    con.execute(exported.put_in(statements(documented("duckdb"))[0]))  # the view `m`, as the docs make it
+    [query] = statements(documented("duckdb-control"))
+    # These probes had no control vantage beside them: every row has `vantage_role = 'probe'` and no control
+    # measurement, so the query finds no row it could call the strongest.
+    assert con.execute(exported.put_in(query)).fetchall() == []
+    [(probes,)] = con.execute(exported.put_in("SELECT count(*) FROM m WHERE vantage_role = 'probe'")).fetchall()
+    assert probes == exported.rows
+
+
 def test_duckdb_on_s3_with_nothing_downloaded(exported: Exported) -> None:
     printed = _printed(exported.put_in(documented("duckdb-s3")), {})
     assert "dns.injection" in printed and "tcp.timeout" in printed and "tls.reset" in printed
