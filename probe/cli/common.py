@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -21,3 +22,15 @@ def group(help: str) -> typer.Typer:
     """A command group (`probe key ...`): its help as plain text, like the top level's, because rendering help
     with rich costs more start-up than the rest of the command line together."""
     return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+
+
+# Options that mean the same for every command that measures (`probe run`, `probe helper serve`).
+TargetsOption = Annotated[
+    list[Path] | None, typer.Option("--targets", help="Target list (TOML); repeatable. Default: the bundled lists.")
+]
+ServiceOption = Annotated[
+    list[str] | None, typer.Option("--service", help="Measure only this service (and the controls); repeatable.")
+]
+CAFileOption = Annotated[
+    list[Path] | None, typer.Option("--ca-file", help="Extra trust anchors (PEM) for TLS and DoH; repeatable.")
+]

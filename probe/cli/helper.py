@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from probe.cli.common import EXIT_CANNOT_MEASURE, fail, group
+from probe.cli.common import EXIT_CANNOT_MEASURE, CAFileOption, ServiceOption, TargetsOption, fail, group
 
 app = group("The control vantage: measure the target lists from here, and serve the signed view to probes.")
 
@@ -52,19 +52,13 @@ def serve(
     state_dir: StateDir = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
-    targets: Annotated[
-        list[Path] | None, typer.Option("--targets", help="Target list (TOML); repeatable. Default: the bundled lists.")
-    ] = None,
-    service: Annotated[
-        list[str] | None, typer.Option("--service", help="Measure only this service (and the controls); repeatable.")
-    ] = None,
+    targets: TargetsOption = None,
+    service: ServiceOption = None,
     resolver: Annotated[
         str | None, typer.Option(help="The resolver to use, ADDR[:PORT]. Default: the system's, from /etc/resolv.conf.")
     ] = None,
     doh: Annotated[list[str] | None, typer.Option("--doh", help="DoH control resolver URL; repeatable.")] = None,
-    ca_file: Annotated[
-        list[Path] | None, typer.Option("--ca-file", help="Extra trust anchors (PEM); repeatable.")
-    ] = None,
+    ca_file: CAFileOption = None,
     timeout: Annotated[float, typer.Option(help="Seconds allowed for each network operation.")] = 5.0,
     every: Annotated[float, typer.Option(help="Seconds from the start of one round to the start of the next.")] = 300.0,
     probe_cc: Annotated[str, typer.Option(help="The helper's country code, for its result files and view.")] = "ZZ",

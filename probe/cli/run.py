@@ -8,19 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from probe.cli.common import EXIT_BAD_INPUT, EXIT_CANNOT_MEASURE, fail
+from probe.cli.common import EXIT_BAD_INPUT, EXIT_CANNOT_MEASURE, CAFileOption, ServiceOption, TargetsOption, fail
 
 if TYPE_CHECKING:
     from probe.runner import RunOutcome
 
 
 def run(
-    targets: Annotated[
-        list[Path] | None, typer.Option("--targets", help="Target list (TOML); repeatable. Default: the bundled lists.")
-    ] = None,
-    service: Annotated[
-        list[str] | None, typer.Option("--service", help="Measure only this service (and the controls); repeatable.")
-    ] = None,
+    targets: TargetsOption = None,
+    service: ServiceOption = None,
     resolver: Annotated[
         str | None,
         typer.Option(help="The resolver to test, ADDR[:PORT]. Default: the system's, from /etc/resolv.conf."),
@@ -28,9 +24,7 @@ def run(
     doh: Annotated[
         list[str] | None, typer.Option("--doh", help="Trusted control resolver (DNS-over-HTTPS URL); repeatable.")
     ] = None,
-    ca_file: Annotated[
-        list[Path] | None, typer.Option("--ca-file", help="Extra trust anchors (PEM) for TLS and DoH; repeatable.")
-    ] = None,
+    ca_file: CAFileOption = None,
     timeout: Annotated[
         float | None, typer.Option(help="Seconds allowed for each network operation (default: settings, 5).")
     ] = None,
