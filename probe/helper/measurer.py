@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 DEMAND_POLL = 1.0  # seconds between looks into the demand folder while waiting for the next round
 UPLOAD_BUDGET = 60.0  # seconds a round may spend uploading its result file
+MAX_DEMAND_BYTES = 65536  # a demand file holds a list of ids: the HTTP face takes bodies of at most 16 kB
 
 
 class Measurer:
@@ -68,12 +69,15 @@ class Measurer:
         except FileNotFoundError:
             return wanted
         for name in names:
+            if name.startswith(".") or not name.endswith(".json"):
+                continue  # the HTTP face's temporary file, about to be renamed into place
             path = folder / name
             try:
-                ids = json.loads(path.read_bytes()[:65536]).get("ids", [])
+                with path.open("rb") as handle:
+                    ids = json.loads(handle.read(MAX_DEMAND_BYTES)).get("ids", [])
                 wanted.update(str(i) for i in ids if str(i) in self.by_id)
             except (OSError, ValueError, AttributeError):
-                pass  # a half-written or foreign file: the HTTP face writes them atomically, so not ours
+                pass  # a foreign or garbled file (the HTTP face writes them atomically): dropped
             path.unlink(missing_ok=True)
         return wanted
 

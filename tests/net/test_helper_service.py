@@ -238,3 +238,11 @@ def test_the_helper_keeps_its_results_folder_within_bounds(tmp_path: Path) -> No
     measurer.prune(new)
     assert not old.exists() and not old.with_name("old.jsonl.minisig").exists()
     assert new.exists()
+
+
+def test_a_demand_being_written_is_left_for_later(tmp_path: Path) -> None:
+    settings, measurer = _publish(tmp_path)
+    temporary = settings.demand_dir / ".abc.json.x1y2.tmp"  # atomicfile's temporary name, before its rename
+    temporary.write_bytes(b'{"ids": ["line.legy"]}')
+    assert measurer.take_demands() == set()
+    assert temporary.exists()
