@@ -73,6 +73,34 @@ def test_a_bad_setting_is_blamed_on_its_source_not_on_an_option(
     assert "--resolver" not in result.stderr
 
 
+def test_the_helpers_are_asked_through_the_uploads_proxy_unless_no_helper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17: `[control]` names the helpers (several, tried in turn), `--helper` replaces them, `--no-helper`
+    asks none; they are asked through `[upload] socks_proxy` as uploads are, and never around a proxy httpx cannot
+    speak (a SOCKS4 one: the run stops before measuring rather than going direct)."""
+    from probe.local import config, lifecycle
+    from probe.minisign import SecretKey
+
+    key = SecretKey.generate().public_key().to_base64()
+    monkeypatch.setenv("PROBE_HELPER_URL", "https://a.example,http://b.example:8081")
+    monkeypatch.setenv("PROBE_HELPER_KEY", key)
+    monkeypatch.setenv("PROBE_SOCKS_PROXY", "socks5h://127.0.0.1:9050")
+    settings = config.load()
+    resolver = "198.51.100.53"
+    configured = lifecycle._config(lifecycle.Options(resolver=resolver), settings)
+    assert configured.helper_urls == ("https://a.example", "http://b.example:8081")
+    assert configured.helper_keys == (key,) and configured.helper_proxy == "socks5h://127.0.0.1:9050"
+    given = lifecycle._config(lifecycle.Options(resolver=resolver, helper_urls=("https://c.example",)), settings)
+    assert given.helper_urls == ("https://c.example",) and given.helper_keys == (key,)
+    off = lifecycle._config(lifecycle.Options(resolver=resolver, no_helper=True), settings)
+    assert off.helper_urls == () and off.helper_keys == ()
+    monkeypatch.setenv("PROBE_SOCKS_PROXY", "socks4a://127.0.0.1:9050")
+    socks4 = config.load()
+    with pytest.raises(lifecycle.Stop) as stopped:
+        lifecycle._config(lifecycle.Options(resolver=resolver), socks4)
+    assert str(stopped.value).startswith("environment variable PROBE_SOCKS_PROXY: socks4a://127.0.0.1:9050: requests")
+    assert lifecycle._config(lifecycle.Options(resolver=resolver, no_helper=True), socks4).helper_urls == ()
+
+
 @pytest.fixture
 def empty_netns() -> Iterator[str]:
     with namespaces.empty_netns("pr") as name:

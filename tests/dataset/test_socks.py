@@ -3,7 +3,6 @@ microsocks) on loopback carries the upload; with the proxy gone, the upload wait
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,25 +11,19 @@ from probe.local.spool import Spool
 from probe.local.upload import Uploader, drain
 from probe.minisign import SecretKey
 from tests.dataset.files import make_file
-from tests.dataset.servers import Collector, Process, free_port
-from tests.netns import need
+from tests.dataset.servers import Collector, Socks
 
 
 @pytest.mark.lab
 def test_upload_goes_through_the_socks5_proxy(collector: Collector, secret: SecretKey, tmp_path: Path) -> None:
-    binary = shutil.which("microsocks")
-    need(binary is not None, "Debian's microsocks is missing (./scripts/test installs it as root)")
-    assert binary is not None
-    port = free_port()
-    proxy = Process([binary, "-i", "127.0.0.1", "-p", str(port)], tmp_path / "socks.log")
+    proxy = Socks(tmp_path)
     spool = Spool(tmp_path / "spool")
     for _ in range(2):
         signed = make_file(secret)
         spool.seal(signed.data, signed.signature, signed.name, secret.public_key().to_base64())
-    uploader = Uploader(collector.url, proxy=f"socks5h://127.0.0.1:{port}")
+    uploader = Uploader(collector.url, proxy=proxy.url)
     proxy.start()
     try:
-        _wait(port)
         report = drain(spool, uploader, budget=30)
     finally:
         proxy.stop()
@@ -41,17 +34,3 @@ def test_upload_goes_through_the_socks5_proxy(collector: Collector, secret: Secr
     without = drain(spool, uploader, budget=30)  # the proxy is gone: nothing goes direct, the file waits
     assert without.delivered == 0 and without.remaining == 1
     assert without.last_error is not None and without.last_error.startswith("network")
-
-
-def _wait(port: int) -> None:
-    import socket
-    import time
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("microsocks did not start")

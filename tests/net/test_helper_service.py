@@ -24,6 +24,7 @@ from probe.helper.measurer import Measurer
 from probe.helper.settings import HelperSettings
 from probe.minisign import SecretKey
 from probe.net import helper as client
+from tests.dataset.servers import Socks
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "helper_service_down" / "measurements.jsonl"
 KEY = SecretKey.generate()
@@ -157,32 +158,69 @@ async def test_callers_are_rate_limited(tmp_path: Path) -> None:
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
 
 
+async def test_the_limit_is_per_caller(tmp_path: Path) -> None:
+    """One caller over its limit does not hold back another (a probe behind the same censor, a Tor exit)."""
+    settings, _ = _publish(tmp_path)
+    strict = HelperSettings(state_dir=settings.state_dir, rate=0.01, burst=1)
+    with serving(HelperApp(strict)) as url:
+        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address="127.0.0.1")) as one:
+            first = [(await one.get(url + "/v1/view")).status_code for _ in range(2)]
+        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address="127.0.0.2")) as other:
+            second = (await other.get(url + "/v1/view")).status_code
+    assert first == [200, 429] and second == 200
+
+
+class _Recording:
+    """The helper's HTTP face, keeping every request it received (scope and body)."""
+
+    def __init__(self, app: HelperApp) -> None:
+        self.app = app
+        self.seen: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = await receive()
+        self.seen.append({"scope": scope, "body": body.get("body", b"")})
+
+        async def again() -> Any:
+            return body
+
+        await self.app(scope, again, send)
+
+
 async def test_the_request_says_nothing_about_the_probe(tmp_path: Path) -> None:
     settings, _ = _publish(tmp_path)
-    app = HelperApp(settings)
-    seen: list[dict[str, Any]] = []
-
-    async def recording(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            body = await receive()
-            seen.append({"scope": scope, "body": body.get("body", b"")})
-
-            async def again() -> Any:
-                return body
-
-            await app(scope, again, send)
-            return
-        await app(scope, receive, send)
-
+    recording = _Recording(HelperApp(settings))
     with serving(recording) as url:
         answer = await client.fetch([url + "/"], [KEY.public_key()])
     assert answer.status == "ok"
-    [request] = seen
+    [request] = recording.seen
     headers = {k.decode(): v.decode() for k, v in request["scope"]["headers"]}
     assert request["scope"]["method"] == "GET" and request["scope"]["path"] == "/v1/view"
     assert request["scope"]["query_string"] == b"" and request["body"] == b""
     assert set(headers) <= {"host", "accept", "accept-encoding", "connection", "user-agent"}
     assert headers["user-agent"] == client.USER_AGENT
+
+
+@pytest.mark.lab
+async def test_the_helper_is_asked_through_the_socks5_proxy(tmp_path: Path) -> None:
+    """As uploads are (Tor: the helper never learns the volunteer's address): a real SOCKS5 server carries the
+    request; with the proxy gone, the helper is unreachable and nothing goes to it directly."""
+    settings, _ = _publish(tmp_path)
+    recording = _Recording(HelperApp(settings))
+    proxy = Socks(tmp_path)
+    with serving(recording) as url:
+        proxy.start()
+        try:
+            answer = await client.fetch([url], [KEY.public_key()], proxy=proxy.url)
+        finally:
+            proxy.stop()
+        without = await client.fetch([url], [KEY.public_key()], proxy=proxy.url)
+    assert answer.status == "ok", answer.reasons
+    assert f"connected to {url.removeprefix('http://')}" in proxy.log_text()  # the proxy carried it
+    assert without.status == "unreachable" and len(recording.seen) == 1  # nothing went direct
 
 
 async def test_on_demand_measures_only_published_ids(tmp_path: Path) -> None:
