@@ -6,9 +6,9 @@
       | veth  198.51.100.17/28 -- 198.51.100.18/28
     server (every lab address on its loopback: unbound x2, nginx)
 
-The client and server namespaces live for the whole session; the censor namespace is made fresh for every
-scenario (and torn down after it), so no conntrack entry, `recent` list or injector of one scenario can leak into
-the next.
+The server namespace lives for the whole session; the censor namespace is made fresh for every scenario (and torn
+down after it), so no conntrack entry, `recent` list or injector of one scenario can leak into the next, and the
+client namespace is made fresh with it, so no connection of one scenario can either (see `_build_router`).
 """
 
 from __future__ import annotations
@@ -199,6 +199,14 @@ class Lab:
     def _build_router(self) -> None:
         ns = self.censor_ns
         self._remove_router()
+        # A fresh client as well. A socket closed with its data unacknowledged (a ClientHello the last censor
+        # dropped) lives on in the kernel, orphaned, and resends that data for a minute (tcp_orphan_retries): in
+        # the same client namespace it would cross the new censor, and a censor that keeps state would act on it
+        # before the probe's first packet (LINE's ClientHellos left by tls_sni_drop put the client into
+        # tls_residual_blocking's `recent` lists: every LINE connection of its run dropped). Sockets of a deleted
+        # namespace live on there, without a link, until they give up.
+        delete_namespace(self.client_ns)
+        add_namespace(self.client_ns)
         add_namespace(ns)
         sysctl(ns, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
         # A censor that refuses with ICMP (REJECT --reject-with icmp-*) answers every SYN: without this the kernel

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from _pytest.mark.structures import ParameterSet
 
 from tests.lab import plan as addr
 from tests.lab import selftest
+from tests.lab.censor import Rules
 from tests.lab.lab import HERE, NETNS_ETC, Lab
 from tests.lab.netns import namespaces, run
 from tests.lab.scenarios import SCENARIOS, Scenario
@@ -47,6 +50,41 @@ def test_teardown_leaves_nothing_behind(lab: Lab, tmp_path: Path) -> None:
     assert left == []
     assert not (NETNS_ETC / other.client_ns).exists()
     assert lab.client_ns in namespaces()  # the session's lab is untouched
+
+
+# Connect, send, close at once: the censor drops the data, so the socket lives on in the kernel (FIN-WAIT-1),
+# orphaned, resending it with backoff (0.2, 0.4, 0.8, 1.6, 3.2 s...) as a probe's dropped ClientHello does.
+_LEAVE_BEHIND = """
+import socket, sys
+sock = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
+sock.sendall(sys.argv[3].encode() * 8)
+sock.close()
+"""
+
+
+def _dropped(lab: Lab, marker: str) -> int:
+    """Packets the censor's rule for `marker` dropped so far."""
+    rules = run(["iptables", "-L", "FORWARD", "-v", "-n", "-x"], ns=lab.censor_ns).stdout
+    return sum(int(line.split()[0]) for line in rules.splitlines() if marker in line)
+
+
+def test_no_connection_outlives_its_censor(lab: Lab) -> None:
+    """A connection the client left behind under one censor never meets the next: every scenario's censor sees
+    its own traffic only. (A ClientHello that tls_sni_drop's censor had dropped, resent by the kernel after the
+    probe had gone, once reached tls_residual_blocking's fresh censor and put the client into its penalty box.)"""
+    endpoint = lab.plan.first(selftest.CONTROLS)
+    marker = f"left-behind-{os.getpid()}"
+    drop = Rules((f'-A FORWARD -i {{client_if}} -p tcp -m string --algo bm --string "{marker}" -j DROP',))
+    with lab.censor((drop,)):
+        argv = [lab.python, "-c", _LEAVE_BEHIND, str(endpoint.address), str(endpoint.target.port), marker]
+        done = lab.in_client(argv, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert _dropped(lab, marker) >= 1  # the first censor saw the data, and dropped it
+    with lab.censor((drop,)):
+        left = run(["ss", "-t", "-n", "-H", "state", "all"], ns=lab.client_ns).stdout.strip()
+        assert left == "", f"the client still has the last scenario's sockets:\n{left}"
+        time.sleep(4)  # longer than the orphan's resend interval at this point (at most 3.2 s)
+        assert _dropped(lab, marker) == 0
 
 
 def _prove(lab: Lab, scenario: Scenario) -> selftest.Report:
