@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from probe import atomicfile
+from probe.failures import classify as classify_failure
 from probe.local.spool import Item, Spool, SpoolBusy
 
 if TYPE_CHECKING:
@@ -359,7 +360,7 @@ async def _attempt(
     except TimeoutError:
         return Answer("retry", None, f"network: no whole answer within {timeout:.0f} s")
     except httpx.HTTPError as exc:
-        return Answer("retry", None, f"network: {_network_reason(exc)}")
+        return Answer("retry", None, f"network: {classify_failure(exc)}")
     return classify(status, answer_headers, body, now, item.sha256)
 
 
@@ -421,8 +422,3 @@ def _reason(body: bytes) -> str:
     if isinstance(parsed, dict) and isinstance(parsed.get("reason"), str):
         return str(parsed["reason"])[:500]
     return ""
-
-
-def _network_reason(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]

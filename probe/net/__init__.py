@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from probe.failures import Failure
 from probe.model import DNSQuery, NetworkEvent, PacketSummary, Tag, TCPConnect, TLSHandshake, Transport
 from probe.net.clock import Clock
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # the implementations import httpx, dnspython, cryptography: 
 # After a handshake that ended in a reset or a close, keep listening this long: an on-path injector's RST races
 # the genuine ServerHello, which may still arrive after it (and then proves the injection).
 LINGER_AFTER_FAILURE = 0.3
+_CLOSED_BY_PEER = (Failure.CONNECTION_RESET.value, Failure.EOF_ERROR.value)
 # Unanswered queries one resolver is asked at once: a run of a thousand endpoints must not flood the resolver it
 # measures (a dropped query looks like a blocked name).
 QUERIES_IN_FLIGHT = 64
@@ -174,7 +176,6 @@ class SystemNetwork:
     async def dns_doh(
         self, url: str, name: str, query_type: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...]
     ) -> DNSQuery:
-        from probe.failures import Failure
         from probe.net.dns import Question
 
         if self._doh is None:
@@ -244,7 +245,7 @@ class SystemNetwork:
                         transaction_id=transaction_id,
                         tags=tags,
                     )
-                if self._capture is not None and handshake.failure in ("connection_reset", "eof_error"):
+                if self._capture is not None and handshake.failure in _CLOSED_BY_PEER:
                     await asyncio.sleep(LINGER_AFTER_FAILURE)
         packets = await self._packets("tcp", local_port, ip, port, clock, transaction_id)
         return Exchange(connect, handshake, events, packets)

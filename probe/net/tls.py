@@ -15,7 +15,7 @@ import functools
 import socket
 import ssl
 
-from probe.failures import classify
+from probe.failures import Failure, classify
 from probe.model import BinaryData, NetworkEvent, Tag, TLSHandshake
 from probe.net.certs import TrustStore
 from probe.net.clock import Clock
@@ -93,14 +93,14 @@ async def handshake(
                     except OSError as exc:
                         event("read", t_read, failure=classify(exc))
                         raise
-                    except TimeoutError:
-                        event("read", t_read, failure="generic_timeout_error")
+                    except TimeoutError as exc:
+                        event("read", t_read, failure=classify(exc))
                         raise
                     if chunk:
                         event("read", t_read, len(chunk))
                         incoming.write(chunk)
                     else:
-                        event("read", t_read, failure="eof_error")
+                        event("read", t_read, failure=Failure.EOF_ERROR.value)  # the peer closed: no exception
                         incoming.write_eof()
             await flush()  # the client Finished
     except (OSError, ssl.SSLError, TimeoutError) as exc:
