@@ -15,8 +15,8 @@ from typing import Any
 
 from probe import __version__
 from probe.model import EndpointVerdict, HelperEndpoint, Measured, Observations, Target
+from probe.wire import TEST_NAME
 
-TEST_NAME = "messaging_reachability"
 TEST_VERSION = "0.1.0"
 DATA_FORMAT_VERSION = "0.2.0"
 SOFTWARE_NAME = "probe"

@@ -38,6 +38,7 @@ from probe.net import Network
 if TYPE_CHECKING:
     from probe.net.capture import Capture
     from probe.net.helper import HelperAnswer
+from probe import wire
 from probe.net.clock import relative_clock
 
 T = TypeVar("T")
@@ -328,7 +329,7 @@ def write(
     files: list[tuple[Path, bytes]] = []
     signature_path = None
     if signer is not None:
-        signature_path = path.with_name(path.name + ".minisig")
+        signature_path = wire.signature_path(path)
         files.append((signature_path, signer(data, path.name)))
     files.append((path, data))
     atomicfile.write_group_atomic(files)

@@ -29,11 +29,11 @@ def verify(
     `minisign -V -H -m FILE -p probe.pub`."""
     from datetime import UTC, datetime
 
-    from probe import minisign, readfile, signing
+    from probe import minisign, readfile, signing, wire
     from probe.local import keys
 
     data = _read(file, "result file", readfile.RESULT_FILE)  # first: a path with no name ("", ".") fails here
-    signature_path = signature or file.with_name(file.name + ".minisig")
+    signature_path = signature or wire.signature_path(file)
     minisig = _read(signature_path, "signature file", readfile.SIGNATURE_FILE)
     try:
         candidates = (keys.read_public_file(key),) if key is not None else keys.known_publics()

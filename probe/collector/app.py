@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from probe.collector.checks import Refusal
 from probe.collector.ingest import DEFAULT_MAX_BYTES
+from probe.wire import PUBLIC_KEY_HEADER, RESULTS_PATH, SIGNATURE_HEADER
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -109,7 +110,7 @@ def create_app(settings: CollectorSettings) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/v1/results/{sha256}", put_result, methods=["PUT"]),
+            Route(RESULTS_PATH + "{sha256}", put_result, methods=["PUT"]),
             Route("/health", health, methods=["GET"]),
         ]
     )
@@ -122,8 +123,8 @@ async def _put_result(request: Request, ingest: Ingest) -> Response:
         accepted = await ingest.accept(
             sha256,
             data,
-            request.headers.get("probe-signature"),
-            request.headers.get("probe-public-key"),
+            request.headers.get(SIGNATURE_HEADER),
+            request.headers.get(PUBLIC_KEY_HEADER),
             request.client.host if request.client else None,
         )
     except Refusal as refusal:

@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from probe.collector import layout
+from probe.wire import TEST_NAME
 
 if TYPE_CHECKING:
     from probe.collector import schema
 
-TEST_NAME = "messaging_reachability"
 PROBE_IP_PLACEHOLDER = "127.0.0.1"  # OONI's: the probe's address never travels
 EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)  # older than the probe itself: a broken clock or a forgery
 CLOCK_SKEW = timedelta(days=1)

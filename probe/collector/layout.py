@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from probe.wire import SIGNATURE_SUFFIX
+
 RAW_PREFIX = "raw/v1/"
 KEYS_PREFIX = "keys/v1/"
 REVOKED_PREFIX = "keys/v1/revoked/"
@@ -26,7 +28,7 @@ def raw_body(day: str, sha256: str) -> str:
 
 def raw_signature(day: str, sha256: str) -> str:
     """The `.minisig` beside the body, as the probe sent it."""
-    return raw_body(day, sha256) + ".minisig"
+    return raw_body(day, sha256) + SIGNATURE_SUFFIX
 
 
 def parse_raw_body(key: str) -> tuple[str, str] | None:

@@ -35,9 +35,10 @@ from typing import Any
 
 from probe import atomicfile
 from probe.local import paths
+from probe.wire import SIGNATURE_SUFFIX
 
 DATA_NAME = "result.jsonl"
-SIGNATURE_NAME = "result.jsonl.minisig"
+SIGNATURE_NAME = DATA_NAME + SIGNATURE_SUFFIX
 META_NAME = "meta.json"
 REASON_NAME = "reason.json"
 STALE_TMP_SECONDS = 3600.0

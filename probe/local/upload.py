@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from probe import atomicfile
 from probe.failures import classify as classify_failure
 from probe.local.spool import Item, Spool, SpoolBusy
+from probe.wire import PUBLIC_KEY_HEADER, RESULTS_PATH, SIGNATURE_HEADER
 
 if TYPE_CHECKING:
     import httpx
@@ -110,7 +111,7 @@ class Uploader:
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def result_url(self, sha256: str) -> str:
-        return f"{self.url.rstrip('/')}/v1/results/{sha256}"
+        return f"{self.url.rstrip('/')}{RESULTS_PATH}{sha256}"
 
 
 class BadUploadSetting(ValueError):
@@ -349,11 +350,11 @@ async def _attempt(
         return Answer("refused", None, f"the spool item is incomplete ({exc.strerror or exc}); it cannot be sent")
     headers = {
         "Content-Type": "application/x-ndjson",
-        "Probe-Signature": base64.b64encode(signature).decode("ascii"),
+        SIGNATURE_HEADER: base64.b64encode(signature).decode("ascii"),
     }
     public_key = item.meta.public_key or _matching(default_public_key, signature)
     if public_key:
-        headers["Probe-Public-Key"] = public_key
+        headers[PUBLIC_KEY_HEADER] = public_key
     try:
         async with asyncio.timeout(timeout):
             status, answer_headers, body = await _put(http, uploader.result_url(item.sha256), data, headers)
