@@ -189,11 +189,11 @@ def test_off_a_terminal_only_errors_reach_stderr(volunteer: Volunteer) -> None:
 
 
 def test_runs_never_overlap(volunteer: Volunteer) -> None:
-    from probe.local import runlock
+    from probe.local import locks
 
     assert volunteer.probe("init", "--accept-risks", isolated=False).returncode == 0
     lock = volunteer.home / "state" / "run.lock"
-    with runlock.exclusive(lock):
+    with locks.exclusive(lock):
         done = volunteer.probe("run", "--results-dir", volunteer.results, "--timeout", "1")
     assert done.returncode == 3
     assert f"another probe run is in progress (pid {os.getpid()}" in done.stderr

@@ -6,7 +6,7 @@
    the spool's drain included.
 3. **Location and key**: `probe_cc`/`probe_asn`, and the signing key, loaded (or made) before measuring, so a
    broken key file stops the run before a measurement is lost.
-4. **The run lock**: one run at a time (`runlock`).
+4. **The run lock**: one run at a time (`locks`).
 5. **Drain** what earlier runs left in the upload spool, within a short budget.
 6. **Run** (`probe.runner`): measure, judge, write the signed result file.
 7. **History and retention**: the run's record, old results and the scheduled-run log pruned. Trouble here never
@@ -292,15 +292,19 @@ def _signer() -> Signer:
 
 @contextlib.contextmanager
 def _one_run_at_a_time() -> Iterator[None]:
-    from probe.local import runlock
+    from probe.local import locks
 
     with contextlib.ExitStack() as held:
         try:
-            held.enter_context(runlock.exclusive())
-        except runlock.Busy as exc:
-            raise Stop(f"{exc}; this run measured nothing", cannot_measure=True) from exc
+            held.enter_context(locks.exclusive(locks.run_lock_path()))
+        except locks.Busy as exc:
+            raise Stop(
+                f"another probe run is in progress (pid {exc.holder or 'unknown'}; lock {exc.path}); this run "
+                "measured nothing",
+                cannot_measure=True,
+            ) from exc
         except OSError as exc:  # a full, read-only or foreign state folder (issue 21: a traceback at the lock)
-            where = exc.filename or runlock.lock_path()
+            where = exc.filename or locks.run_lock_path()
             raise Stop(f"cannot take the run lock {where}: {exc.strerror or exc}; this run measured nothing") from exc
         yield
 

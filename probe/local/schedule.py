@@ -4,7 +4,7 @@
 - Times: the run time within the interval is drawn once at install (minute, and hour or weekday), so that
   probes installed at the same moment do not all measure at the same moment; each run then waits a random delay
   (systemd: RandomizedDelaySec; cron: `sleep $(shuf ...)`), by default half the interval, at most an hour.
-- Overlap: `probe run` itself holds an exclusive flock(2) on `run.lock` in the state folder (probe/local/runlock.py), so
+- Overlap: `probe run` itself holds an exclusive flock(2) on `run.lock` in the state folder (probe/local/locks.py), so
   a slow run, a manual run and a scheduled one never overlap, whichever started them.
 - Logs: both append the run's stderr (errors only: the table goes nowhere) to `probe.log` in the state folder,
   which `probe run` trims (probe/local/retention.py); `probe status` shows the last runs from the run history.

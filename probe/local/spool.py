@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from probe import atomicfile
-from probe.local import paths
+from probe.local import locks, paths
 from probe.wire import SIGNATURE_SUFFIX
 
 DATA_NAME = "result.jsonl"
@@ -42,10 +42,6 @@ SIGNATURE_NAME = DATA_NAME + SIGNATURE_SUFFIX
 META_NAME = "meta.json"
 REASON_NAME = "reason.json"
 STALE_TMP_SECONDS = 3600.0
-
-
-class SpoolBusy(Exception):
-    """Another process is draining this spool."""
 
 
 @dataclass(frozen=True)
@@ -169,18 +165,11 @@ class Spool:
 
     @contextlib.contextmanager
     def drain_lock(self) -> Iterator[None]:
-        """Held for a whole drain; raises SpoolBusy at once when another process holds it (two drains would
+        """Held for a whole drain; raises locks.Busy at once when another process holds it (two drains would
         upload the same files twice, and their backoff bookkeeping would race)."""
         self._ensure()
-        with open(self.root / "drain.lock", "a+b") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise SpoolBusy(f"another process is uploading from {self.root}") from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with locks.exclusive(self.root / "drain.lock"):
+            yield
 
     # --- sealing ----------------------------------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from probe import atomicfile
 from probe.failures import classify as classify_failure
-from probe.local.spool import Item, Spool, SpoolBusy
+from probe.local.locks import Busy
+from probe.local.spool import Item, Spool
 from probe.wire import PUBLIC_KEY_HEADER, RESULTS_PATH, SIGNATURE_HEADER
 
 if TYPE_CHECKING:
@@ -231,7 +232,7 @@ def drain(
     try:
         with spool.drain_lock():
             return _drain_locked(spool, uploader, budget, ignore_backoff, clock, client, default_public_key)
-    except SpoolBusy:
+    except Busy:
         return DrainReport(busy=True, remaining=len(spool.ready()))
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from probe.local.spool import Spool, SpoolBusy, SpoolLimits
+from probe.local.locks import Busy
+from probe.local.spool import Spool, SpoolLimits
 from probe.minisign import SecretKey
 from tests.dataset.files import SignedFile, make_file
 
@@ -106,7 +107,7 @@ def test_bury_keeps_the_reason_beside_the_file(tmp_path: Path, secret: SecretKey
 def test_two_drains_exclude_each_other(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
     other = Spool(tmp_path / "spool")
-    with spool.drain_lock(), pytest.raises(SpoolBusy), other.drain_lock():
+    with spool.drain_lock(), pytest.raises(Busy), other.drain_lock():
         pass
     with other.drain_lock():  # released
         pass
