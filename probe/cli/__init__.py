@@ -31,19 +31,26 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help text: rendering it with rich costs more start-up than the whole CLI
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits it
 )
+
+
+def _print_version(wanted: bool) -> None:
+    # An option callback, eager: it runs while the options are parsed, before Click asks for a command.
+    if wanted:
+        from probe import __version__
+
+        typer.echo(f"probe {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+    ),
 ) -> None:
     """Measure whether messaging services are reachable from here, and how they are blocked when they are not."""
-    if version:
-        from probe import __version__
-
-        typer.echo(__version__)
-        raise typer.Exit()
 
 
 app.command("run")(run.run)
