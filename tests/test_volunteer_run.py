@@ -14,6 +14,7 @@ import os
 import pty
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -110,7 +111,11 @@ class Volunteer:
                     break
                 output += chunk
             if pending and pending[0][0].encode() in output.split(b"\n")[-1]:
-                os.write(master, pending.pop(0)[1].encode() + b"\n")
+                answer = pending.pop(0)[1]
+                if answer == CTRL_C:  # what the terminal does on Ctrl-C: SIGINT to the process
+                    process.send_signal(signal.SIGINT)
+                else:
+                    os.write(master, answer.encode() + b"\n")
             if process.poll() is not None and not ready:
                 break
         os.close(master)
@@ -132,6 +137,7 @@ def volunteer(tmp_path: Path, netns: str) -> Volunteer:
 
 
 AGREE = "want this machine to run probe?"
+CTRL_C = "\x03"
 UPLOAD = "Upload result files to"
 
 
@@ -164,6 +170,16 @@ def test_init_on_a_terminal_asks_and_records(volunteer: Volunteer) -> None:
     report = volunteer.status()
     assert report["consent"]["given"] is True
     assert report["upload"]["enabled"] is False
+
+
+@pytest.mark.parametrize("command", ["init", "run"])
+def test_ctrl_c_at_the_consent_question_is_no_consent(volunteer: Volunteer, command: str) -> None:
+    argv: list[str | Path] = ["init"] if command == "init" else ["run", "--results-dir", volunteer.results]
+    code, out = volunteer.converse(argv, [(AGREE, CTRL_C)], isolated=False)
+    assert code == 2, out
+    assert "no consent given" in out and "Traceback" not in out
+    assert volunteer.status()["consent"]["given"] is False
+    assert volunteer.result_files() == []
 
 
 def test_run_on_a_terminal_asks_for_consent_then_measures_with_a_progress_bar(volunteer: Volunteer) -> None:
@@ -352,7 +368,6 @@ def test_the_crontab_entry_is_accepted_by_cron_and_its_command_runs(volunteer: V
 def test_schedule_loop_runs_at_once_with_no_delay_and_stops_on_sigterm(volunteer: Volunteer) -> None:
     """The foreground scheduler of containers: a run right away (--delay 0), each in its own process; SIGTERM
     (what `docker stop` sends to PID 1) ends it cleanly."""
-    import signal
 
     assert volunteer.probe("init", "--accept-risks", isolated=False).returncode == 0
     argv = volunteer.argv("schedule", "loop", "--every", "10m", "--delay", "0")

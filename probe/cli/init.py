@@ -25,11 +25,15 @@ def ask_consent(settings: Settings, upload: bool | None, err: bool) -> Settings 
     from probe.local import consent
 
     typer.echo(consent.text(settings.upload.collector_url), err=err)
-    if not typer.confirm("Do you understand the risks, and do you want this machine to run probe?", err=err):
-        return None
-    if upload is None:
-        where = settings.upload.collector_url or "the collector (set [upload] collector_url first)"
-        upload = typer.confirm(f"Upload result files to {where}? Answer no to keep them on this machine", err=err)
+    try:
+        if not typer.confirm("Do you understand the risks, and do you want this machine to run probe?", err=err):
+            return None
+        if upload is None:
+            where = settings.upload.collector_url or "the collector (set [upload] collector_url first)"
+            upload = typer.confirm(f"Upload result files to {where}? Answer no to keep them on this machine", err=err)
+    except typer.Abort:  # Ctrl-C or end of input at a question: no answer is no consent
+        typer.echo("", err=err)
+        fail("no consent given: nothing recorded, nothing measured")
     saved = consent.record(upload)
     _report(saved, err)
     return saved
