@@ -130,6 +130,9 @@ def serve(
             f"cannot listen on {host}:{port}: {exc.strerror or exc} (waited {collector_workers.PORT_WAIT:.0f} s: "
             "another collector, or the workers of one just killed, hold it)"
         )
+    where = f"[{host}]" if ":" in host else host
+    count = f"{workers} worker{'s' if workers > 1 else ''}"
+    typer.echo(f"probe collector: listening on http://{where}:{port} ({count}), store {spec}", err=True)
     if workers > 1 and collector_workers.BALANCED:
         try:
             collector_workers.serve(app_factory, host, port, workers, options)

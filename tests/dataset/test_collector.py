@@ -83,6 +83,10 @@ def test_health(collector: Collector) -> None:
     assert response.status_code == 200 and response.json()["status"] == "ok"
 
 
+def test_serve_says_where_it_listens_and_which_store(collector: Collector) -> None:
+    assert f"listening on {collector.url} (1 worker), store {collector.store}" in collector.log_text()
+
+
 def test_refusals_have_the_contracts_status_and_store_nothing(
     collector: Collector, secret: SecretKey, tmp_path: Path
 ) -> None:
