@@ -85,12 +85,15 @@ def run(
     )
 
     def show(outcome: RunOutcome) -> None:
-        typer.echo(json.dumps(summary(outcome), sort_keys=False) if json_output else table(outcome))
+        if json_output:
+            typer.echo(json.dumps(summary(outcome), sort_keys=False))
+        elif outcome.vantage.status.value != "offline":  # offline: one line says it all (below), not one per endpoint
+            typer.echo(table(outcome))
 
     hooks = lifecycle.Hooks(
         notice=lambda text, important: volunteer.notice(text, quiet=json_output and not important),
         ask_consent=volunteer.consent_asker(),
-        progress=lambda total: volunteer.progress(total, json_output),
+        progress=lambda steps, endpoints: volunteer.progress(steps, endpoints, json_output),
         show=show,
     )
     try:

@@ -39,13 +39,16 @@ def notice(text: str, quiet: bool) -> None:
 
 
 class Progress:
-    """`measuring  [#######-------------]  35/103` on stderr, redrawn at most ten times a second."""
+    """`measuring 64 endpoints  [#######-------------]  35/73 steps` on stderr, redrawn at most ten times a second.
+    It counts steps, and says so: the controls are measured twice (before and after the targets)."""
 
-    def __init__(self, total: int, stream: TextIO) -> None:
+    def __init__(self, total: int, endpoints: int, stream: TextIO) -> None:
         self.total = max(total, 1)
+        self.endpoints = endpoints
         self.done = 0
         self.stream = stream
         self.drawn = 0.0
+        self.width = 0
 
     def tick(self) -> None:
         self.done += 1
@@ -58,22 +61,24 @@ class Progress:
         width = 30
         filled = min(width, width * self.done // self.total)
         bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\rmeasuring  [{bar}]  {min(self.done, self.total)}/{self.total}")
+        line = f"measuring {self.endpoints} endpoints  [{bar}]  {min(self.done, self.total)}/{self.total} steps"
+        self.width = max(self.width, len(line))
+        self.stream.write("\r" + line)
         self.stream.flush()
 
     def close(self) -> None:
-        self.stream.write("\r" + " " * 60 + "\r")
+        self.stream.write("\r" + " " * self.width + "\r")
         self.stream.flush()
 
 
 @contextlib.contextmanager
-def progress(total: int, json_output: bool) -> Iterator[Callable[[], None] | None]:
+def progress(total: int, endpoints: int, json_output: bool) -> Iterator[Callable[[], None] | None]:
     """A tick function that draws a progress bar, only on an interactive terminal and never with --json; None
     otherwise (cron, systemd, pipes: nothing but errors)."""
     if json_output or not sys.stderr.isatty():
         yield None
         return
-    bar = Progress(total, sys.stderr)
+    bar = Progress(total, endpoints, sys.stderr)
     bar.draw()
     try:
         yield bar.tick

@@ -39,7 +39,8 @@ DRAIN_AFTER_RUN = 60.0
 
 Notice = Callable[[str, bool], None]  # (sentence, important): important ones are shown even with --json
 Ticker = Callable[[], None]
-Progress = Callable[[int], contextlib.AbstractContextManager[Ticker | None]]  # total steps -> a tick per step
+# (steps, endpoints) -> a tick per step; controls are measured before and after the targets: two steps each
+Progress = Callable[[int, int], contextlib.AbstractContextManager[Ticker | None]]
 AskConsent = Callable[["Settings"], "Settings | None"]  # None: declined
 
 
@@ -109,7 +110,7 @@ def run(options: Options, settings: Settings, hooks: Hooks) -> RunOutcome:
             signer = _marking(signer, [d for d in (results_dir, fallback) if d is not None])
             _drain(settings.upload, DRAIN_BEFORE_RUN, hooks.notice)  # 5
         progress = hooks.progress or _no_progress
-        with progress(progress_total(config.targets)) as tick:  # 6
+        with progress(progress_total(config.targets), len(config.targets)) as tick:  # 6
             try:
                 outcome = run_measurements(dataclasses.replace(config, progress=tick), signer=signer)
             except _trust_errors() as exc:
@@ -310,7 +311,7 @@ def _one_run_at_a_time() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _no_progress(total: int) -> Iterator[Ticker | None]:
+def _no_progress(steps: int, endpoints: int) -> Iterator[Ticker | None]:
     yield None
 
 
