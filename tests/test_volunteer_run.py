@@ -363,8 +363,8 @@ def test_the_crontab_entry_is_accepted_by_cron_and_its_command_runs(volunteer: V
     assert ran.stdout == "" and ran.stderr == ""
     assert "no network" in log.read_text()
     assert all(ln.startswith("probe: ") for ln in log.read_text().splitlines())
-    files = sorted((volunteer.cwd / "results").glob("*/*.jsonl"))
-    assert len(files) == 1  # the default ./results was pinned at install: cron started in /, the file went there
+    files = sorted((volunteer.home / "data" / "results").glob("*/*.jsonl"))
+    assert len(files) == 1  # the default folder, in the data folder: cron started in /, the file went there
     report = volunteer.status()
     assert report["runs"][0]["result_file"] == str(files[0])
 

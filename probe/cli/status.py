@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -23,7 +22,7 @@ def status(
     """Show consent and upload settings, where the probe says it is, the key id, the schedule and its next run,
     the upload spool (size, oldest item), the results folder, and the last runs with their service verdicts."""
     from probe.cli.config import settings as load_settings
-    from probe.local import consent, history, retention, schedule
+    from probe.local import consent, folders, history, retention, schedule
 
     settings = load_settings()
     # What cannot be read (a state folder of another user, a results folder gone) is said, not a traceback.
@@ -39,9 +38,16 @@ def status(
             return otherwise
 
     past: tuple[history.RunRecord, ...] = readable("run history", lambda: history.read(), ())
-    # The folder the last run wrote to (scheduled runs pin theirs), else the configured one.
-    last_file = next((r.result_file for r in reversed(past) if r.result_file), None)
-    results_dir = Path(last_file).parent.parent if last_file else settings.run.results_dir.absolute()
+    # Every folder a run wrote to (the state folder's results/ when the chosen one could not be written, issue 21),
+    # the one a run would use now first (issue 20: not only the working directory's).
+    counted: list[dict[str, Any]] = [
+        {
+            "folder": str(f),
+            "files": readable("results folder", lambda: len(retention.results(f)), 0),
+            "bytes": readable("results folder", lambda: retention.folder_size(f), 0),
+        }
+        for f in folders.every(settings.run.results_dir)
+    ]
     schedules = []
     installed: list[schedule.Installed] = readable("schedule", lambda: schedule.installed(), [])
     for item in installed:
@@ -73,9 +79,10 @@ def status(
         "log": str(schedule.log_path()),
         "spool": readable("upload spool", _spool, {"ready": 0, "dead": 0, "bytes": 0, "oldest": None}),
         "results": {
-            "folder": str(results_dir),
-            "files": readable("results folder", lambda: len(retention.results(results_dir)), 0),
-            "bytes": readable("results folder", lambda: retention.folder_size(results_dir), 0),
+            "folder": counted[0]["folder"],
+            "files": sum(c["files"] for c in counted),
+            "bytes": sum(c["bytes"] for c in counted),
+            "folders": counted,
             "retention_days": settings.retention.days,
             "retention_megabytes": settings.retention.megabytes,
         },
@@ -186,10 +193,10 @@ def render(report: dict[str, Any]) -> str:
     oldest = f", oldest queued {sp['oldest']}" if sp["oldest"] else ""
     lines.append(f"spool:     {sp['ready']} waiting, {sp['dead']} refused, {_size(sp['bytes'])}{oldest}")
     r = report["results"]
-    lines.append(
-        f"results:   {r['files']} files, {_size(r['bytes'])} in {r['folder']} "
-        f"(kept {r['retention_days']} days, at most {r['retention_megabytes']} MB)"
-    )
+    kept = f"kept {r['retention_days']} days, at most {r['retention_megabytes']} MB per folder"
+    lines.append(f"results:   {r['files']} files, {_size(r['bytes'])} ({kept})")
+    for f in r["folders"]:
+        lines.append(f"           {f['files']} files, {_size(f['bytes'])} in {f['folder']}")
     if report["runs"]:
         lines.append("last runs:")
         from probe.local.history import service_summary

@@ -168,7 +168,7 @@ class Run(_Section):
     doh: tuple[str, ...] = ()
     ca_files: tuple[Path, ...] = ()
     timeout: float = Field(default=5.0, gt=0, le=600, allow_inf_nan=False)
-    results_dir: Path = Path("results")  # relative: the working directory, as `probe run` always did
+    results_dir: Path = Field(default_factory=paths.default_results_dir)  # a relative one: the working directory
     capture: bool = True
 
     @field_validator("targets", "services", "doh", "ca_files", mode="before")
@@ -250,7 +250,7 @@ class Settings(_Section):
     consent: Consent = Consent()
     upload: Upload = Upload()
     location: Location = Location()
-    run: Run = Run()
+    run: Run = Field(default_factory=Run)  # made per load: its results_dir default depends on the environment
     retention: Retention = Retention()
     control: Control = Control()
 

@@ -371,17 +371,21 @@ def _unwritable(folder: Path) -> str | None:
 
 
 def _after_run(outcome: RunOutcome, current: Settings, started: datetime, results_dir: Path, notice: Notice) -> None:
-    """Record the run in the history, prune old results, trim the scheduled-run log; never fails the run."""
-    from probe.local import history, retention, schedule
+    """Record the run in the history and its folder among those written to, prune old results in every such
+    folder (each kept within the same limits), trim the scheduled-run log; never fails the run."""
+    from probe.local import folders, history, paths, retention, schedule
 
-    keep = [p for p in (outcome.result_file, outcome.signature_file) if p is not None]
     try:
-        pruned = retention.prune(results_dir, current.retention.days, current.retention.megabytes, keep=keep)
+        folders.remember(results_dir)
     except OSError as exc:
-        notice(f"retention: cannot prune {results_dir}: {exc}", True)
-        pruned = ()
-    from probe.local import paths
-
+        notice(f"cannot record the results folder {results_dir}: {exc}", True)
+    keep = [p for p in (outcome.result_file, outcome.signature_file) if p is not None]
+    pruned: list[Path] = []
+    for folder in folders.every(results_dir):
+        try:
+            pruned += retention.prune(folder, current.retention.days, current.retention.megabytes, keep=keep)
+        except OSError as exc:
+            notice(f"retention: cannot prune {folder}: {exc}", True)
     for folder in (results_dir, paths.state_dir(), paths.config_dir()):  # what killed runs left behind
         retention.sweep(folder)
     retention.trim_log(schedule.log_path())

@@ -2,7 +2,8 @@
 
 - config (`$XDG_CONFIG_HOME/probe`, default ~/.config/probe): settings, consent, the signing key (mode 0700)
 - state (`$XDG_STATE_HOME/probe`, default ~/.local/state/probe): the upload spool, run history, locks
-- data (`$XDG_DATA_HOME/probe`, default ~/.local/share/probe): nothing yet that is not a result file
+- data (`$XDG_DATA_HOME/probe`, default ~/.local/share/probe): the result files (`results/`), unless the probe runs
+  from a clone of its repository, where they go to the repository's `results/` (`default_results_dir`)
 
 `PROBE_HOME`, when set, puts all three under one folder (tests, Docker volumes, a volunteer who wants one place).
 """
@@ -32,6 +33,18 @@ def state_dir() -> Path:
 
 def data_dir() -> Path:
     return _base("XDG_DATA_HOME", ".local/share", "data")
+
+
+def default_results_dir() -> Path:
+    """Where result files go when neither an option nor the configuration says: the repository's `results/` for a
+    probe run from a clone (this package sits in a source tree, beside pyproject.toml and targets/), else `results`
+    in the data folder. Never the working directory: a run from another folder must find and prune the same files
+    (issue 20). `PROBE_HOME` always wins: it asks for one place for everything."""
+    tree = Path(__file__).resolve().parents[2]
+    clone = all((tree / name).exists() for name in ("pyproject.toml", "targets", "results"))
+    if clone and not os.environ.get("PROBE_HOME"):
+        return tree / "results"
+    return data_dir() / "results"
 
 
 def private_dir(path: Path) -> Path:

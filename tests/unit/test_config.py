@@ -33,7 +33,7 @@ def test_no_file_gives_the_defaults() -> None:
     assert settings.upload.enabled is False
     assert settings.consent.accepted is False
     assert settings.run.timeout == 5.0
-    assert settings.run.results_dir == Path("results")
+    assert settings.run.results_dir == Path(os.environ["PROBE_HOME"]) / "data" / "results"  # never ./results
     assert (settings.retention.days, settings.retention.megabytes) == (90, 200)
     assert config.config_path() == Path(os.environ["PROBE_HOME"]) / "config" / "config.toml"
 
