@@ -12,7 +12,7 @@ from probe.cli.common import fail, group
 if TYPE_CHECKING:
     from probe.local.config import Settings
 
-app = group("Show the configuration file and the effective settings.")
+app = group("Show the configuration file and the effective settings, or change one.")
 
 
 def settings() -> Settings:
@@ -51,6 +51,23 @@ def show(
     if overridden:
         typer.echo(f"# overridden by the environment: {', '.join(overridden)}")
     typer.echo(config.dumps(current), nl=False)
+
+
+@app.command("set")
+def set_(
+    name: Annotated[str, typer.Argument(help="SECTION.KEY, e.g. upload.collector_url (see `probe config show`).")],
+    value: Annotated[str, typer.Argument(help="The value: a word, a URL, a number, true/false, or a TOML list.")],
+) -> None:
+    """Set one key of the configuration file, checked as the file is, and save the file (atomically, mode 0600).
+    Environment variables still override it. Exit 2 naming the key when it is not a setting or the value is bad."""
+    from probe.local import config
+
+    settings()  # the file as it is must be sound before it is rewritten
+    try:
+        config.set_value(name, value)
+    except config.ConfigError as exc:
+        fail(f"probe config set {exc.source}: " + "; ".join(exc.problems))
+    typer.echo(f"{name} = {value} in {config.config_path()}")
 
 
 @app.command("path")

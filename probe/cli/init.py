@@ -10,7 +10,7 @@ import typer
 from probe.cli.common import fail
 
 if TYPE_CHECKING:
-    from probe.local.config import Settings
+    from probe.local.config import Settings, Upload
 
 
 def interactive() -> bool:
@@ -18,7 +18,9 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def ask_consent(settings: Settings, upload: bool | None, err: bool) -> Settings | None:
+def ask_consent(
+    settings: Settings, upload: bool | None, err: bool, collector_url: str | None = None
+) -> Settings | None:
     """Show the consent text, ask for agreement and (unless `upload` decides it) whether to upload; record the
     answer. Returns the saved settings, or None when the volunteer declined (nothing is recorded then). `err` puts
     the text and questions on stderr, so that `probe run --json` keeps stdout for JSON."""
@@ -34,7 +36,7 @@ def ask_consent(settings: Settings, upload: bool | None, err: bool) -> Settings 
     except typer.Abort:  # Ctrl-C or end of input at a question: no answer is no consent
         typer.echo("", err=err)
         fail("no consent given: nothing recorded, nothing measured")
-    saved = consent.record(upload)
+    saved = consent.record(upload, collector_url)
     _report(saved, err)
     return saved
 
@@ -44,7 +46,7 @@ def _report(saved: Settings, err: bool) -> None:
 
     typer.echo(f"Consent recorded in {config.config_path()}.", err=err)
     if saved.upload.enabled:
-        where = saved.upload.collector_url or "nowhere yet: set [upload] collector_url or PROBE_COLLECTOR_URL"
+        where = saved.upload.collector_url or "nowhere yet: `probe init --collector URL` or `probe config set`"
         typer.echo(f"Uploads: on, to {where}.", err=err)
     else:
         typer.echo("Uploads: off; results stay on this machine (`probe init --upload` turns them on).", err=err)
@@ -62,6 +64,10 @@ def init(
         bool | None,
         typer.Option("--upload/--no-upload", help="Upload result files, or keep them here (default: ask; else off)."),
     ] = None,
+    collector: Annotated[
+        str | None,
+        typer.Option("--collector", metavar="URL", help="The collector to upload to (implies --upload)."),
+    ] = None,
 ) -> None:
     """First-run informed consent: what probe does, what leaves this machine, the risks of running it where the
     Internet is censored, and the choice to upload results or keep them local. Exit 0 when consent is recorded,
@@ -70,11 +76,26 @@ def init(
     from probe.local import consent
 
     current = load_settings()
+    if collector is not None:
+        current = current.model_copy(update={"upload": _with_collector(current, collector)})
+        upload = True if upload is None else upload
     if accept_risks:
-        _report(consent.record(upload), err=False)
+        _report(consent.record(upload, collector), err=False)
     elif not interactive():
         typer.echo(consent.text(current.upload.collector_url))
         fail("no terminal to answer on: read the text above, then run `probe init --accept-risks` to agree")
-    elif ask_consent(current, upload, err=False) is None:
+    elif ask_consent(current, upload, err=False, collector_url=collector) is None:
         fail("consent declined: nothing recorded, and probe will not measure")
     typer.echo("Next: `probe run` measures once; `probe schedule install` measures unattended; `probe status`.")
+
+
+def _with_collector(current: Settings, url: str) -> Upload:
+    """The upload settings with `url` as the collector, checked as the configuration file checks it."""
+    from pydantic import ValidationError
+
+    from probe.local import config
+
+    try:
+        return config.Upload.model_validate({**current.upload.model_dump(), "collector_url": url})
+    except ValidationError as exc:
+        fail(f"--collector {url}: " + "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))

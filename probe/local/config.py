@@ -356,6 +356,36 @@ def apply_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
         raise ConfigError("environment", problems) from None
 
 
+def set_value(name: str, text: str, path: Path | None = None) -> Settings:
+    """Set `section.key` in the configuration file (the file alone, not the environment) to `text`, read as a TOML
+    value when it is one (`true`, `5`, `["a", "b"]`), else as a string; check it as the file is checked, and save.
+    Consent is not a setting: `probe init` records it. Raises ConfigError naming the key and the problem."""
+    target = path or config_path()
+    section, _, key = name.partition(".")
+    if section == "consent":
+        raise ConfigError(name, ["consent is given with `probe init`, not set"])
+    fields = Settings.model_fields.get(section)
+    if not key or fields is None or key not in getattr(fields.annotation, "model_fields", {}):
+        known = ", ".join(f"{s}.{k}" for s, f in Settings.model_fields.items() if s != "consent" for k in _keys(f))
+        raise ConfigError(name, [f"no such setting; the settings are: {known}"])
+    try:
+        value: Any = tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = text  # a bare word or URL: a string
+    data = load_file(target).model_dump()
+    data[section][key] = value
+    try:
+        updated = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(name, [_message(error) for error in exc.errors()]) from None
+    save(updated, target)
+    return updated
+
+
+def _keys(field: Any) -> tuple[str, ...]:
+    return tuple(getattr(field.annotation, "model_fields", {}))
+
+
 def save(settings: Settings, path: Path | None = None) -> Path:
     """Write `settings` to the configuration file atomically (mode 0600: it may name a proxy or a collector the
     volunteer would rather keep private). Returns the path."""

@@ -60,15 +60,19 @@ def given(settings: config.Settings) -> bool:
     return settings.consent.accepted and settings.consent.version >= VERSION
 
 
-def record(upload: bool | None) -> config.Settings:
-    """Record consent to the current text now, and the upload choice (None keeps the current one), in the
-    configuration file (the file alone: environment overrides are not written into it). Returns what was saved."""
+def record(upload: bool | None, collector_url: str | None = None) -> config.Settings:
+    """Record consent to the current text now, the upload choice (None keeps the current one) and the collector
+    (None keeps the current one), in the configuration file (the file alone: environment overrides are not written
+    into it). Returns what was saved."""
     path = config.config_path()
     current = config.load_file(path)
     accepted = config.Consent(
         accepted=True, version=VERSION, when=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     )
-    upload_settings = current.upload if upload is None else current.upload.model_copy(update={"enabled": upload})
+    changes: dict[str, object] = {} if upload is None else {"enabled": upload}
+    if collector_url is not None:
+        changes["collector_url"] = collector_url
+    upload_settings = current.upload.model_copy(update=changes)
     saved = current.model_copy(update={"consent": accepted, "upload": upload_settings})
     config.save(saved, path)
     return saved

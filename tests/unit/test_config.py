@@ -192,3 +192,42 @@ def test_config_show_prints_effective_settings_and_exits_2_on_a_bad_file(monkeyp
     assert bad.exit_code == 2
     assert str(path) in bad.output and "[run] timeout" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_config_set_writes_one_checked_key_and_keeps_the_rest() -> None:
+    write("[run]\ntimeout = 7.5\n")
+    runner = CliRunner()
+    done = runner.invoke(app, ["config", "set", "upload.collector_url", "https://collector.example"])
+    assert done.exit_code == 0, done.output
+    assert runner.invoke(app, ["config", "set", "retention.days", "30"]).exit_code == 0
+    assert runner.invoke(app, ["config", "set", "run.services", '["line", "wechat"]']).exit_code == 0
+    settings = config.load()
+    assert settings.upload.collector_url == "https://collector.example"
+    assert (settings.retention.days, settings.run.services, settings.run.timeout) == (30, ("line", "wechat"), 7.5)
+    assert config.config_path().stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("upload.colector_url", "https://c.example", "no such setting; the settings are: upload.enabled"),
+        ("consent.accepted", "true", "consent is given with `probe init`"),
+        ("upload.collector_url", "ftp://c.example", "must be an http:// or https:// URL"),
+        ("retention.days", "0", "greater than or equal to 1"),
+    ],
+)
+def test_config_set_refuses_what_the_file_would_refuse(name: str, value: str, message: str) -> None:
+    done = CliRunner().invoke(app, ["config", "set", name, value])
+    assert done.exit_code == 2, done.output
+    assert f"probe config set {name}: " in done.stderr and message in done.stderr
+    assert not config.config_path().exists()  # nothing written
+
+
+def test_init_collector_sets_the_collector_and_turns_uploads_on() -> None:
+    done = CliRunner().invoke(app, ["init", "--accept-risks", "--collector", "https://collector.example"])
+    assert done.exit_code == 0, done.output
+    assert "Uploads: on, to https://collector.example." in done.stdout
+    settings = config.load()
+    assert settings.upload.enabled and settings.upload.collector_url == "https://collector.example"
+    bad = CliRunner().invoke(app, ["init", "--accept-risks", "--collector", "collector.example"])
+    assert bad.exit_code == 2 and "--collector collector.example: must be an http:// or https:// URL" in bad.stderr
