@@ -10,7 +10,6 @@ import typer
 from probe.cli.common import fail
 
 if TYPE_CHECKING:
-    from probe.local.config import Upload
     from probe.local.upload import DrainReport, Uploader
 
 EXIT_NOT_DELIVERED = 1  # the spool still holds files after `probe upload` (a script may want to know)
@@ -27,20 +26,35 @@ def upload(
         float, typer.Option(help="Seconds the whole upload may take (a file in flight is cut off then, and waits).")
     ] = 300.0,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")] = False,
+    all_results: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="First queue every signed result file in the results folders (made while uploads were off)."
+        ),
+    ] = False,
 ) -> None:
     """Upload the result files waiting in the spool, oldest first. Files the collector refuses for good go to the
     dead-letter folder with its reason; on network trouble the rest wait (with backoff) for the next try.
     Exit 0 when nothing is left waiting, 1 when some files still wait, 2 on bad settings or options."""
-    from probe.local.lifecycle import public_key_line, recover_unqueued
+    from probe.cli.config import settings as load_settings
+    from probe.local.lifecycle import public_key_line, queue_existing, recover_unqueued
     from probe.local.spool import Spool
     from probe.local.upload import drain
 
-    settings = _settings()
+    everything = load_settings()
+    settings = everything.upload
     uploader = _uploader(to or settings.collector_url, proxy or settings.socks_proxy, to, proxy)
     if not 0 < budget <= MAX_BUDGET:  # nan and inf too: either would lift the bound
         fail(f"--budget must be a number of seconds from 0 to {MAX_BUDGET:g}, not {budget:g}")
     spool = Spool()
     recover_unqueued(lambda text, _important: typer.echo(text, err=True), spare_young=True)
+    if all_results:
+        try:
+            queued = queue_existing(everything.run.results_dir)
+        except OSError as exc:
+            fail(f"cannot queue the result files: {exc.strerror or exc}", EXIT_NOT_DELIVERED)
+        if not json_output:
+            typer.echo(queued.summary())
     try:
         report = drain(spool, uploader, budget=budget, ignore_backoff=now, default_public_key=public_key_line())
     except OSError as exc:
@@ -55,12 +69,6 @@ def upload(
             typer.echo(f"  dead-letter folder: {spool.dead_dir}")
     if report.remaining or report.busy:
         raise typer.Exit(EXIT_NOT_DELIVERED)
-
-
-def _settings() -> Upload:
-    from probe.cli.config import settings
-
-    return settings().upload
 
 
 def _uploader(url: str | None, proxy: str | None, to: str | None, proxy_option: str | None) -> Uploader:

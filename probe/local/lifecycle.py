@@ -501,6 +501,43 @@ def _drain(settings: Upload, budget: float, notice: Notice) -> None:
         notice(report.summary(), bool(report.dead))
 
 
+@dataclass(frozen=True)
+class Queued:
+    """What `queue_existing` did."""
+
+    files: int  # signed result files sealed into the spool (a file already queued counts, and is queued once)
+    unsigned: int  # result files without a signature beside them: never uploaded
+    folders: tuple[Path, ...]
+
+    def summary(self) -> str:
+        where = ", ".join(str(f) for f in self.folders)
+        unsigned = f"; {self.unsigned} without a signature left out" if self.unsigned else ""
+        return f"queued {self.files} result files from {where}{unsigned}"
+
+
+def queue_existing(results_dir: Path) -> Queued:
+    """Seal every signed result file of every results folder the probe wrote to into the upload spool, oldest
+    first (`probe upload --all`: files made while uploads were off). The spool keeps one copy of the same bytes; a
+    file the collector already holds is answered 200 and forgotten. Raises OSError when the spool cannot be used."""
+    from probe import wire
+    from probe.local import folders, retention
+    from probe.local.spool import Spool
+
+    spool = Spool()
+    sealed = unsigned = 0
+    searched = folders.every(results_dir)
+    for folder in searched:
+        for result in retention.results(folder):
+            signature = wire.signature_path(result.path)
+            if not signature.is_file():
+                unsigned += 1
+                continue
+            # No key recorded with it: a file signed before a key rotation gets the collector's stored key.
+            spool.seal(result.path.read_bytes(), signature.read_bytes(), result.path.name)
+            sealed += 1
+    return Queued(sealed, unsigned, searched)
+
+
 def public_key_line() -> str | None:
     """The probe's current public key line, sent with files sealed before the spool recorded keys."""
     from probe.local import keys

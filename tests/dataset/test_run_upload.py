@@ -138,3 +138,29 @@ def test_probe_run_queues_when_the_collector_is_down_and_delivers_later(netns: s
         signing.verify_result(raw.get(key) or b"", raw.get(key + ".minisig") or b"", public)
     second_lines = list(jsonlines.decode_lines(max(files).read_bytes()))
     assert "spool_dropped_files" not in second_lines[0]["annotations"]
+
+
+@pytest.mark.lab
+def test_upload_all_sends_the_files_made_while_uploads_were_off(netns: str, tmp_path: Path) -> None:
+    home, store, port = tmp_path / "home", tmp_path / "store", free_port()
+    env = {**_env(home, f"http://127.0.0.1:{port}"), "PROBE_UPLOAD": "0"}
+    assert _in(netns, env, "init", "--accept-risks", "--no-upload").returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    for folder in (tmp_path / "results", elsewhere):  # two folders: --all finds both
+        assert _run(netns, env, folder).returncode == 3
+    (elsewhere / "2026-01-01").mkdir()
+    (elsewhere / "2026-01-01" / "unsigned.jsonl").write_bytes(b"{}\n")  # no .minisig beside it: left out
+    spool = Spool(home / "state" / "spool")
+    assert spool.ready() == []  # uploads were off: nothing queued
+
+    collector = _start_collector(netns, store, port, tmp_path / "collector.log", env)
+    try:
+        sent = _in(netns, env, "upload", "--all", "--now")
+        assert sent.returncode == 0, sent.stderr
+        assert "queued 2 result files from " in sent.stdout and "1 without a signature left out" in sent.stdout
+        again = _in(netns, env, "upload", "--all", "--now", "--json")  # the collector has them already
+        assert again.returncode == 0 and json.loads(again.stdout)["duplicates"] == 2
+    finally:
+        collector.stop()
+    bodies = [k for k in FileStore(store).keys(layout.RAW_PREFIX) if layout.parse_raw_body(k)]
+    assert len(bodies) == 2
