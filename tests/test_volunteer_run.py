@@ -208,6 +208,24 @@ def test_off_a_terminal_only_errors_reach_stderr(volunteer: Volunteer) -> None:
     assert "measuring" not in done.stderr
 
 
+def test_a_deleted_secret_key_makes_a_new_identity_said_loudly(volunteer: Volunteer) -> None:
+    assert volunteer.probe("init", "--accept-risks", isolated=False).returncode == 0
+    assert volunteer.probe("run", "--results-dir", volunteer.results, "--timeout", "1").returncode == 3
+    before = volunteer.status()["key"]
+    assert before["replaced"] is None
+    (volunteer.home / "config" / "probe.key").unlink()
+    done = volunteer.probe("run", "--results-dir", volunteer.results, "--timeout", "1")
+    assert done.returncode == 3
+    assert "was missing, so a new key pair was made: this probe is now a NEW identity" in done.stderr
+    after = volunteer.status()["key"]
+    assert after["key_id"] != before["key_id"]
+    assert after["replaced"]["previous_key_id"] == before["key_id"]
+    text = volunteer.probe("status", isolated=False)
+    assert "a NEW identity since" in text.stdout
+    quiet = volunteer.probe("run", "--results-dir", volunteer.results, "--timeout", "1")
+    assert "NEW identity" not in quiet.stderr  # said when it happens; status keeps saying it
+
+
 def test_runs_never_overlap(volunteer: Volunteer) -> None:
     from probe.local import locks
 

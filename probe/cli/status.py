@@ -114,7 +114,7 @@ def _key() -> dict[str, Any] | None:
         return None
     if public is None:
         return None
-    return {"key_id": public.key_id_hex, "probe_id": public.probe_id}
+    return {"key_id": public.key_id_hex, "probe_id": public.probe_id, "replaced": keys.replaced()}
 
 
 def _spool() -> dict[str, Any]:
@@ -180,6 +180,10 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"location:  {loc['probe_cc']} {loc['probe_asn']} ({loc['source']})")
     key = report["key"]
     lines.append(f"key:       {key['key_id']} (probe id {key['probe_id']})" if key else "key:       none yet")
+    if key and key.get("replaced"):
+        was = key["replaced"]["previous_key_id"] or "unknown"
+        when = key["replaced"]["when"]
+        lines.append(f"           a NEW identity since {when}: the secret key was missing (the previous key: {was})")
     if report["schedule"]:
         for s in report["schedule"]:
             every = f"every {describe(s['every_seconds'])}" if s["every_seconds"] else "every ?"

@@ -3,6 +3,8 @@
     <config>/probe.key          secret key, unencrypted, mode 0600 (`minisign -S -s probe.key -m FILE` works)
     <config>/probe.pub          public key (`minisign -V -H -m FILE -p probe.pub` works)
     <config>/keys/old/<ID>.pub  public keys retired by `probe key rotate`, so files they signed still verify
+    <config>/keys/replaced.json when a missing secret key was replaced by a new one (`note_replaced`): when, and
+                                the key ids, for `probe status` (a new key is a new identity to the collector)
 
 `<config>` is `paths.config_dir()` (mode 0700). The pair is made on first use. Creation and rotation hold a lock,
 so two runs started at once (cron and a volunteer) do not make two different keys.
@@ -12,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from probe import atomicfile, readfile
@@ -25,6 +29,7 @@ SECRET_FILE = "probe.key"
 PUBLIC_FILE = "probe.pub"
 OLD_DIR = Path("keys") / "old"
 _LOCK_FILE = ".keys.lock"
+REPLACED_FILE = Path("keys") / "replaced.json"
 
 
 class KeyStoreError(Exception):
@@ -93,6 +98,31 @@ def rotate(folder: Path | None = None) -> tuple[PublicKey | None, SecretKey]:
             _keep_old(files, retired)
         new = _create(files)
     return retired, new
+
+
+def note_replaced(previous: PublicKey | None, current: PublicKey, folder: Path | None = None) -> None:
+    """Record that the secret key was missing and `current` replaced it (`previous`: the public key left behind)."""
+    files = key_files(folder)
+    note = {
+        "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "previous_key_id": previous.key_id_hex if previous else None,
+        "key_id": current.key_id_hex,
+    }
+    paths.private_dir(files.folder / REPLACED_FILE.parent)
+    atomicfile.write_atomic(files.folder / REPLACED_FILE, json.dumps(note).encode() + b"\n", mode=0o600)
+
+
+def replaced(folder: Path | None = None) -> dict[str, str | None] | None:
+    """The note of `note_replaced` for the current key, or None (none, damaged, or about an earlier key)."""
+    files = key_files(folder)
+    try:
+        note = json.loads((files.folder / REPLACED_FILE).read_text(encoding="utf-8"))
+        current = current_public(folder)
+    except (OSError, ValueError, KeyStoreError):
+        return None
+    if not isinstance(note, dict) or current is None or note.get("key_id") != current.key_id_hex:
+        return None
+    return {k: (str(v) if v is not None else None) for k, v in note.items()}
 
 
 def current_public(folder: Path | None = None) -> PublicKey | None:

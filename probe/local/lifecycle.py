@@ -90,7 +90,7 @@ def run(options: Options, settings: Settings, hooks: Hooks) -> RunOutcome:
     config = _config(options, settings)  # 1
     settings = _consent(settings, hooks.ask_consent)  # 2
     where = _locate(settings)  # 3
-    signer = _signer()
+    signer = _signer(hooks.notice)
     uploading = settings.upload.enabled if options.upload is None else options.upload
     started = datetime.now(UTC)
     with _one_run_at_a_time():  # 4
@@ -279,15 +279,31 @@ def _locate(current: Settings) -> Where:
         raise Stop(str(exc)) from exc
 
 
-def _signer() -> Signer:
-    """Sign with the probe's key pair (made on first use)."""
+def _signer(notice: Notice) -> Signer:
+    """Sign with the probe's key pair (made on first use). A secret key that went missing after this probe had an
+    identity (its public key left behind, retired keys, or past runs) is replaced, and said loudly: the collector
+    sees a new probe, and files signed before verify only with the old public key (issue 20)."""
     from probe import signing
-    from probe.local import keys
+    from probe.local import history, keys
 
     try:
+        had_secret = keys.key_files().secret.exists()
+        left_behind = None if had_secret else keys.current_public()
+        had_identity = not had_secret and bool(left_behind or keys.old_publics() or history.read())
         secret = keys.load_or_create()
+        if had_identity:
+            keys.note_replaced(left_behind, secret.public_key())
     except (keys.KeyStoreError, OSError) as exc:
         raise Stop(f"cannot load the probe key: {exc}") from exc
+    if had_identity:
+        kept = f" (its public key is kept in {keys.key_files().old})" if left_behind else ""
+        notice(
+            f"WARNING: the secret key {keys.key_files().secret} was missing, so a new key pair was made: this probe "
+            f"is now a NEW identity (key {secret.public_key().key_id_hex}) to the collector and to anyone checking "
+            f"its files; files signed before verify only with the old public key{kept}. Restore the old probe.key "
+            "from a backup to keep the old identity",
+            True,
+        )
     return lambda data, name: signing.sign_result(data, name, secret)
 
 
