@@ -100,6 +100,7 @@ class Volunteer:
         os.close(slave)
         output = b""
         pending = list(answers)
+        interrupted = 0.0
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             ready, _, _ = select.select([master], [], [], 0.2)
@@ -114,14 +115,17 @@ class Volunteer:
             if pending and pending[0][0].encode() in output.split(b"\n")[-1]:
                 answer = pending.pop(0)[1]
                 if answer == CTRL_C:  # what the terminal does on Ctrl-C: SIGINT to the process
-                    # A moment after the question, as a person's key press comes: a signal that lands between
-                    # Python's check for signals and its blocking read of the terminal waits for the next one.
-                    time.sleep(0.5)
+                    interrupted = time.monotonic()
                     process.send_signal(signal.SIGINT)
                 else:
                     os.write(master, answer.encode() + b"\n")
             if process.poll() is not None and not ready:
                 break
+            if interrupted and process.poll() is None and time.monotonic() - interrupted > 1:
+                # A signal that lands between Python's check for signals and its blocking read of the terminal
+                # waits for the next one: press Ctrl-C again, as a person would.
+                interrupted = time.monotonic()
+                process.send_signal(signal.SIGINT)
         os.close(master)
         return process.wait(timeout=10), output.decode(errors="replace")
 
