@@ -107,9 +107,14 @@ def empty_netns() -> Iterator[str]:
         yield name
 
 
-def _probe(ns: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _probe(ns: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["ip", "netns", "exec", ns, *PROBE, *args], capture_output=True, text=True, timeout=120, check=False
+        ["ip", "netns", "exec", ns, *PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -137,6 +142,19 @@ def test_no_network_exits_3_and_still_writes_the_offline_result_file(empty_netns
     controls = json.loads(lines[0])["test_keys"]["controls"]
     assert controls["helper_reasons"] == ["http://198.51.100.70:8081: unreachable: network_unreachable"]
     assert Path(summary["signature_file"]).is_file()
+
+
+@pytest.mark.lab
+def test_a_bad_location_database_is_blamed_on_where_it_was_set(empty_netns: str, tmp_path: Path) -> None:
+    """In an empty namespace: should the check ever come too late, the run measures nothing but a dead network."""
+    config = tmp_path / "config.toml"
+    config.write_text('[location]\ngeoip_address = "203.0.113.7"\n')
+    env = {"PROBE_CONFIG": str(config), "PROBE_GEOIP_DB": str(tmp_path / "missing.mmdb")}
+    assert _probe(empty_netns, "init", "--accept-risks", "--no-upload", env=env).returncode == 0
+    done = _probe(empty_netns, "run", "--results-dir", str(tmp_path / "results"), env=env)
+    assert done.returncode == 2, done.stderr
+    assert "missing.mmdb: no such file (from environment variable PROBE_GEOIP_DB)" in done.stderr
+    assert not (tmp_path / "results").exists()
 
 
 @pytest.mark.lab

@@ -271,12 +271,12 @@ def _consent(current: Settings, ask: AskConsent | None) -> Settings:
 
 
 def _locate(current: Settings) -> Where:
-    from probe.local import geo
+    from probe.local import config, geo
 
     try:
         return geo.locate(current.location)
     except geo.GeoError as exc:
-        raise Stop(str(exc)) from exc
+        raise Stop(f"{exc} (from {config.origin('location', 'geoip_db')})") from exc
 
 
 def _signer(notice: Notice) -> Signer:
