@@ -72,6 +72,9 @@ def test_a_results_folder_that_is_a_file_is_found_before_measuring(netns: str, h
     assert f"the results folder {not_a_folder} cannot be written (it is a file, not a folder)" in done.stderr
     [written] = result_files(home / "state" / "results")
     assert written.with_name(written.name + ".minisig").is_file()
+    # The fallback is remembered among the folders written to (issue 20): probe status counts its file.
+    status = json.loads(probe(netns, home, "status", "--json").stdout)["results"]
+    assert status["files"] == 1 and str(home / "state" / "results") in [f["folder"] for f in status["folders"]]
 
 
 def test_a_read_only_results_folder_sends_the_result_to_the_state_folder(

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from probe.local.config import Settings
 
 T = TypeVar("T")
@@ -38,16 +40,17 @@ def status(
             return otherwise
 
     past: tuple[history.RunRecord, ...] = readable("run history", lambda: history.read(), ())
+
     # Every folder a run wrote to (the state folder's results/ when the chosen one could not be written, issue 21),
     # the one a run would use now first (issue 20: not only the working directory's).
-    counted: list[dict[str, Any]] = [
-        {
-            "folder": str(f),
-            "files": readable("results folder", lambda: len(retention.results(f)), 0),
-            "bytes": readable("results folder", lambda: retention.folder_size(f), 0),
+    def count(folder: Path) -> dict[str, Any]:
+        return {
+            "folder": str(folder),
+            "files": readable("results folder", lambda: len(retention.results(folder)), 0),
+            "bytes": readable("results folder", lambda: retention.folder_size(folder), 0),
         }
-        for f in folders.every(settings.run.results_dir)
-    ]
+
+    counted = [count(f) for f in folders.every(settings.run.results_dir)]
     schedules = []
     installed: list[schedule.Installed] = readable("schedule", lambda: schedule.installed(), [])
     for item in installed:

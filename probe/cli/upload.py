@@ -52,7 +52,8 @@ def upload(
         try:
             queued = queue_existing(everything.run.results_dir)
         except OSError as exc:
-            fail(f"cannot queue the result files: {exc.strerror or exc}", EXIT_NOT_DELIVERED)
+            where = f" ({exc.filename})" if exc.filename else ""
+            fail(f"cannot queue the result files{where}: {exc.strerror or exc}", EXIT_NOT_DELIVERED)
         if not json_output:
             typer.echo(queued.summary())
     try:

@@ -535,7 +535,7 @@ def queue_existing(results_dir: Path) -> Queued:
     """Seal every signed result file of every results folder the probe wrote to into the upload spool, oldest
     first (`probe upload --all`: files made while uploads were off). The spool keeps one copy of the same bytes; a
     file the collector already holds is answered 200 and forgotten. Raises OSError when the spool cannot be used."""
-    from probe import wire
+    from probe import readfile, wire
     from probe.local import folders, retention
     from probe.local.spool import Spool
 
@@ -549,7 +549,8 @@ def queue_existing(results_dir: Path) -> Queued:
                 unsigned += 1
                 continue
             # No key recorded with it: a file signed before a key rotation gets the collector's stored key.
-            spool.seal(result.path.read_bytes(), signature.read_bytes(), result.path.name)
+            data = readfile.read_bytes(result.path, readfile.RESULT_FILE)
+            spool.seal(data, readfile.read_bytes(signature, readfile.SIGNATURE_FILE), result.path.name)
             sealed += 1
     return Queued(sealed, unsigned, searched)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from probe import atomicfile
+from probe import atomicfile, wire
 from probe.local import paths
 
 FOLDER = "pending"
@@ -67,7 +67,7 @@ def recover(seal: Callable[[Path, Path], None], *, spare_young: bool = False, no
                 unmark(name)
             continue
         try:
-            seal(result, result.with_name(result.name + ".minisig"))
+            seal(result, wire.signature_path(result))
         except OSError as exc:
             problems.append(f"cannot queue {result}: {exc.strerror or exc}")
             continue  # the marker stays: the next run or upload tries again
@@ -87,6 +87,6 @@ def _signed_result(results_dirs: list[Path], name: str) -> Path | None:
     day = f"{name[0:4]}-{name[4:6]}-{name[6:8]}"  # result names start with the run's YYYYMMDDTHHMMSSZ
     for results_dir in results_dirs:
         path = results_dir / day / name
-        if path.is_file() and path.with_name(name + ".minisig").is_file():
+        if path.is_file() and wire.signature_path(path).is_file():
             return path
     return None

@@ -17,6 +17,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from probe import wire
+
 DAY_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")
 LOG_LIMIT = 1 << 20  # the scheduled-run log is trimmed to its last LOG_KEEP bytes when it passes 1 MiB
 LOG_KEEP = 256 << 10
@@ -95,7 +97,8 @@ def sweep(folder: Path, now: float | None = None, age: float = STALE_SECONDS) ->
         try:
             candidates = list(place.glob(".*.tmp"))
             if place is not folder:
-                candidates += [s for s in place.glob("*.jsonl.minisig") if not s.with_suffix("").exists()]
+                signatures = place.glob("*.jsonl" + wire.SIGNATURE_SUFFIX)
+                candidates += [s for s in signatures if not s.with_suffix("").exists()]
         except OSError:
             continue
         for path in candidates:
