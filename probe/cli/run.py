@@ -65,8 +65,8 @@ def run(
     """Measure every endpoint of the target list: DNS, TCP and TLS, with controls; print a per-service table and
     write a result file. Exit 0 when the run completed (whatever it found), 2 on bad input, 3 when nothing could
     be measured. Options left out take their value from the configuration (`probe config show`)."""
+    from probe import lifecycle
     from probe.cli import volunteer
-    from probe.local import lifecycle
 
     options = lifecycle.Options(
         targets=tuple(targets or ()),

@@ -1,4 +1,4 @@
-"""`probe upload`: drain the upload spool to the collector (`probe run` drains it too: probe/local/lifecycle.py)."""
+"""`probe upload`: drain the upload spool to the collector (`probe run` drains it too: probe/lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def upload(
     dead-letter folder with its reason; on network trouble the rest wait (with backoff) for the next try.
     Exit 0 when nothing is left waiting, 1 when some files still wait, 2 on bad settings or options."""
     from probe.cli.config import settings as load_settings
-    from probe.local.lifecycle import public_key_line, queue_existing, recover_unqueued
+    from probe.lifecycle import public_key_line, queue_existing, recover_unqueued
     from probe.local.spool import Spool
     from probe.local.upload import drain
 

@@ -1,4 +1,4 @@
-"""What `probe run` shows the volunteer around the measurement (the life cycle itself is probe/local/lifecycle.py):
+"""What `probe run` shows the volunteer around the measurement (the life cycle itself is probe/lifecycle.py):
 the settings, the consent question on a terminal, notices on stderr, and a progress bar on a terminal."""
 
 from __future__ import annotations
