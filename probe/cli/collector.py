@@ -55,7 +55,7 @@ def serve(
 
     from probe.collector import layout
     from probe.collector import workers as collector_workers
-    from probe.collector.app import SETTINGS_VARIABLE, CollectorSettings
+    from probe.collector.settings import SETTINGS_VARIABLE, CollectorSettings
     from probe.collector.store import StoreError, open_store
 
     if not 0 < port < 65536:

@@ -5,20 +5,18 @@
   413 / 422 refused for good, 429 / 503 with `Retry-After`. Every answer is JSON with a `reason` on refusal.
 - `GET /health`: 200 when the store answers, 503 when it does not.
 
-Settings travel to uvicorn's worker processes in one environment variable (`PROBE_COLLECTOR_SETTINGS`, JSON), read
-by `app_from_environment`, the factory uvicorn calls in each worker.
+Settings (probe/collector/settings.py) travel to uvicorn's worker processes in one environment variable, read by
+`app_from_environment`, the factory uvicorn calls in each worker.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from probe.collector.checks import Refusal
-from probe.collector.ingest import DEFAULT_MAX_BYTES
+from probe.collector.settings import SETTINGS_VARIABLE, CollectorSettings
 from probe.wire import PUBLIC_KEY_HEADER, RESULTS_PATH, SIGNATURE_HEADER
 
 if TYPE_CHECKING:
@@ -26,51 +24,11 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from probe.collector.guard import Limits
     from probe.collector.ingest import Ingest
 
-SETTINGS_VARIABLE = "PROBE_COLLECTOR_SETTINGS"
 # Threads per worker process for what blocks: enough to keep many fsyncs (which the file system commits together)
 # or object store requests in flight; more only add GIL hand-offs.
 STORE_THREADS = 16
-
-
-@dataclass(frozen=True)
-class CollectorSettings:
-    """What `probe collector serve` configures."""
-
-    store: str
-    endpoint_url: str | None = None
-    max_bytes: int = DEFAULT_MAX_BYTES
-    rate: float = 2.0  # uploads per second per probe, on average
-    burst: int = 120  # a probe may send this many at once (a backlog after a week offline)
-    new_keys_per_hour: int = 20  # keys first seen from one client address (a /64 for IPv6); 0: no limit
-    header_timeout: float = 10.0
-    body_timeout: float = 120.0
-    max_header_bytes: int = 16 * 1024
-    connections_per_address: int = 16  # per worker process; 0: no cap
-    trusted_proxies: tuple[str, ...] = ()  # reverse proxies whose X-Forwarded-For names the client
-
-    def to_environment(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_environment(cls, text: str) -> CollectorSettings:
-        values = json.loads(text)
-        values["trusted_proxies"] = tuple(values.get("trusted_proxies", ()))
-        return cls(**values)
-
-    def limits(self) -> Limits:
-        """The connection limits (probe.collector.guard)."""
-        from probe.collector.guard import Limits
-
-        return Limits(
-            self.header_timeout,
-            self.body_timeout,
-            self.max_header_bytes,
-            self.connections_per_address,
-            frozenset(self.trusted_proxies),
-        )
 
 
 def app_from_environment() -> Starlette:

@@ -22,25 +22,15 @@ import asyncio
 import functools
 import os
 from collections import Counter
-from dataclasses import dataclass
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-
-@dataclass(frozen=True)
-class Limits:
-    header_timeout: float = 10.0
-    body_timeout: float = 120.0
-    max_header_bytes: int = 16 * 1024
-    connections_per_address: int = 16  # 0: no cap
-    uncapped: frozenset[str] = frozenset()  # trusted proxies
+from probe.collector.settings import SETTINGS_VARIABLE, CollectorSettings, Limits
 
 
 @functools.cache
 def limits() -> Limits:
     """The limits `probe collector serve` set for this worker process."""
-    from probe.collector.app import SETTINGS_VARIABLE, CollectorSettings
-
     text = os.environ.get(SETTINGS_VARIABLE)
     return CollectorSettings.from_environment(text).limits() if text else Limits()
 
