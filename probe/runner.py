@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from probe import analysis, atomicfile, jsonlines, report, trim
+from probe import analysis, atomicfile, jsonlines, report, trim, wire
 from probe.analysis import VantageFacts
 from probe.measure import Plan, measure_many, recheck
 from probe.model import (
@@ -34,12 +34,11 @@ from probe.model import (
     VantageStatus,
 )
 from probe.net import Network
+from probe.net.clock import relative_clock
 
 if TYPE_CHECKING:
     from probe.net.capture import Capture
     from probe.net.helper import HelperAnswer
-from probe import wire
-from probe.net.clock import relative_clock
 
 T = TypeVar("T")
 Signer = Callable[[bytes, str], bytes]  # (file bytes, file name) -> minisig file bytes
