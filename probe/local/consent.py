@@ -19,7 +19,7 @@ RISKS_URL = "https://ooni.org/about/risks/"
 
 def text(collector_url: str | None) -> str:
     """What the volunteer must read before agreeing, for the collector they would upload to (if any)."""
-    collector = collector_url or "the collector configured in [upload] collector_url (none is configured yet)"
+    collector = collector_url or "(none is set yet: `probe init --collector URL` sets one)"
     return f"""\
 Before probe measures anything, please read this.
 
@@ -36,11 +36,12 @@ WHAT LEAVES THIS MACHINE
   - Result files stay in your results folder. They hold your country and network (ASN), what the services and
     resolvers answered, certificates, timings and verdicts. They never hold your IP address, your LAN addresses,
     your resolver's address, your host name, your user name or your paths.
-  - Only if you choose to upload: each result file is sent to {collector},
-    signed with a key made on this machine, and may be published in an open dataset that anyone can read. The
-    signing key links all uploads of this probe to each other (`probe key rotate` starts a new one). The
-    collector sees your IP address while it receives an upload, unless you upload through a SOCKS proxy such as
-    Tor ([upload] socks_proxy).
+  - Only if you choose to upload: each result file is signed with a key made on this machine and sent to the
+    collector
+      {collector}
+    and may be published in an open dataset that anyone can read. The signing key links all uploads of this probe
+    to each other (`probe key rotate` starts a new one). The collector sees your IP address while it receives an
+    upload, unless you upload through a SOCKS proxy such as Tor ([upload] socks_proxy).
   - Only if a control vantage is configured ([control] helper_url): once per run, probe asks it for its own
     measurements of the same services, to tell an outage from a block. The request carries nothing about you or
     your results; it goes through the same SOCKS proxy as uploads, and without one the helper sees your IP address.
@@ -49,9 +50,9 @@ THE RISKS
   In some countries measuring censorship, or merely contacting blocked services, is illegal or dangerous. Running
   probe can draw attention to you. probe is not a privacy tool: it does not hide from your network what it does.
   How much risk this is for you depends on where you are, on your network, and on who might be watching; if in
-  doubt, ask someone who knows the law and the practice where you are before you run it ({RISKS_URL}).
-  Uploads can be turned off and results kept on this machine only; you can stop at any time
-  (`probe schedule remove`, then delete the results folder).
+  doubt, ask someone who knows the law and the practice where you are before you run it
+  ({RISKS_URL}). Uploads can be turned off and results kept on this machine only; you can stop
+  at any time (`probe schedule remove`, then delete the results folder).
 """
 
 
