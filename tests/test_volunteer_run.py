@@ -304,6 +304,9 @@ def test_retention_history_and_status_after_real_runs(volunteer: Volunteer) -> N
     assert text.returncode == 0
     assert "consent:   given (version 1" in text.stdout
     assert "last runs:" in text.stdout and "offline" in text.stdout
+    folder_lines = [line.split(", ", 1)[0].strip() + " in " + line.rsplit(" in ", 1)[1] for line in
+                    text.stdout.splitlines() if line.startswith("           ")]  # fmt: skip
+    assert f"3 files in {volunteer.results}" in folder_lines, text.stdout  # every folder a run wrote to, each
 
 
 def test_result_files_name_nothing_of_the_machine(volunteer: Volunteer, tmp_path: Path) -> None:
@@ -389,6 +392,8 @@ def test_the_crontab_entry_is_accepted_by_cron_and_its_command_runs(volunteer: V
     assert len(files) == 1  # the default folder, in the data folder: cron started in /, the file went there
     report = volunteer.status()
     assert report["runs"][0]["result_file"] == str(files[0])
+    text = volunteer.probe("status", isolated=False).stdout  # one folder: named on the line itself
+    assert "results:   1 file, " in text and f" in {files[0].parent.parent} (kept 90 days" in text, text
 
 
 def test_schedule_loop_runs_at_once_with_no_delay_and_stops_on_sigterm(volunteer: Volunteer) -> None:

@@ -159,6 +159,10 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _files(count: int) -> str:
+    return "1 file" if count == 1 else f"{count} files"
+
+
 def _size(count: int) -> str:
     return f"{count / 1e6:.1f} MB" if count >= 100_000 else f"{count / 1e3:.1f} kB"
 
@@ -201,9 +205,12 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"spool:     {sp['ready']} waiting, {sp['dead']} refused, {_size(sp['bytes'])}{oldest}")
     r = report["results"]
     kept = f"kept {r['retention_days']} days, at most {r['retention_megabytes']} MB per folder"
-    lines.append(f"results:   {r['files']} files, {_size(r['bytes'])} ({kept})")
-    for f in r["folders"]:
-        lines.append(f"           {f['files']} files, {_size(f['bytes'])} in {f['folder']}")
+    if len(r["folders"]) == 1:
+        lines.append(f"results:   {_files(r['files'])}, {_size(r['bytes'])} in {r['folder']} ({kept})")
+    else:
+        lines.append(f"results:   {_files(r['files'])}, {_size(r['bytes'])} ({kept})")
+        for f in r["folders"]:
+            lines.append(f"           {_files(f['files'])}, {_size(f['bytes'])} in {f['folder']}")
     if report["runs"]:
         lines.append("last runs:")
         from probe.local.history import service_summary
