@@ -489,7 +489,7 @@ def _queue_and_drain(
     pending.unmark(result_file.name)
     spool.acknowledge_dropped(reported)
     if not settings.collector_url:
-        notice("upload: queued; no collector is configured ([upload] collector_url, or `probe upload --to URL`)", False)
+        notice("upload: queued; no collector yet (`probe init --collector URL`, or `probe upload --to URL`)", False)
         return
     _drain(settings, DRAIN_AFTER_RUN, notice)
 
@@ -528,7 +528,8 @@ class Queued:
     def summary(self) -> str:
         where = ", ".join(str(f) for f in self.folders)
         unsigned = f"; {self.unsigned} without a signature left out" if self.unsigned else ""
-        return f"queued {self.files} result files from {where}{unsigned}"
+        files = "1 result file" if self.files == 1 else f"{self.files} result files"
+        return f"queued {files} from {where}{unsigned}"
 
 
 def queue_existing(results_dir: Path) -> Queued:

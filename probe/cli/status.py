@@ -180,7 +180,8 @@ def render(report: dict[str, Any]) -> str:
     u = report["upload"]
     if u["enabled"]:
         via = f" via {u['socks_proxy']}" if u["socks_proxy"] else ""
-        lines.append(f"uploads:   on, to {u['collector_url'] or '(no collector_url set!)'}{via}")
+        to = u["collector_url"] or "no collector yet (`probe init --collector URL`)"
+        lines.append(f"uploads:   on, to {to}{via}")
     else:
         lines.append("uploads:   off (results stay on this machine)")
     loc = report["location"]

@@ -78,7 +78,7 @@ def _uploader(url: str | None, proxy: str | None, to: str | None, proxy_option: 
     from probe.local.upload import BadUploadSetting, uploader
 
     if not url:
-        fail("no collector: set [upload] collector_url in the configuration, or pass --to URL")
+        fail("no collector: `probe init --collector URL` sets one, or pass --to URL")
     try:
         return uploader(url, proxy)
     except BadUploadSetting as exc:

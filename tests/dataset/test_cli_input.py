@@ -13,7 +13,7 @@ from probe.cli import app
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["upload"], "no collector"),
+        (["upload"], "no collector: `probe init --collector URL` sets one"),
         (["upload", "--to", "ftp://collector.example"], "http:// or https://"),
         (["upload", "--to", "http://[::1"], "not a URL"),
         (["upload", "--to", "http://127.0.0.1:9", "--proxy", "socks4://127.0.0.1:1080"], "SOCKS5"),
