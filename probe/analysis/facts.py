@@ -16,6 +16,7 @@ from probe.analysis.vantage import VantageFacts
 from probe.failures import Failure
 from probe.model import (
     DNSQuery,
+    EndpointProtocol,
     HelperEndpoint,
     Measured,
     NetworkEvent,
@@ -69,7 +70,7 @@ FailureKind = Literal[
 AddressOrigin = Literal["literal", "resolver", "resolver_late", "doh", "helper", "fallback"]
 
 
-def failure_kind(connect: TCPConnect, handshake: TLSHandshake | None, protocol: str) -> FailureKind | None:
+def failure_kind(connect: TCPConnect, handshake: TLSHandshake | None, protocol: EndpointProtocol) -> FailureKind | None:
     """The kind of failure of one attempt, in verdict terms (None when it worked).
 
     `local` is a local firewall (EPERM/EACCES from connect), `unreachable` a missing route: both belong to the
