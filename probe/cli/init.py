@@ -31,7 +31,7 @@ def ask_consent(
         if not typer.confirm("Do you understand the risks, and do you want this machine to run probe?", err=err):
             return None
         if upload is None:
-            where = settings.upload.collector_url or "the collector (set [upload] collector_url first)"
+            where = settings.upload.collector_url or "a collector (none yet: `probe init --collector URL` sets one)"
             upload = typer.confirm(f"Upload result files to {where}? Answer no to keep them on this machine", err=err)
     except typer.Abort:  # Ctrl-C or end of input at a question: no answer is no consent
         typer.echo("", err=err)
