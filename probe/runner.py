@@ -202,7 +202,7 @@ def _helper_entries(answer: HelperAnswer | None, targets: Sequence[Target]) -> d
     """The helper's entries for this run's targets, by endpoint id."""
     if answer is None or answer.status != "ok":
         return {}
-    from probe.helper.view import for_targets
+    from probe.helperview import for_targets
 
     return for_targets(answer.entries, targets)
 

@@ -27,7 +27,7 @@ from typing import Any
 from probe import atomicfile, minisign, signing
 from probe.collector.ratelimit import RateLimiter
 from probe.helper.settings import MAX_DEMANDS, HelperSettings
-from probe.helper.view import SIGNATURE_HEADER
+from probe.helperview import SIGNATURE_HEADER
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from probe import atomicfile, signing
-from probe.helper import view
+from probe import helperview as view
 from probe.helper.settings import SETTINGS_VARIABLE, HelperSettings
 from probe.minisign import SecretKey
 from probe.model import HelperEndpoint, Target

@@ -20,7 +20,7 @@ import httpx
 
 from probe import minisign, signing
 from probe.failures import classify
-from probe.helper.view import FILE_NAME, MAX_VIEW_BYTES, SIGNATURE_HEADER, ViewError, decode
+from probe.helperview import FILE_NAME, MAX_VIEW_BYTES, SIGNATURE_HEADER, ViewError, decode
 from probe.model import HelperEndpoint
 
 USER_AGENT = "probe-helper-client/1"  # no version: nothing that tells one volunteer's probe from another's

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
+from probe import helperview as helper_view
 from probe import signing
-from probe.helper import view as helper_view
 from probe.minisign import SecretKey
 from tests import privacy
 from tests.lab import plan as addr

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from probe import analysis, jsonlines, report
+from probe import helperview as view
 from probe.analysis.facts import HELPER_WINDOW, utc_seconds
-from probe.helper import view
 from probe.model import Measured
 from tests.golden.scenarios import SCENARIOS, Scenario
 
