@@ -77,7 +77,8 @@ def test_the_helpers_are_asked_through_the_uploads_proxy_unless_no_helper(monkey
     """Issue 17: `[control]` names the helpers (several, tried in turn), `--helper` replaces them, `--no-helper`
     asks none; they are asked through `[upload] socks_proxy` as uploads are, and never around a proxy httpx cannot
     speak (a SOCKS4 one: the run stops before measuring rather than going direct)."""
-    from probe.local import config, lifecycle
+    from probe import lifecycle
+    from probe.local import config
     from probe.minisign import SecretKey
 
     key = SecretKey.generate().public_key().to_base64()
