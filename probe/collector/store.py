@@ -227,6 +227,22 @@ class FileStore:
         return removed
 
 
+def _botocore_session() -> Any:
+    """A botocore session whose credential chain never asks the cloud instance metadata service (IMDS,
+    169.254.169.254) unless the operator turned it on with AWS_EC2_METADATA_DISABLED=false. The default chain asks it
+    whenever no other credentials are found: on a collector with a store on loopback or a public bucket, that was a
+    request to a link-local address on the operator's network, and on a machine outside a cloud a one-second wait
+    per client. Keys in the environment, the shared files, a profile, SSO, a container's credentials endpoint
+    (AWS_CONTAINER_CREDENTIALS_*) and a profile's `credential_source = Ec2InstanceMetadata` all still work: each is
+    something the operator configured."""
+    import botocore.session
+
+    session = botocore.session.Session()
+    if os.environ.get("AWS_EC2_METADATA_DISABLED", "").strip().lower() != "false":
+        session.get_component("credential_provider").remove("iam-role")  # botocore's name for the IMDS provider
+    return session
+
+
 class S3Store:
     """Objects in an S3 bucket under a key prefix, written with conditional PUTs."""
 
@@ -255,7 +271,7 @@ class S3Store:
         from botocore import UNSIGNED
         from botocore.config import Config
 
-        session = boto3.session.Session()
+        session = boto3.session.Session(botocore_session=_botocore_session())
         config = Config(
             s3={"addressing_style": "path"},
             max_pool_connections=128,

@@ -13,10 +13,10 @@ from tests.dataset.servers import Collector, SeaweedFS
 
 @pytest.fixture(scope="session", autouse=True)
 def no_instance_metadata() -> Iterator[None]:
-    """No AWS SDK in these tests (boto3 in the collector and the export, pyarrow's S3, chDB) may ask the cloud
+    """No AWS SDK the tests themselves use (pyarrow's S3, chDB, a test's own boto3 client) may ask the cloud
     instance metadata service, 169.254.169.254, for credentials: the stores here are on loopback and unsigned, and
-    no packet may leave the machine. Without this, boto3's credential chain tries it before it settles for
-    unsigned requests. Collector processes inherit it."""
+    no packet may leave the machine. The probe's own S3 client never asks it unless told to
+    (test_instance_metadata.py, which runs without this variable)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
         yield
