@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,14 +27,15 @@ from tests.dataset.servers import Collector, SeaweedFS, running
 from tests.dataset.test_collector import put
 
 DOC = Path(__file__).parents[2] / "docs" / "dataset.md"
+OPERATOR_DOC = DOC.with_name("operator.md")
 SINCE = (datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%d")
 SCENARIOS = ["clean", "dns_injection_two_answers", "tcp_blackhole", "tls_sni_reset"]
 
 
-def documented(label: str) -> str:
-    """The code block that follows `<!-- run: label -->` (or `check:`) in docs/dataset.md."""
-    found = re.search(rf"<!-- (?:run|check): {label} -->\n```\w+\n(.*?)```", DOC.read_text(), re.DOTALL)
-    assert found, f"docs/dataset.md has no block marked {label}"
+def documented(label: str, doc: Path = DOC) -> str:
+    """The code block that follows `<!-- run: label -->` (or `check:`) in docs/dataset.md (or `doc`)."""
+    found = re.search(rf"<!-- (?:run|check): {label} -->\n```\w+\n(.*?)```", doc.read_text(), re.DOTALL)
+    assert found, f"{doc.name} has no block marked {label}"
     return found[1]
 
 
@@ -113,6 +116,16 @@ def test_duckdb_control_vantage_query_on_the_folder(exported: Exported) -> None:
     assert con.execute(exported.put_in(query)).fetchall() == []
     [(probes,)] = con.execute(exported.put_in("SELECT count(*) FROM m WHERE vantage_role = 'probe'")).fetchall()
     assert probes == exported.rows
+
+
+def test_duckdb_one_liner_of_the_operators_doc(exported: Exported, tmp_path: Path) -> None:
+    """docs/operator.md's shell line, run by a shell in a folder where `dataset/` is the export, with this Python
+    (which has the `duckdb` package) as its `python3`."""
+    (tmp_path / "dataset").symlink_to(exported.folder)
+    line = documented("duckdb-shell", OPERATOR_DOC).replace("python3 ", f"{sys.executable} ", 1)
+    done = subprocess.run(["sh", "-c", line], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "dns.injection" in done.stdout and "tcp.timeout" in done.stdout and "tls.reset" in done.stdout
 
 
 def test_duckdb_on_s3_with_nothing_downloaded(exported: Exported) -> None:
