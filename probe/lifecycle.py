@@ -6,12 +6,15 @@
    the spool's drain included.
 3. **Location and key**: `probe_cc`/`probe_asn`, and the signing key, loaded (or made) before measuring, so a
    broken key file stops the run before a measurement is lost.
-4. **The run lock**: one run at a time (`locks`).
+4. **The run lock**: one run at a time (`locks`). Under it, the results folder is found writable before
+   anything is measured (else the state folder's `results/` takes the result, and the run says so).
 5. **Drain** what earlier runs left in the upload spool, within a short budget.
 6. **Run** (`probe.runner`): measure, judge, write the signed result file.
 7. **History and retention**: the run's record, old results and the scheduled-run log pruned. Trouble here never
    fails the run: the result file is safe already.
-8. **Seal** the new file into the upload spool, and **drain** again.
+8. **Seal** the new file into the upload spool, and **drain** again. With uploads on, each file is noted in
+   `pending/` when signed, before it is written, and the note cleared once sealed: what a killed run leaves
+   unqueued, the next run (before step 5) or `probe upload` queues (`probe.local.pending`).
 
 Whatever stops a run is a `Stop` (exit 2, or 3 when nothing could be measured); whatever goes wrong after the
 result file is written is a notice. The caller (`probe.cli.run`) prints both, the table and the summary; this
@@ -348,8 +351,8 @@ def _results_folder(wanted: Path, notice: Notice) -> tuple[Path, Path | None]:
     problem = _unwritable(wanted)
     if problem is None:
         return wanted, (None if fallback.absolute() == wanted.absolute() or _unwritable(fallback) else fallback)
-    second = None if fallback.absolute() == wanted.absolute() else _unwritable(fallback)
-    if fallback.absolute() == wanted.absolute() or second is not None:
+    second = "the same folder" if fallback.absolute() == wanted.absolute() else _unwritable(fallback)
+    if second is not None:
         raise Stop(f"the results folder {wanted} cannot be written ({problem}), nor {fallback} ({second}): "
                    "nothing was measured")  # fmt: skip
     notice(f"the results folder {wanted} cannot be written ({problem}): this run's result goes to {fallback}", True)
