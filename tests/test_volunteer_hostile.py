@@ -96,6 +96,25 @@ def test_a_full_results_folder_is_found_before_measuring(netns: str, home: Path,
     assert result_files(home / "state" / "results")
 
 
+def test_a_disk_that_fills_during_the_run_sends_the_result_to_the_state_folder(
+    netns: str, home: Path, tmp_path: Path
+) -> None:
+    """The results folder has room for the check before measuring (64 kB) but not for the result of a run of every
+    bundled target (some 160 kB offline): the signature, written first, is taken back, and the pair goes to the
+    state folder (before issue 21: a traceback, the run lost, a lone .minisig left behind)."""
+    small = tmp_path / "results"
+    small.mkdir()
+    fill = f'mount -t tmpfs -o size=128k tmpfs {small} && "$@"; code=$?; echo LEFT:; find {small} -type f; exit $code'
+    done = probe(netns, home, "run", "--timeout", "1", "--no-capture", "--results-dir", small,
+                 before=("unshare", "-m", "sh", "-c", fill, "sh"))  # fmt: skip
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    assert f"{small} could not take the result file; it went to {home / 'state' / 'results'}" in done.stderr
+    assert done.stdout.split("LEFT:\n", 1)[1] == "", "a file was left in the full folder"
+    [written] = result_files(home / "state" / "results")
+    assert written.stat().st_size > 128 * 1024, "the result fits the small folder: the test tests nothing"
+    assert written.with_name(written.name + ".minisig").is_file()
+
+
 def test_results_and_state_both_unwritable_measure_nothing(netns: str, home: Path, tmp_path: Path) -> None:
     not_a_folder = tmp_path / "results"
     not_a_folder.write_text("")
