@@ -21,6 +21,7 @@ KEY_FILE = 64 * 1024
 TARGET_LIST = 16 * 1024 * 1024
 CONFIG_FILE = 1024 * 1024
 CA_FILE = 16 * 1024 * 1024
+GEOIP_DATABASE = 4 * 1024**3  # mapped into memory, not read; the largest (city files) are a few hundred MB
 
 
 def read_bytes(path: Path, limit: int) -> bytes:

@@ -88,3 +88,21 @@ def test_target_lists_refuse_what_is_no_file(hostile: dict[str, Path], env: dict
 def test_a_configuration_file_that_is_no_file_is_refused(hostile: dict[str, Path], env: dict[str, str]) -> None:
     for what, path in hostile.items():
         _refused(_probe({**env, "PROBE_CONFIG": str(path)}, "config", "show"), what, path)
+
+
+def test_a_geoip_database_that_is_no_file_is_refused_and_never_waited_for(
+    hostile: dict[str, Path], env: dict[str, str], empty_netns: str
+) -> None:
+    """A MaxMind database is opened by its library (mapped, not read): a FIFO named as one kept the run waiting
+    for ever, before measuring when there was an address to look up, else after measuring, holding the run lock
+    with its result unwritten."""
+    assert _probe(env, "init", "--accept-risks", "--no-upload").returncode == 0
+    run = ("run", "--no-capture", "--timeout", "1", "--service", "line")
+    for what in ("a FIFO", "/dev/zero", "a folder"):
+        path = hostile[what]
+        located = {**env, "PROBE_GEOIP_DB": str(path), "PROBE_GEOIP_ADDRESS": "198.51.100.7"}
+        _refused(_probe(located, *run, netns=empty_netns), what, path)
+    # Offline and without an address, the database only adds AS numbers to the answers, after measuring: the run
+    # goes on without them.
+    done = _probe({**env, "PROBE_GEOIP_DB": str(hostile["a FIFO"])}, *run, netns=empty_netns)
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr[-500:]

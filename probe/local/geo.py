@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from probe import readfile
 from probe.local.config import Location as LocationSettings
 
 UNKNOWN_CC = "ZZ"
@@ -71,20 +72,14 @@ def locate(settings: LocationSettings, own_address: Callable[[], str | None] = p
 
 def lookup(databases: tuple[Path, ...], address: str) -> tuple[str | None, str | None]:
     """(country code, "AS<n>") for `address` from the first database that knows each."""
-    try:
-        import maxminddb
-    except ImportError:
-        raise GeoError("geoip_db needs the MaxMind reader: pip install 'probe[geo]'") from None
     cc: str | None = None
     asn: str | None = None
     for path in databases:
-        try:
-            with maxminddb.open_database(str(path)) as reader:
+        with _open(path) as reader:
+            try:
                 record = reader.get(address)
-        except FileNotFoundError:
-            raise GeoError(f"geoip_db {path}: no such file") from None
-        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
-            raise GeoError(f"geoip_db {path}: not a readable MaxMind database ({exc})") from None
+            except ValueError as exc:
+                raise GeoError(f"geoip_db {path}: not a readable MaxMind database ({exc})") from None
         if isinstance(record, Mapping):
             cc = cc or _country(record)
             asn = asn or _asn(record)
@@ -113,18 +108,7 @@ def _asn(record: Mapping[str, Any]) -> str | None:
 def asn_lookup(databases: tuple[Path, ...]) -> Callable[[str], int | None]:
     """A function from an address to its AS number, from the MaxMind-format databases given (opened once; an
     address none of them knows gives None). Raises GeoError when a database cannot be used."""
-    try:
-        import maxminddb
-    except ImportError:
-        raise GeoError("geoip_db needs the MaxMind reader: pip install 'probe[geo]'") from None
-    readers = []
-    for path in databases:
-        try:
-            readers.append(maxminddb.open_database(str(path)))
-        except FileNotFoundError:
-            raise GeoError(f"geoip_db {path}: no such file") from None
-        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
-            raise GeoError(f"geoip_db {path}: not a readable MaxMind database ({exc})") from None
+    readers = [_open(path) for path in databases]
 
     def asn_of(address: str) -> int | None:
         for reader in readers:
@@ -138,3 +122,21 @@ def asn_lookup(databases: tuple[Path, ...]) -> Callable[[str], int | None]:
         return None
 
     return asn_of
+
+
+def _open(path: Path) -> Any:
+    """The reader of the MaxMind database at `path`; GeoError when it cannot be used. A regular file only: a FIFO
+    named as `geoip_db` kept the run waiting for ever, after measuring and holding the run lock (issue 21)."""
+    try:
+        import maxminddb
+    except ImportError:
+        raise GeoError("geoip_db needs the MaxMind reader: pip install 'probe[geo]'") from None
+    try:
+        readfile.check(path, readfile.GEOIP_DATABASE)
+        return maxminddb.open_database(str(path))
+    except FileNotFoundError:
+        raise GeoError(f"geoip_db {path}: no such file") from None
+    except OSError as exc:
+        raise GeoError(f"geoip_db {path}: {exc.strerror or exc}") from None
+    except (ValueError, maxminddb.InvalidDatabaseError) as exc:
+        raise GeoError(f"geoip_db {path}: not a readable MaxMind database ({exc})") from None
