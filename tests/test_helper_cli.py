@@ -28,6 +28,12 @@ def test_the_key_is_made_once_and_printed(tmp_path: Path) -> None:
         (["--port", "0"], "--port 0: must be 1-65535"),
         (["--every", "0"], "--timeout and --every must be positive"),
         (["--rate", "-1"], "--rate must be 0 or more"),
+        # Issue 21: checked as probe run's options are (nan and inf passed: a limit off, a round never ending).
+        (["--rate", "nan"], "--rate must be 0 or more"),
+        (["--rate", "inf"], "--rate must be 0 or more"),
+        (["--every", "inf"], "--timeout and --every must be positive"),
+        (["--timeout", "nan"], "--timeout nan: Input should be a finite number"),
+        (["--timeout", "1e308"], "--timeout 1e+308: Input should be less than or equal to 600"),
         (["--keep-days", "0"], "--keep-days and --keep-mb must be at least 1"),
         (["--probe-cc", "Germany"], "must be a two-letter country code"),
         (["--collector", "ftp://x"], "must be an http:// or https:// URL"),

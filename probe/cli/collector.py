@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,7 +65,7 @@ def serve(
         fail(f"--workers {workers}: must be at least 1")
     if max_bytes < 1024:
         fail(f"--max-bytes {max_bytes}: must be at least 1024")
-    if rate < 0 or burst < 1:
+    if not 0 <= rate < math.inf or burst < 1:  # nan or inf turned the limit off (nan fails every comparison)
         fail("--rate must be 0 or more and --burst at least 1")
     if new_keys_per_hour < 0 or connections_per_address < 0:
         fail("--new-keys-per-hour and --connections-per-address must be 0 or more")

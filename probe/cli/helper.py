@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,9 +89,12 @@ def serve(
 
     if not 0 < port < 65536:
         fail(f"--port {port}: must be 1-65535")
-    if timeout <= 0 or every <= 0:
+    problem = config.option_problem("run", "timeout", timeout)  # the rule of probe run's --timeout (issue 21)
+    if problem is not None:
+        fail(f"--timeout {timeout:g}: {problem}")
+    if not 0 < every < math.inf:  # (nan fails every comparison)
         fail("--timeout and --every must be positive numbers of seconds")
-    if rate < 0 or burst < 1:
+    if not 0 <= rate < math.inf or burst < 1:  # nan or inf turned the limit off
         fail("--rate must be 0 or more and --burst at least 1")
     if keep_days < 1 or keep_mb < 1:
         fail("--keep-days and --keep-mb must be at least 1")

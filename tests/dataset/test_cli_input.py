@@ -23,6 +23,10 @@ from probe.cli import app
         (["collector", "serve", "--store", "s3://"], "s3://BUCKET"),
         (["collector", "serve", "--port", "70000"], "--port"),
         (["collector", "serve", "--workers", "0"], "--workers"),
+        # Issue 21: nan and inf turned the rate limit off (a later bad option stops the collector from starting
+        # had --rate passed).
+        (["collector", "serve", "--rate", "nan", "--max-header-bytes", "1"], "--rate must be 0 or more"),
+        (["collector", "serve", "--rate", "inf", "--max-header-bytes", "1"], "--rate must be 0 or more"),
         (["dataset", "export", "--since", "last week"], "--since"),
     ],
 )
