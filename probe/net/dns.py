@@ -51,6 +51,10 @@ class Question:
     transaction_id: int
     tags: tuple[str, ...] = ()
 
+    def not_sent(self, failure: str, t0: float, t: float) -> DNSQuery:
+        """The record of a query not sent: its server had failed this run already (`failure` is how)."""
+        return replace(self, tags=self.tags + (Tag.NOT_SENT.value,)).failed(failure, t0, t)
+
     def failed(self, failure: str, t0: float, t: float) -> DNSQuery:
         return DNSQuery(
             engine=self.engine,

@@ -28,6 +28,12 @@ _MEDIA_TYPE = "application/dns-message"
 # A DNS message is at most 65,535 bytes (RFC 1035 4.2.2's length prefix; RFC 8484 carries one message): a body
 # longer than that is no answer, and reading it whole let a hostile server drive the probe to 2.9 GB (issue 21).
 MAX_BODY = 65535
+# A server that takes queries and answers none of them in time (a byte a second, or a connection a censor froze
+# after the handshake) holds each of the 32 slots below for a whole timeout, and a run's 2 x hosts x DoH URLs
+# queries wait their turn: a thousand endpoints, 6,000 queries, some 16 minutes at the default 5 s, far past the
+# bound a run keeps whatever its peers do (issue 21). After this many queries to one URL in a row ended at their
+# deadline, none answered in between, the URL is taken as stalled for the run.
+STALLED_AFTER = 16
 
 
 class DoHClient:
@@ -36,12 +42,14 @@ class DoHClient:
     The first query to a server goes alone: HTTP/2 queues every other request for that origin behind the one
     connection being opened, so a server that does not answer (DoH is often blocked where it matters) would
     otherwise cost one timeout per query, one after another. When the first query cannot even connect, the
-    server is marked unreachable for the run and later queries fail at once with the same failure.
+    server is marked unreachable for the run and later queries fail at once with the same failure; so do they
+    once STALLED_AFTER queries in a row timed out. Such a query was never sent, and says so (tag `not_sent`).
     """
 
     def __init__(self, context: ssl.SSLContext, timeout: float) -> None:
         self._timeout = timeout  # for the whole request, the answer's body included (httpx's is per read)
         self._first_contact: dict[str, asyncio.Future[str | None]] = {}
+        self._timeouts_in_a_row: dict[str, int] = {}
         # Requests in flight at once: httpcore scans its whole queue for each one, so thousands queued at once
         # cost seconds of CPU (and a DoH service should not see a flood from one volunteer anyway).
         self._in_flight = asyncio.Semaphore(32)
@@ -87,7 +95,24 @@ class DoHClient:
         else:
             unreachable = await asyncio.shield(contact)
             if unreachable is not None:
-                return question.failed(unreachable, t0, clock())
+                return question.not_sent(unreachable, t0, clock())
+        if self._timeouts_in_a_row.get(url, 0) >= STALLED_AFTER:
+            return question.not_sent(Failure.GENERIC_TIMEOUT_ERROR.value, t0, clock())
+        record = await self._exchange(url, query, question, clock, t0, contact if first else None)
+        timed_out = record.failure == Failure.GENERIC_TIMEOUT_ERROR.value
+        self._timeouts_in_a_row[url] = self._timeouts_in_a_row.get(url, 0) + 1 if timed_out else 0
+        return record
+
+    async def _exchange(
+        self,
+        url: str,
+        query: dns.message.QueryMessage,
+        question: Question,
+        clock: Clock,
+        t0: float,
+        contact: asyncio.Future[str | None] | None,
+    ) -> DNSQuery:
+        """The query sent and its answer read; `contact` is the URL's first contact when this is it."""
         try:
             # One deadline for the whole exchange: a server that sends its answer a byte at a time kept a run
             # alive for minutes under httpx's per-read timeout (issue 21).
@@ -98,11 +123,11 @@ class DoHClient:
             message = dns.message.from_wire(wire)
         except Exception as exc:  # httpx, h2, ssl, dnspython: every error is data for the control
             failure = classify(exc)
-            if first:
+            if contact is not None:
                 contact.set_result(failure if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) else None)
             return question.failed(failure, t0, clock())
         finally:
-            if first and not contact.done():
+            if contact is not None and not contact.done():
                 contact.set_result(None)
         if not query.is_response(message):
             return question.failed(Failure.DNS_REPLY_WITH_WRONG_QUERY_ID.value, t0, clock())

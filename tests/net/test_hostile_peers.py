@@ -4,7 +4,9 @@ peer does, and no read is larger than a real server would ever make it; what was
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import struct
 import time
 from pathlib import Path
 
@@ -14,10 +16,10 @@ from probe.model import Tag
 from probe.net import tcp, tls
 from probe.net.certs import TrustStore
 from probe.net.clock import relative_clock
-from probe.net.dns import MAX_ANSWERS
-from probe.net.doh import MAX_BODY, DoHClient
+from probe.net.dns import MAX_ANSWERS, query_udp
+from probe.net.doh import MAX_BODY, STALLED_AFTER, DoHClient
 from tests.net.hostile import answering, certificates, server_context
-from tests.net.test_dns_udp import answer, ask
+from tests.net.test_dns_udp import Responder, answer, ask
 
 TIMEOUT = 1.0
 
@@ -48,6 +50,33 @@ async def test_a_doh_answer_of_hundreds_of_megabytes_is_cut_at_the_cap(tmp_path:
     assert seconds < TIMEOUT
 
 
+async def test_a_doh_server_that_stalls_every_query_is_given_up_for_the_run(tmp_path: Path) -> None:
+    """A run asks 2 x hosts x DoH URLs queries, 32 at a time: against a server that answers each a byte at a
+    time, every 32 cost a whole timeout (a thousand endpoints: 16 minutes at the default 5 s). Once STALLED_AFTER in
+    a row have timed out, the rest are not sent, and say so."""
+    ca = certificates(tmp_path)
+    trickle = answering("trickle")
+    sent = 0
+
+    async def counting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        sent += 1  # HTTP/1.1 (the only protocol offered): one connection per request in flight
+        await trickle(reader, writer)
+
+    server = await asyncio.start_server(counting, "127.0.0.1", 0, ssl=server_context(tmp_path))
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/dns-query"
+    queries = 200
+    async with server, DoHClient(TrustStore([ca], system=False).ssl_context(), TIMEOUT) as client:
+        records = await asyncio.gather(*(
+            client.query(url, f"host{n}.example", "A", clock=relative_clock(), transaction_id=n)
+            for n in range(queries)
+        ))  # fmt: skip
+    assert all(r.failure == "generic_timeout_error" for r in records)
+    not_sent = [r for r in records if Tag.NOT_SENT.value in r.tags]
+    assert sent <= 1 + 32 + STALLED_AFTER < queries, f"{sent} of {queries} queries sent to a server that answers none"
+    assert len(not_sent) == queries - sent
+
+
 async def test_a_flood_of_answers_to_one_query_is_cut_and_says_so() -> None:
     def reply(query: dns.message.Message, nth: int) -> list[tuple[float, bytes]]:
         return [(0.0, answer(query, f"203.0.113.{n % 250 + 1}")) for n in range(500)] if nth == 1 else []
@@ -56,6 +85,44 @@ async def test_a_flood_of_answers_to_one_query_is_cut_and_says_so() -> None:
     assert len(records) == MAX_ANSWERS
     assert Tag.TRUNCATED.value in records[-1].tags
     assert all(Tag.TRUNCATED.value not in r.tags for r in records[:-1])
+
+
+async def test_a_tcp_fallback_answered_a_byte_at_a_time_ends_at_the_deadline() -> None:
+    """A truncated UDP answer sends the query to TCP, where the server announces 65,535 bytes and sends one every
+    0.2 s: the fallback ends at its deadline, not after hours."""
+
+    handlers: list[asyncio.Task[None]] = []
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            (length,) = struct.unpack("!H", await reader.readexactly(2))
+            await reader.readexactly(length)
+            writer.write(b"\xff\xff")
+            for _ in range(50):
+                writer.write(b"\0")
+                await writer.drain()
+                await asyncio.sleep(0.2)
+        writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: Responder(lambda q, n: [(0.0, answer(q, tc=True))]), local_addr=("127.0.0.1", port)
+    )
+    started = time.monotonic()
+    try:
+        records = await query_udp("127.0.0.1", port, "example.org", "A", timeout=TIMEOUT, late_window=0.1,
+                                  clock=relative_clock(), transaction_id=1)  # fmt: skip
+    finally:
+        transport.close()
+        server.close()
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+    assert [r.engine for r in records] == ["udp", "tcp"]
+    assert records[1].failure == "generic_timeout_error"
+    assert time.monotonic() - started < 2 * TIMEOUT
 
 
 async def test_a_certificate_chain_longer_than_any_ca_issues_is_cut_and_says_so(tmp_path: Path) -> None:
