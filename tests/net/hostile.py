@@ -10,9 +10,14 @@ import argparse
 import asyncio
 import contextlib
 import ssl
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import trustme
+
+from tests.dataset.servers import Process
 
 TRICKLE_EVERY = 0.2  # seconds between two bytes of a trickled answer
 HUGE_BODY = 300 * 1024 * 1024  # the answer that drove the probe to 2.9 GB
@@ -78,6 +83,36 @@ async def serve_forever(mode: str, port: int, certs: Path) -> None:
     server = await asyncio.start_server(handler, "127.0.0.1", port, ssl=context)
     async with server:
         await server.serve_forever()
+
+
+def serve_in(netns: str, mode: str, port: int, certs: Path, log: Path) -> Process:
+    """`python -m tests.net.hostile MODE` started in `netns`, once it takes connections."""
+    argv = ["ip", "netns", "exec", netns, sys.executable, "-m", "tests.net.hostile", mode, "--port", str(port)]
+    process = Process([*argv, "--certs", str(certs)], log)
+    process.start()
+    wait = (
+        "import socket, time\nfor _ in range(200):\n    try:\n"
+        f"        socket.create_connection(('127.0.0.1', {port}), 1).close(); break\n"
+        "    except OSError: time.sleep(0.05)\nelse: raise SystemExit(1)"
+    )
+    ready = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", wait], timeout=30, check=False)
+    if ready.returncode != 0:
+        process.stop()
+        raise RuntimeError(f"the {mode} server did not start: {process.log_text()}")
+    return process
+
+
+def target_list(path: Path, endpoints: Sequence[tuple[str, str]], port: int = 8443) -> Path:
+    """A target list of (service, host) endpoints, all served by the TLS server on 127.0.0.1:`port`."""
+    path.write_text(
+        'version = "test"\n'
+        + "".join(
+            f'[[endpoint]]\nservice = "{service}"\nhost = "{host}"\nport = {port}\nprotocol = "tls"\n'
+            f'sni = "localhost"\nfallback_addresses = ["127.0.0.1"]\n'
+            for service, host in endpoints
+        )
+    )
+    return path
 
 
 def main() -> None:

@@ -19,8 +19,7 @@ import pytest
 
 from probe.runner import timeout_chain
 from tests import netns as empty
-from tests.dataset.servers import Process
-from tests.net.hostile import certificates
+from tests.net.hostile import certificates, serve_in, target_list
 
 TIMEOUT = 1.0
 LATE_WINDOW = 2.0  # the runner's default (RunConfig.late_window)
@@ -32,20 +31,6 @@ def netns() -> Iterator[str]:
     with empty.empty_netns("hp") as name:
         subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
         yield name
-
-
-def _serve(netns: str, mode: str, port: int, certs: Path, log: Path) -> Process:
-    argv = ["ip", "netns", "exec", netns, sys.executable, "-m", "tests.net.hostile", mode, "--port", str(port)]
-    process = Process([*argv, "--certs", str(certs)], log)
-    process.start()
-    wait = (
-        "import socket, time\nfor _ in range(200):\n    try:\n"
-        f"        socket.create_connection(('127.0.0.1', {port}), 1).close(); break\n"
-        "    except OSError: time.sleep(0.05)\nelse: raise SystemExit(1)"
-    )
-    ready = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", wait], timeout=30, check=False)
-    assert ready.returncode == 0, process.log_text()
-    return process
 
 
 def _limit_memory() -> None:
@@ -61,23 +46,14 @@ def test_a_run_against_a_hostile_doh_server_ends_in_time_and_writes_its_file(
     """`trickle`: a byte every 0.2 s; `huge`: 300 MB as fast as the probe reads (it drove a run to 2.9 GB)."""
     certs = tmp_path / "certs"
     ca = certificates(certs)
-    targets = tmp_path / "targets.toml"
-    endpoints = [("control", "control.example"), ("line", "line.example")]
-    targets.write_text(
-        'version = "test"\n'
-        + "".join(
-            f'[[endpoint]]\nservice = "{service}"\nhost = "{host}"\nport = 8443\nprotocol = "tls"\n'
-            f'sni = "localhost"\nfallback_addresses = ["127.0.0.1"]\n'
-            for service, host in endpoints
-        )
-    )
+    targets = target_list(tmp_path / "targets.toml", [("control", "control.example"), ("line", "line.example")])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROBE_", "XDG_"))}
     env["PROBE_HOME"] = str(tmp_path / "home")
     probe = ["ip", "netns", "exec", netns, sys.executable, "-m", "probe"]
     subprocess.run([*probe, "init", "--accept-risks", "--no-upload"], env=env, capture_output=True, check=True)
     servers = [
-        _serve(netns, "tls", 8443, certs, tmp_path / "tls.log"),
-        _serve(netns, mode, 8444, certs, tmp_path / "doh.log"),
+        serve_in(netns, "tls", 8443, certs, tmp_path / "tls.log"),
+        serve_in(netns, mode, 8444, certs, tmp_path / "doh.log"),
     ]
     bound = 3 * timeout_chain(TIMEOUT, LATE_WINDOW)
     results = tmp_path / "results"
