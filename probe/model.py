@@ -105,8 +105,8 @@ class Tag(StrEnum):
     # any resolver sends, a certificate chain longer than any CA issues); the record keeps what came first.
     TRUNCATED = "truncated"
     # Issue 21: a query never sent, because its server had failed this run already: a DoH server that could not be
-    # reached at first contact, or one that let STALLED_AFTER queries in a row run into their deadline (it would
-    # otherwise hold the run for a timeout per 32 queries). The record's failure is how the server failed.
+    # reached at first contact, or one that stalled (probe.net.doh.STALLED_AFTER: it would otherwise hold the run
+    # for a timeout per 32 queries). The record's failure is how the server failed.
     NOT_SENT = "not_sent"
 
 

@@ -32,8 +32,10 @@ MAX_BODY = 65535
 # after the handshake) holds each of the 32 slots below for a whole timeout, and a run's 2 x hosts x DoH URLs
 # queries wait their turn: a thousand endpoints, 6,000 queries, some 16 minutes at the default 5 s, far past the
 # bound a run keeps whatever its peers do (issue 21). After this many queries to one URL in a row ended at their
-# deadline, none answered in between, the URL is taken as stalled for the run.
+# deadline, and nothing came back from it for STALLED_TIMEOUTS timeouts (not one burst of queries caught together
+# behind a lost segment, on a lossy path), the URL is taken as stalled for the run.
 STALLED_AFTER = 16
+STALLED_TIMEOUTS = 3
 
 
 class DoHClient:
@@ -42,14 +44,15 @@ class DoHClient:
     The first query to a server goes alone: HTTP/2 queues every other request for that origin behind the one
     connection being opened, so a server that does not answer (DoH is often blocked where it matters) would
     otherwise cost one timeout per query, one after another. When the first query cannot even connect, the
-    server is marked unreachable for the run and later queries fail at once with the same failure; so do they
-    once STALLED_AFTER queries in a row timed out. Such a query was never sent, and says so (tag `not_sent`).
+    server is marked unreachable for the run and later queries fail at once with the same failure; so do they once
+    the server has stalled (STALLED_AFTER). Such a query was never sent, and says so (tag `not_sent`).
     """
 
     def __init__(self, context: ssl.SSLContext, timeout: float) -> None:
         self._timeout = timeout  # for the whole request, the answer's body included (httpx's is per read)
         self._first_contact: dict[str, asyncio.Future[str | None]] = {}
         self._timeouts_in_a_row: dict[str, int] = {}
+        self._last_progress: dict[str, float] = {}  # loop time of the URL's last answer (or of its first query)
         # Requests in flight at once: httpcore scans its whole queue for each one, so thousands queued at once
         # cost seconds of CPU (and a DoH service should not see a flood from one volunteer anyway).
         self._in_flight = asyncio.Semaphore(32)
@@ -96,12 +99,24 @@ class DoHClient:
             unreachable = await asyncio.shield(contact)
             if unreachable is not None:
                 return question.not_sent(unreachable, t0, clock())
-        if self._timeouts_in_a_row.get(url, 0) >= STALLED_AFTER:
+        if self._stalled(url):
             return question.not_sent(Failure.GENERIC_TIMEOUT_ERROR.value, t0, clock())
+        now = asyncio.get_running_loop().time
+        self._last_progress.setdefault(url, now())
         record = await self._exchange(url, query, question, clock, t0, contact if first else None)
-        timed_out = record.failure == Failure.GENERIC_TIMEOUT_ERROR.value
-        self._timeouts_in_a_row[url] = self._timeouts_in_a_row.get(url, 0) + 1 if timed_out else 0
+        if record.failure == Failure.GENERIC_TIMEOUT_ERROR.value:
+            self._timeouts_in_a_row[url] = self._timeouts_in_a_row.get(url, 0) + 1
+        else:
+            self._timeouts_in_a_row[url] = 0
+            self._last_progress[url] = now()
         return record
+
+    def _stalled(self, url: str) -> bool:
+        """Whether `url` has let STALLED_AFTER queries in a row time out, with nothing back for STALLED_TIMEOUTS."""
+        if self._timeouts_in_a_row.get(url, 0) < STALLED_AFTER:
+            return False
+        quiet = asyncio.get_running_loop().time() - self._last_progress[url]
+        return quiet >= STALLED_TIMEOUTS * self._timeout
 
     async def _exchange(
         self,

@@ -44,15 +44,15 @@ def server_context(folder: Path, alpn: tuple[str, ...] = ("http/1.1",)) -> ssl.S
     return context
 
 
-async def _request(reader: asyncio.StreamReader) -> None:
-    """Read one HTTP/1.1 request (head and body) off `reader`."""
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """Read one HTTP/1.1 request (head and body) off `reader`; its body."""
     head = await reader.readuntil(b"\r\n\r\n")
     length = 0
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value)
-    await reader.readexactly(length)
+    return await reader.readexactly(length)
 
 
 def answering(mode: str, content_type: bytes = b"application/dns-message"):  # type: ignore[no-untyped-def]
@@ -61,7 +61,7 @@ def answering(mode: str, content_type: bytes = b"application/dns-message"):  # t
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
-            await _request(reader)
+            await read_request(reader)
             size = HUGE_BODY if mode == "huge" else 100_000
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\nContent-Length: %d\r\n\r\n" % size)
             sent = 0
