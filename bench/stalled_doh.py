@@ -2,8 +2,8 @@
 the whole run take, in timeout chains, as the list grows?
 
 DoH queries go 32 at a time, so before the stall rule each 32 of a run's 2 x hosts x DoH URLs queries cost a whole
-timeout; now a URL is given up after 16 timeouts in a row with nothing back for three timeouts
-(probe.net.doh.STALLED_AFTER, STALLED_TIMEOUTS). Prints, per list size: the run's wall time, that time in chains
+timeout; now a URL is given up after 16 timeouts in a row over three timeouts or more (probe.net.doh.STALLED_AFTER,
+STALLED_TIMEOUTS). Prints, per list size: the run's wall time, that time in chains
 (`probe.runner.timeout_chain`; the documented bound is 3), the DoH queries sent and recorded unsent (`not_sent`),
 and the peak memory of the runs so far. bench.scale measures runs without a hostile peer: a thousand endpoints take
 more than a chain of CPU time on a slow machine whatever the DoH server does.

@@ -31,9 +31,9 @@ MAX_BODY = 65535
 # A server that takes queries and answers none of them in time (a byte a second, or a connection a censor froze
 # after the handshake) holds each of the 32 slots below for a whole timeout, and a run's 2 x hosts x DoH URLs
 # queries wait their turn: a thousand endpoints, 6,000 queries, some 16 minutes at the default 5 s, far past the
-# bound a run keeps whatever its peers do (issue 21). After this many queries to one URL in a row ended at their
-# deadline, and nothing came back from it for STALLED_TIMEOUTS timeouts (not one burst of queries caught together
-# behind a lost segment, on a lossy path), the URL is taken as stalled for the run.
+# bound a run keeps whatever its peers do (issue 21). Once this many queries to one URL in a row ended at their
+# deadline, the first of them sent STALLED_TIMEOUTS timeouts ago or more (so not one burst of queries caught
+# together behind a lost segment on a lossy path), the URL is taken as stalled for the run.
 STALLED_AFTER = 16
 STALLED_TIMEOUTS = 3
 
@@ -51,8 +51,8 @@ class DoHClient:
     def __init__(self, context: ssl.SSLContext, timeout: float) -> None:
         self._timeout = timeout  # for the whole request, the answer's body included (httpx's is per read)
         self._first_contact: dict[str, asyncio.Future[str | None]] = {}
-        self._timeouts_in_a_row: dict[str, int] = {}
-        self._last_progress: dict[str, float] = {}  # loop time of the URL's last answer (or of its first query)
+        # Per URL: queries timed out in a row, and the loop time at which the first of them was sent.
+        self._timeouts_in_a_row: dict[str, tuple[int, float]] = {}
         # Requests in flight at once: httpcore scans its whole queue for each one, so thousands queued at once
         # cost seconds of CPU (and a DoH service should not see a flood from one volunteer anyway).
         self._in_flight = asyncio.Semaphore(32)
@@ -99,24 +99,18 @@ class DoHClient:
             unreachable = await asyncio.shield(contact)
             if unreachable is not None:
                 return question.not_sent(unreachable, t0, clock())
-        if self._stalled(url):
+        loop = asyncio.get_running_loop()
+        count, since = self._timeouts_in_a_row.get(url, (0, 0.0))
+        if count >= STALLED_AFTER and loop.time() - since >= STALLED_TIMEOUTS * self._timeout:
             return question.not_sent(Failure.GENERIC_TIMEOUT_ERROR.value, t0, clock())
-        now = asyncio.get_running_loop().time
-        self._last_progress.setdefault(url, now())
+        sent = loop.time()
         record = await self._exchange(url, query, question, clock, t0, contact if first else None)
-        if record.failure == Failure.GENERIC_TIMEOUT_ERROR.value:
-            self._timeouts_in_a_row[url] = self._timeouts_in_a_row.get(url, 0) + 1
+        if record.failure != Failure.GENERIC_TIMEOUT_ERROR.value:
+            self._timeouts_in_a_row.pop(url, None)
         else:
-            self._timeouts_in_a_row[url] = 0
-            self._last_progress[url] = now()
+            count, since = self._timeouts_in_a_row.get(url, (0, sent))
+            self._timeouts_in_a_row[url] = (count + 1, min(since, sent))
         return record
-
-    def _stalled(self, url: str) -> bool:
-        """Whether `url` has let STALLED_AFTER queries in a row time out, with nothing back for STALLED_TIMEOUTS."""
-        if self._timeouts_in_a_row.get(url, 0) < STALLED_AFTER:
-            return False
-        quiet = asyncio.get_running_loop().time() - self._last_progress[url]
-        return quiet >= STALLED_TIMEOUTS * self._timeout
 
     async def _exchange(
         self,

@@ -53,7 +53,7 @@ async def test_a_doh_answer_of_hundreds_of_megabytes_is_cut_at_the_cap(tmp_path:
 async def test_a_doh_server_that_stalls_every_query_is_given_up_for_the_run(tmp_path: Path) -> None:
     """A run asks 2 x hosts x DoH URLs queries, 32 at a time: against a server that answers each a byte at a
     time, every 32 cost a whole timeout (a thousand endpoints: 16 minutes at the default 5 s). Once STALLED_AFTER in
-    a row have timed out and nothing came back for STALLED_TIMEOUTS timeouts, the rest are not sent, and say so."""
+    a row have timed out, over STALLED_TIMEOUTS timeouts or more, the rest are not sent, and say so."""
     ca = certificates(tmp_path)
     trickle = answering("trickle")
     sent = 0
