@@ -112,7 +112,7 @@ def export(source: Store, out: Store | Path | None = None, since: date | None = 
                 continue
             files += 1
             probe_id, data = parsed
-            for number, line in _lines(data, key, skipped):
+            for number, line in fitting_lines(data, key, skipped):
                 ident = (probe_id, str(line.get("id", f"{sha}:{number}")))
                 if ident in seen:
                     duplicates += 1
@@ -182,7 +182,7 @@ def _read(
     return probe_id, data
 
 
-def _lines(data: bytes, key: str, skipped: list[tuple[str, str]]) -> Iterator[tuple[int, dict[str, Any]]]:
+def fitting_lines(data: bytes, key: str, skipped: list[tuple[str, str]]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(number, line) of every line that fits the shape the rows are built from (`probe.collector.schema`, which
     the collector also checks at upload); a line that does not, stored before that check or by hand, is skipped
     and reported (`skipped`), so that no stored file can stop an export (issue 21)."""

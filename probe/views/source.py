@@ -91,7 +91,7 @@ def open_results(con: Any, folder: Path, probe_id: str = "") -> Input:
     table = pa.Table.from_batches(batches, schema=full)
     con.register("raw", table)
     _finish_view(con)
-    unread = {s.split(": ", 1)[0] for s in skipped if "line(s) without" not in s}
+    unread = {s.split(": ", 1)[0] for s in skipped if " line(s) " not in s}
     kept = [p for p in files if str(p.relative_to(folder)) not in unread]
     return Input("results", len(kept), _hash_files(folder, kept), tuple(skipped))
 
@@ -99,20 +99,29 @@ def open_results(con: Any, folder: Path, probe_id: str = "") -> Input:
 def _result_batches(folder: Path, files: Sequence[Path], probe_id: str, full: Any, skipped: list[str]) -> Iterator[Any]:
     import pyarrow as pa
 
-    from probe import jsonlines
-    from probe.collector.export import measurement_row
+    from probe import readfile
+    from probe.collector.export import fitting_lines, measurement_row
 
     rows: list[dict[str, Any]] = []
     for path in files:
-        data = path.read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        try:
-            lines = list(jsonlines.decode_lines(data))
-        except ValueError as exc:  # a damaged file is named on the page, and the rest still counts
-            skipped.append(f"{path.relative_to(folder)}: {exc}")
+        try:  # bounded: a result file is a few MB (issue 21: every read has a size cap)
+            data = readfile.read_bytes(path, readfile.RESULT_FILE)
+        except OSError as exc:
+            skipped.append(f"{path.relative_to(folder)}: cannot be read ({exc.strerror or exc})")
             continue
+        sha = hashlib.sha256(data).hexdigest()
+        # Lines that are no measurement of this shape (damaged, or edited by hand) are left out, as the export leaves
+        # them out: the row builder reads fields by type, and raised on them (issue 21).
+        name = str(path.relative_to(folder))
+        misfits: list[tuple[str, str]] = []
+        lines = list(fitting_lines(data, name, misfits))
+        if misfits and not lines:  # a damaged file is named on the page, and the rest still counts
+            skipped.append(f"{name}: {misfits[0][1]}")
+            continue
+        if misfits:
+            skipped.append(f"{name}: {len(misfits)} line(s) that do not fit left out ({misfits[0][1]})")
         undated = 0
-        for number, line in enumerate(lines, start=1):
+        for number, line in lines:
             service, row = measurement_row(line, probe_id, sha, number)
             if row["test_start_time"] is None:  # no day to put it on (the collector refuses such lines)
                 undated += 1
