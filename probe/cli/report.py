@@ -28,7 +28,8 @@ def report_errors() -> Iterator[None]:
 def report(
     out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
     results_dir: Annotated[
-        Path | None, typer.Option(help="The result files to show (default: settings, ./results).")
+        Path | None,
+        typer.Option(help="The result files to show (default: the results folder `probe status` names)."),
     ] = None,
 ) -> None:
     """Write what this probe found over time as one self-contained HTML file with plots, from its own result

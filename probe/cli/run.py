@@ -29,7 +29,8 @@ def run(
         float | None, typer.Option(help="Seconds allowed for each network operation (default: settings, 5).")
     ] = None,
     results_dir: Annotated[
-        Path | None, typer.Option(help="Where result files are written (default: settings, ./results).")
+        Path | None,
+        typer.Option(help="Where result files are written (default: the results folder `probe status` names)."),
     ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a machine summary (JSON) and nothing else.")
