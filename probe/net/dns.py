@@ -168,38 +168,41 @@ async def query_udp(
         deadline = t0 + timeout
         next_send = t0 + resend_every
         stop = deadline
-        while (now := clock()) < stop:
-            wake = min(stop, next_send) if answered is None else stop
-            try:
-                async with asyncio.timeout(max(wake - now, 0.001)):
-                    data = await loop.sock_recv(sock, 65535)
-            except TimeoutError:
-                if answered is None and clock() >= next_send:
-                    next_send += resend_every
-                    sent.append(make_query(name, query_type))
-                    await _send_quietly(loop, sock, sent[-1].to_wire())
-                continue
-            except OSError as exc:
-                # ICMP port unreachable and friends. An injector may still answer, so keep listening a while.
-                error = error or classify(exc)
-                stop = min(deadline, clock() + late_window)
-                continue
-            t = clock()
-            if answered is None:
-                response, answered = _parse(data, sent)
-                if response is None:
+        receiver = _Receiver(loop, sock)
+        try:
+            while (now := clock()) < stop:
+                wake = min(stop, next_send) if answered is None else stop
+                try:
+                    data = await receiver.next(max(wake - now, 0.001))
+                except OSError as exc:
+                    # ICMP port unreachable and friends. An injector may still answer, so keep listening a while.
+                    error = error or classify(exc)
+                    stop = min(deadline, clock() + late_window)
                     continue
-                if on_first_answer is not None:
-                    on_first_answer()
-                stop = t + late_window
-                truncated = bool(response.flags & dns.flags.TC)
-                records.append(question.answered(response, data, t0, t))
-            else:
-                response, _ = _parse(data, [answered])
-                if response is not None and len(records) < MAX_ANSWERS:
-                    records.append(question.answered(response, data, t0, t, (Tag.LATE_RESPONSE.value,)))
-                elif response is not None and Tag.TRUNCATED.value not in records[-1].tags:
-                    records[-1] = replace(records[-1], tags=records[-1].tags + (Tag.TRUNCATED.value,))
+                if data is None:
+                    if answered is None and clock() >= next_send:
+                        next_send += resend_every
+                        sent.append(make_query(name, query_type))
+                        await _send_quietly(loop, sock, sent[-1].to_wire())
+                    continue
+                t = clock()
+                if answered is None:
+                    response, answered = _parse(data, sent)
+                    if response is None:
+                        continue
+                    if on_first_answer is not None:
+                        on_first_answer()
+                    stop = t + late_window
+                    truncated = bool(response.flags & dns.flags.TC)
+                    records.append(question.answered(response, data, t0, t))
+                else:
+                    response, _ = _parse(data, [answered])
+                    if response is not None and len(records) < MAX_ANSWERS:
+                        records.append(question.answered(response, data, t0, t, (Tag.LATE_RESPONSE.value,)))
+                    elif response is not None and Tag.TRUNCATED.value not in records[-1].tags:
+                        records[-1] = replace(records[-1], tags=records[-1].tags + (Tag.TRUNCATED.value,))
+        finally:
+            await receiver.close()
     if not records:
         return (question.failed(error or Failure.GENERIC_TIMEOUT_ERROR.value, t0, clock()),)
     if truncated:
@@ -219,6 +222,41 @@ async def _tcp_fallback(
     except Exception as exc:  # dnspython raises OSError, Timeout, BadResponse, FormError...: all are data here
         return question.failed(classify(exc), t0, clock())
     return question.answered(response, response.to_wire(), t0, clock())
+
+
+class _Receiver:
+    """One socket's datagrams, waited for with timeouts that never lose one.
+
+    A `sock_recv` cancelled by its timeout in the very turn of the event loop that read its datagram drops the
+    datagram: the cancellation wins over the result. On a loaded machine the loop wakes late, with the answers
+    and the resend timer due together, and the first answer, an injector's, was lost that way: the genuine one
+    was taken for the only one and a DNS injection judged `ok` (lab: dns_injection_two_answers). So one receive
+    stays pending from one wait to the next, and a wait that times out leaves it be.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._pending: asyncio.Future[bytes] | None = None
+
+    async def next(self, timeout: float) -> bytes | None:
+        """The next datagram, or None once `timeout` seconds have passed; raises the socket's error (ICMP)."""
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._loop.sock_recv(self._sock, 65535))
+        done, _ = await asyncio.wait((self._pending,), timeout=timeout)
+        if not done:
+            return None
+        received, self._pending = self._pending, None
+        return received.result()
+
+    async def close(self) -> None:
+        """Stop the pending receive, and wait until it has let go of the socket (before the socket is closed)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            await asyncio.wait((self._pending,))
+            if not self._pending.cancelled():
+                self._pending.exception()  # read, so asyncio does not log it as never retrieved
+            self._pending = None
 
 
 async def _send_quietly(loop: asyncio.AbstractEventLoop, sock: socket.socket, wire: bytes) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import time
 from collections.abc import Callable
 
 import dns.flags
@@ -118,6 +119,31 @@ async def test_responses_with_another_id_are_ignored() -> None:
 
     records, _ = await ask(reply)
     assert [r.addresses() for r in records] == [("192.0.2.1",)]
+
+
+async def test_answers_that_arrive_while_the_loop_is_busy_are_all_kept() -> None:
+    """A loaded machine: the event loop wakes late, with both answers waiting and the resend timer due in the
+    same turn. The first answer (the injector's) must not be lost to the timer: it once was, and the genuine
+    answer, taken for the only one, made a DNS injection `ok`."""
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.setblocking(False)
+
+        async def busy_responder() -> None:
+            data, client = await loop.sock_recvfrom(server, 512)
+            query = dns.message.from_wire(data)
+            server.sendto(answer(query, "10.10.34.35"), client)  # the injector's, first
+            server.sendto(answer(query, "203.0.113.10"), client)  # the genuine one
+            time.sleep(0.5)  # the whole loop stalls past the resend timer (0.2 s), as under load
+
+        responder = asyncio.ensure_future(busy_responder())
+        records = await query_udp(
+            "127.0.0.1", server.getsockname()[1], "talk.kakao.com", "A", timeout=2.0, late_window=0.3,
+            clock=relative_clock(), transaction_id=1, resend_every=0.2,
+        )  # fmt: skip
+        await responder
+    assert [r.addresses() for r in records] == [("10.10.34.35",), ("203.0.113.10",)]
 
 
 async def test_rcode_failures() -> None:
