@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tests.lab import plan as addr
+from tests.lab.injectors import dns_wire
 from tests.lab.plan import Select
 
 
@@ -103,5 +104,4 @@ CensorPart = Rules | ResolverLie | DNSInjection | FinInjection | ServfailRewrite
 def dns_name_hex(name: str) -> str:
     """The name in DNS wire format as an iptables --hex-string ("|05|kakao|03|com|00|", all in hex): it appears
     uncompressed in the question section of every query and response for the name."""
-    wire = b"".join(bytes([len(label)]) + label.encode() for label in name.rstrip(".").split(".")) + b"\x00"
-    return "|" + wire.hex() + "|"
+    return "|" + dns_wire(name).hex() + "|"

@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = threading.Semaphore(0)
     # A kernel (BPF) filter per sniffer: scapy dissects only the packets the injector may act on, so it keeps
-    # pace with a probe's burst of connections and answers within milliseconds.
+    # pace with a probe's burst of connections and queries and answers within milliseconds.
     running = [
         AsyncSniffer(iface=iface, filter=bpf, prn=prn, store=False, started_callback=started.release)
         for iface, bpf, prn in sniffers
@@ -106,6 +106,33 @@ def main(argv: list[str]) -> int:
 
 Sniffer = tuple[str, str, Callable[[Any], None]]  # interface, BPF filter, what to do with a packet
 Send = Callable[[Any], Any]
+
+
+def dns_wire(name: str) -> bytes:
+    """`name` as DNS writes it in a question: length-prefixed labels and a final zero."""
+    return b"".join(bytes([len(label)]) + label.encode() for label in name.rstrip(".").split(".")) + b"\x00"
+
+
+def question_filter(names: list[str]) -> str:
+    """A BPF filter expression true for a UDP DNS packet (query or response) whose question is one of `names`.
+
+    The question's name starts right after the 8-byte UDP and the 12-byte DNS header, uncompressed in queries and
+    responses alike; it is compared in 4-, 2- and 1-byte slices, the final zero included (no longer name matches).
+    Without it every DNS query crossing the censor was dissected in Python (some 440 a run of the probe and its
+    self-test, against some 25 for the censored names): beside four labs and two CPU burners the injector fell
+    up to 2.8 s behind (0.5 s with the filter), its forged answer came after the genuine one, and could come after
+    the probe had stopped listening.
+    """
+    alternatives = []
+    for name in names:
+        wire = dns_wire(name.lower())
+        at, slices = 0, []
+        while at < len(wire):
+            size = 4 if len(wire) - at >= 4 else 2 if len(wire) - at >= 2 else 1
+            slices.append(f"udp[{20 + at}:{size}] = 0x{wire[at : at + size].hex()}")
+            at += size
+        alternatives.append("(" + " and ".join(slices) + ")")
+    return "(" + " or ".join(alternatives) + ")"
 
 
 def dns_injector(
@@ -176,9 +203,10 @@ def dns_injector(
         late = IP(src=pkt[IP].src, dst=pkt[IP].dst) / UDP(sport=53, dport=pkt[UDP].dport) / Raw(payload)
         threading.Timer(delay, send, args=(late,)).start()
 
-    sniffers: list[Sniffer] = [(client_if, "udp dst port 53", on_query)]
+    questions = question_filter(names)
+    sniffers: list[Sniffer] = [(client_if, f"udp dst port 53 and {questions}", on_query)]
     if not spare_resolver:
-        sniffers.append((server_if, f"udp and src host {resolver} and src port 53", on_response))
+        sniffers.append((server_if, f"udp and src host {resolver} and src port 53 and {questions}", on_response))
     return sniffers
 
 
@@ -205,7 +233,7 @@ def servfail_rewriter(send: Send, server_if: str, resolver: str, names: list[str
         message.set_rcode(dns.rcode.SERVFAIL)
         send(IP(src=pkt[IP].src, dst=pkt[IP].dst) / UDP(sport=53, dport=pkt[UDP].dport) / Raw(message.to_wire()))
 
-    return [(server_if, f"udp and src host {resolver} and src port 53", on_response)]
+    return [(server_if, f"udp and src host {resolver} and src port 53 and {question_filter(names)}", on_response)]
 
 
 def fin_injector(send: Send, client_if: str, ports: list[int], snis: list[str]) -> list[Sniffer]:
