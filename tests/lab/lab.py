@@ -195,6 +195,14 @@ class Lab:
         for ns in (self.client_ns, self.server_ns):
             run(["ip", "-n", ns, "link", "del", "eth0"], check=False)
         delete_namespace(self.censor_ns)
+        # The server's side of the scenario's connections goes too (the client's goes with its namespace; the
+        # interception box's, from the censor, with the censor's). A server socket whose replies the censor dropped
+        # resends them for minutes, one in TIME-WAIT stays a minute, and the next client binds its ports afresh
+        # (the probe binds before it connects): it may take the same port to the same server, and its SYN then
+        # meets the old connection (a challenge ACK, a reset, the SYN resent a second later) and the old one's
+        # segments join its flow. Killed with the links gone, whatever reset they send reaches no one.
+        peers = [word for link in (addr.CLIENT_LINK, addr.SERVER_LINK) for word in ("or", "dst", link)][1:]
+        run(["ss", "-K", "-t", "-n", "state", "all", "(", *peers, ")"], ns=self.server_ns, check=False)
 
     def _build_router(self) -> None:
         ns = self.censor_ns

@@ -21,6 +21,7 @@ CENSOR_SERVER_SIDE = "198.51.100.17"
 SERVER = "198.51.100.18"
 LINK_PREFIX = 28
 CLIENT_LINK = "198.51.100.0/28"
+SERVER_LINK = "198.51.100.16/28"
 
 SYSTEM_RESOLVER = "198.51.100.53"  # unbound #1: the client's system resolver, the one censors tamper with
 CONTROL_RESOLVER = "198.51.100.54"  # unbound #2: the clean control, DoH on 443 and plain DNS on 53

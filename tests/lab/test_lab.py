@@ -62,6 +62,12 @@ sock.close()
 """
 
 
+_CONNECT_AND_CLOSE = """
+import socket, sys
+socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()
+"""
+
+
 def _dropped(lab: Lab, marker: str) -> int:
     """Packets the censor's rule for `marker` dropped so far."""
     rules = run(["iptables", "-L", "FORWARD", "-v", "-n", "-x"], ns=lab.censor_ns).stdout
@@ -89,6 +95,27 @@ def test_no_connection_outlives_its_censor(lab: Lab) -> None:
         assert left == "", f"the client still has the last scenario's sockets:\n{left}"
         time.sleep(4)  # longer than the orphan's resend interval at this point (at most 3.2 s)
         assert _dropped(lab, marker) == 0
+
+
+def test_no_server_connection_outlives_its_censor(lab: Lab) -> None:
+    """The server keeps no connection of one scenario into the next: its replies to a client that is gone would
+    cross the next censor, and a new connection that binds the same port would meet the old one."""
+    endpoint = lab.plan.first(selftest.CONTROLS)
+    mute = Rules(("-A FORWARD -i {server_if} -p tcp --tcp-flags SYN NONE -j DROP",))  # all but the SYN-ACK
+    with lab.censor((mute,)):
+        # Connect and close: the server's FIN is dropped, so its side stays (LAST-ACK), resending the FIN.
+        argv = [lab.python, "-c", _CONNECT_AND_CLOSE, str(endpoint.address), str(endpoint.target.port)]
+        done = lab.in_client(argv, timeout=30)
+        assert done.returncode == 0, done.stderr
+        left = _server_sockets(lab)
+        assert left, "the server closed its side at once: this test proves nothing"
+    with lab.censor((mute,)):  # muted again: the old connection's resent FIN must not reach the new client
+        assert _server_sockets(lab) == "", "the server still has the last scenario's connections"
+
+
+def _server_sockets(lab: Lab) -> str:
+    """The server's TCP sockets with the client at the far end, in any state (one line each)."""
+    return run(["ss", "-t", "-n", "-H", "state", "all", "dst", addr.CLIENT], ns=lab.server_ns).stdout.strip()
 
 
 def _prove(lab: Lab, scenario: Scenario) -> selftest.Report:
