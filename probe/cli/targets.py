@@ -29,6 +29,9 @@ def list_targets(
             help="Show only what `probe run --service` would measure: this service and the controls; repeatable.",
         ),
     ] = None,
+    no_controls: Annotated[
+        bool, typer.Option("--no-controls", help="As `probe run --no-controls`: without the bundled controls.")
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")] = False,
 ) -> None:
     """Show every endpoint of the target lists, list by list, with its version: id, protocol, host and port,
@@ -40,7 +43,7 @@ def list_targets(
     settings = volunteer.settings()
     targets = targets or list(settings.run.targets) or None
     service = service or list(settings.run.services) or None
-    lists = _load(targets, strict=None)
+    lists = _as_run(_load(targets, strict=None), own=bool(targets), no_controls=no_controls)
     everything = [t for lst in lists for t in lst.targets]
     if service:
         known = target_lists.services(everything)
@@ -86,6 +89,23 @@ def _load(paths: list[Path] | None, *, strict: bool | None) -> tuple[TargetList,
     except target_lists.TargetsError as exc:
         count = len(exc.problems)
         fail(f"invalid target list ({count} problem{'s' if count != 1 else ''}):\n  " + "\n  ".join(exc.problems))
+
+
+def _as_run(lists: tuple[TargetList, ...], *, own: bool, no_controls: bool) -> tuple[TargetList, ...]:
+    """The lists as `probe run` measures them: lists of one's own get the bundled controls they lack (in front,
+    as their own block), and --no-controls leaves the bundled lists' controls out (an own list's stay)."""
+    from dataclasses import replace
+
+    from probe import targets as target_lists
+
+    if no_controls:
+        return lists if own else tuple(replace(x, targets=target_lists.without_controls(x.targets)) for x in lists)
+    if not own:
+        return lists
+    have = {t for x in lists for t in x.targets}
+    added = tuple(t for t in target_lists.with_bundled_controls(have) if t not in have)
+    (controls,) = _load([target_lists.bundled_paths()[target_lists.BUNDLED.index("controls.toml")]], strict=True)
+    return (replace(controls, targets=added), *lists)
 
 
 def _only(target_list: TargetList, wanted: set[Target]) -> TargetList:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -118,7 +119,22 @@ def test_list_of_a_user_file(tmp_path: Path) -> None:
     result = probe("targets", "list", "--targets", str(path))
     assert result.exit_code == 0, result.output
     assert "mine.toml  version mine-1  (2 endpoints)" in result.stdout
-    assert "-  tls://legy.line-apps.com:443" in result.stdout  # no id: shown as "-"
+    assert re.search(r"\n  -  +tls://legy\.line-apps\.com:443", result.stdout)  # no id: shown as "-"
+    # What probe run measures with this list: the bundled controls it lacks come with it, unless --no-controls
+    # (example.org:443 is the list's own control, so the bundled one is not shown twice).
+    assert re.search(r"controls\.toml  version \S+  \(12 endpoints\)", result.stdout)
+    assert "control.apple " in result.stdout and "control.example " not in result.stdout
+    bare = probe("targets", "list", "--targets", str(path), "--no-controls")
+    assert bare.exit_code == 0, bare.output
+    assert "controls.toml" not in bare.stdout and "control.apple" not in bare.stdout
+    assert bare.stdout.rstrip().endswith("2 endpoints in 1 list")
+
+
+def test_list_without_controls_leaves_out_the_bundled_controls() -> None:
+    result = probe("targets", "list", "--no-controls", "--json")
+    assert result.exit_code == 0, result.output
+    endpoints = [e for lst in json.loads(result.stdout)["lists"] for e in lst["endpoints"]]
+    assert endpoints and not [e for e in endpoints if e["role"] == "control"]
 
 
 def test_validate_names_every_problem_and_exits_2(tmp_path: Path) -> None:
