@@ -100,7 +100,7 @@ class Volunteer:
         os.close(slave)
         output = b""
         pending = list(answers)
-        interrupted = 0.0
+        interrupted, heard = 0.0, 0
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             ready, _, _ = select.select([master], [], [], 0.2)
@@ -115,15 +115,17 @@ class Volunteer:
             if pending and pending[0][0].encode() in output.split(b"\n")[-1]:
                 answer = pending.pop(0)[1]
                 if answer == CTRL_C:  # what the terminal does on Ctrl-C: SIGINT to the process
-                    interrupted = time.monotonic()
+                    interrupted, heard = time.monotonic(), len(output)
                     process.send_signal(signal.SIGINT)
                 else:
                     os.write(master, answer.encode() + b"\n")
             if process.poll() is not None and not ready:
                 break
-            if interrupted and process.poll() is None and time.monotonic() - interrupted > 1:
+            if interrupted and process.poll() is None and time.monotonic() - interrupted > 1 and len(output) == heard:
                 # A signal that lands between Python's check for signals and its blocking read of the terminal
-                # waits for the next one: press Ctrl-C again, as a person would.
+                # waits for the next one: press Ctrl-C again, as a person would when nothing happens. Not once the
+                # probe has answered: on a loaded machine it may still be exiting, and a second signal then would
+                # interrupt its exit (status 120) rather than the question.
                 interrupted = time.monotonic()
                 process.send_signal(signal.SIGINT)
         os.close(master)
