@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -171,7 +173,17 @@ def main() -> None:
         chosen = target_lists.select(chosen, settings.services)
     secret = keys.load_or_create(settings.key_dir)
     settings.demand_dir.mkdir(parents=True, exist_ok=True)
+    if stat.S_ISFIFO(os.fstat(0).st_mode):  # started by `probe helper serve` (serve.py): stop when it is gone
+        threading.Thread(target=_exit_at_end_of_input, name="parent-watch", daemon=True).start()
     asyncio.run(Measurer(settings, chosen, secret).forever())
+
+
+def _exit_at_end_of_input() -> None:
+    """Wait for the end of stdin, the pipe from `probe helper serve`: it comes when that process has exited. The
+    views are written atomically, so stopping between two writes loses nothing."""
+    while sys.stdin.buffer.read(4096):
+        pass
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ def serve(uvicorn: Any, host: str, port: int, options: dict[str, Any]) -> str | 
         raise
     config = uvicorn.Config("probe.helper.app:app_from_environment", factory=True, **options)
     server = uvicorn.Server(config)
-    measurer = subprocess.Popen([sys.executable, "-m", "probe.helper.measurer"], stdin=subprocess.DEVNULL)
+    # Its stdin is a pipe we never write to: when this process goes, however it goes (SIGKILL from a supervisor
+    # included), the pipe closes and the measurer stops (measurer.main), instead of measuring on for nobody.
+    measurer = subprocess.Popen([sys.executable, "-m", "probe.helper.measurer"], stdin=subprocess.PIPE)
     ended: list[int] = []
     stopping = threading.Event()
 
@@ -49,6 +51,8 @@ def serve(uvicorn: Any, host: str, port: int, options: dict[str, Any]) -> str | 
                 measurer.kill()
                 measurer.wait(5)
         sock.close()
+        if measurer.stdin is not None:
+            measurer.stdin.close()
     if ended:
         return f"exit status {ended[0]}"
     return None
