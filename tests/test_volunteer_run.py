@@ -96,6 +96,7 @@ class Volunteer:
             stdin=slave,
             stdout=slave,
             stderr=slave,
+            preexec_fn=_interruptible,
         )
         os.close(slave)
         output = b""
@@ -139,6 +140,12 @@ class Volunteer:
 
     def result_files(self) -> list[Path]:
         return sorted(self.results.glob("*/*.jsonl")) if self.results.exists() else []
+
+
+def _interruptible() -> None:
+    """Ctrl-C reaches the probe as it reaches a person's: a suite started in the background (`cmd &` in a script)
+    ignores SIGINT, every process it starts inherits that, and Python then installs no handler of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture
