@@ -106,8 +106,10 @@ def main() -> None:
                 lab.build()
                 with lab.censor([Rules(tuple(f"-A FORWARD -d {ip} -j DROP" for ip in DEAD))]):
                     for capture in (True, False):
-                        argv = probe_argv(lab, folder / "results", capture=capture)
-                        argv += ["--timeout", f"{args.timeout:g}", "--targets", str(folder / "bench.toml")]
+                        argv = probe_argv(
+                            lab, folder / "results", capture=capture, target_files=[folder / "bench.toml"]
+                        )
+                        argv += ["--timeout", f"{args.timeout:g}"]
                         m = measure(lab, argv, probe_env(home), dead)
                         first.setdefault(capture, m["wall"])
                         print(f"{n:>5} {'on' if capture else 'off':>8} {m['wall']:>7.1f} {m['cpu']:>6.1f}"

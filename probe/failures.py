@@ -70,6 +70,11 @@ class Failure(StrEnum):
     # ours: the peer sent more than any real server of that protocol does (a DoH answer over 64 kB); the read was cut
     # at the cap and nothing of it kept. A hostile peer drove the probe to 2.9 GB with a 300 MB answer (issue 21).
     RESPONSE_TOO_LARGE = "response_too_large"
+    # ours (issue 16): the answer to a protocol's first message is not that protocol's well-formed answer (a
+    # blockpage, garbage, another protocol); and a transfer that received nothing for the whole stall window: it
+    # stopped, where a slow one still trickles (generic_timeout_error at its deadline).
+    UNEXPECTED_ANSWER = "unexpected_answer"
+    TRANSFER_STALLED = "transfer_stalled"
 
 
 UNKNOWN_PREFIX = "unknown_failure: "
@@ -157,6 +162,15 @@ class TooLarge(Exception):
     """A peer sent more than the cap on what the probe reads from it."""
 
 
+class ExchangeFailure(Exception):
+    """An application exchange (a protocol's first message, a transfer) that ended in a way no socket error
+    names: an unexpected answer, a stall. Carries its failure string."""
+
+    def __init__(self, failure: Failure, detail: str = "") -> None:
+        super().__init__(detail or failure.value)
+        self.failure = failure
+
+
 _ADDRESS = re.compile(
     r"\[?[0-9a-fA-F]*:[0-9a-fA-F:.]+\]?(?::\d+)?"  # IPv6, possibly bracketed with a port
     r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"  # IPv4, possibly with a port
@@ -196,7 +210,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _classify_one(exc: BaseException) -> Failure | None:
-    if isinstance(exc, CertificateError | DNSFailure):
+    if isinstance(exc, CertificateError | DNSFailure | ExchangeFailure):
         return exc.failure
     if isinstance(exc, TooLarge):
         return Failure.RESPONSE_TOO_LARGE

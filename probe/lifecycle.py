@@ -73,6 +73,8 @@ class Options:
     helper_urls: tuple[str, ...] = ()  # --helper: control vantages to ask (else [control] helper_url)
     helper_keys: tuple[str, ...] = ()  # --helper-key: RW... lines or .pub files (else [control] helper_key)
     no_helper: bool = False  # --no-helper: ask none, whatever the configuration says
+    transfer: bool = True  # False: --no-transfer (issue 16: the capped stall/throttle transfers)
+    anchors: tuple[str, ...] = ()  # --anchor NAME=FILE: bundled trust anchors replaced
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ def _config(options: Options, settings: Settings) -> RunConfig:
             raise Stop(f"{_named('--ca-file', options.ca_files, 'ca_files')} {path}: no such file") from None
         except OSError as exc:
             raise Stop(f"{_named('--ca-file', options.ca_files, 'ca_files')} {path}: {exc.strerror or exc}") from None
+    anchors = _anchors(options.anchors)
     return RunConfig(
         targets=selected,
         resolver=resolver.address,
@@ -203,8 +206,12 @@ def _config(options: Options, settings: Settings) -> RunConfig:
             f"resolver={resolver.label}",
             *(f"doh={resolvers.doh_label(u)}" for u in doh_urls),
             *(("no_controls",) if options.no_controls else ()),
+            *([] if options.transfer else ["transfer=off"]),
+            *(f"anchor={name}" for name, _ in anchors),  # the name only: a path may name the volunteer
         ),
         capture=chosen.capture and options.capture,
+        transfer=options.transfer,
+        anchors=anchors,
         **_helpers(options, settings),
     )
 
@@ -241,6 +248,28 @@ def _helpers(options: Options, settings: Settings) -> dict[str, Any]:
 
         raise Stop(f"{config.origin('upload', 'socks_proxy')}: {problem}")
     return {"helper_urls": tuple(urls), "helper_keys": tuple(public), "helper_proxy": proxy}
+
+
+def _anchors(values: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+    """--anchor NAME=FILE values, checked: a bundled anchor's name and a file that exists."""
+    from probe import readfile
+    from probe.anchors import ANCHORS
+
+    out = []
+    for value in values:
+        name, sep, file = value.partition("=")
+        if not sep or not file:
+            raise Stop(f"--anchor {value}: expected NAME=FILE, e.g. signal=signal-ca.pem")
+        if name not in ANCHORS:
+            raise Stop(f"--anchor {value}: no bundled anchor {name!r}; there are: {', '.join(ANCHORS)}")
+        try:
+            readfile.check(Path(file), readfile.CA_FILE)
+        except FileNotFoundError:
+            raise Stop(f"--anchor {value}: no such file {file}") from None
+        except OSError as exc:
+            raise Stop(f"--anchor {value}: {exc.strerror or exc}") from None
+        out.append((name, Path(file)))
+    return tuple(out)
 
 
 def _named(option: str, given: object, key: str) -> str:

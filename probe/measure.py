@@ -9,6 +9,11 @@ every endpoint there connects, and only once all are open do the ClientHellos go
 so each name meets the censor as itself and one name's trigger cannot spoil another's tries (issue 15); last, the
 control SNI once more where a target failed, to show the box. That is why all DNS comes first: the addresses must be
 known before any of them is tried.
+
+Two steps go past the handshake (issue 16): a `first_message` endpoint's every try sends the protocol's first
+message after the connect; a `transfer` endpoint, once its tries are done, fetches a capped amount at the first
+address where a handshake completed, several times at once, each beside the same request over the control SNI
+at that address, within the run's byte budget.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from datetime import UTC, datetime
 
 from probe.addresses import is_ip_address
 from probe.model import (
+    AppExchange,
     DNSQuery,
     Measured,
     NetworkEvent,
@@ -34,11 +40,39 @@ from probe.model import (
     Target,
     TCPConnect,
     TLSHandshake,
+    Transfer,
 )
 from probe.net import Network
 from probe.net.clock import Clock, relative_clock
 
 CONTROL_SNI = "example.org"  # OONI's control SNI (ts-024): a benign name almost no censor filters
+RUN_TRANSFER_BUDGET = 4 * 1024 * 1024  # bytes a whole run may read in transfers (issue 16: "say 4 MiB in all")
+
+
+class ByteBudget:
+    """The bytes a run may still spend on transfers. Each transfer reserves its cap before it starts, so the run
+    never reads more than the budget, whatever the servers send. Shared by every endpoint of a run."""
+
+    def __init__(self, total: int = RUN_TRANSFER_BUDGET) -> None:
+        self.left = total
+
+    def take(self, amount: int) -> bool:
+        if amount > self.left:
+            return False
+        self.left -= amount
+        return True
+
+
+@dataclass(frozen=True)
+class TransferPlan:
+    """The capped stall/throttle transfers (issue 16). Three tries at once: "over several tries" for throttling,
+    and a freeze that repeats in every one is no random stall. 64 KiB each: past the 16-20 KB where the 2025
+    freezes struck, and long enough at 140 kbit/s (about 4 s) to show a throttle's rate."""
+
+    budget: ByteBudget
+    cap: int = 64 * 1024
+    tries: int = 3
+    stall_window: float = 5.0  # seconds without a byte that make a transfer stalled rather than slow
 
 
 @dataclass(frozen=True)
@@ -66,6 +100,7 @@ class Plan:
     # host -> the addresses the control vantage's resolvers gave (`probe helper serve`): where DoH is blocked, the
     # only legitimate addresses the probe learns, so they are tried like the DoH control's.
     helper_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    transfer: TransferPlan | None = None  # None: no transfers (--no-transfer)
 
 
 @dataclass
@@ -80,6 +115,8 @@ class _Recorder:
     tls_handshakes: list[TLSHandshake] = field(default_factory=list)
     network_events: list[NetworkEvent] = field(default_factory=list)
     packets: list[PacketSummary] = field(default_factory=list)
+    app_exchanges: list[AppExchange] = field(default_factory=list)
+    transfers: list[Transfer] = field(default_factory=list)
 
     def transaction(self) -> int:
         self.next_id += 1
@@ -92,6 +129,8 @@ class _Recorder:
             tls_handshakes=tuple(sorted(self.tls_handshakes, key=lambda h: h.transaction_id)),
             network_events=tuple(sorted(self.network_events, key=lambda e: (e.transaction_id or 0, e.t0))),
             packets=tuple(sorted(self.packets, key=lambda p: (p.transaction_id or 0, p.t))),
+            app_exchanges=tuple(sorted(self.app_exchanges, key=lambda a: a.transaction_id)),
+            transfers=tuple(sorted(self.transfers, key=lambda x: x.transaction_id)),
         )
 
 
@@ -136,6 +175,10 @@ async def measure_many(
                 for ip, extra in addresses[i]
             )
         )
+        if plan.transfer is not None and target.transfer is not None and not target.is_control:
+            ip = _handshaken(rec, [ip for ip, _ in addresses[i]])
+            if ip is not None:
+                await _transfers(target, ip, net, plan, plan.transfer, rec)
         if done is not None:
             done()
         return Measured(
@@ -213,6 +256,8 @@ async def recheck(measured: Measured, net: Network, *, tags: tuple[str, ...]) ->
                 tls_handshakes=obs.tls_handshakes + new.tls_handshakes,
                 network_events=obs.network_events + new.network_events,
                 packets=obs.packets + new.packets,
+                app_exchanges=obs.app_exchanges + new.app_exchanges,
+                transfers=obs.transfers,
             )
         }
     )
@@ -309,11 +354,14 @@ async def _probe_address(
         await _try(target, ip, plan.control_sni, extra + (Tag.CONTROL_SNI.value,), net, rec)
     await rounds.controls_done()
     tags = extra + (Tag.TARGET.value,) + ((Tag.SHARED_ADDRESS.value,) if rounds.shared else ())
-    outcomes = await _tries(plan.tries, lambda: _try(target, ip, target.server_name, tags, net, rec, rounds.connected))
+    outcomes = await _tries(
+        plan.tries, lambda: _try(target, ip, target.server_name, tags, net, rec, rounds.connected, target.ca)
+    )
     if (any(outcomes) and not all(outcomes)) or (plan.extend_when_all_fail and not any(outcomes)):
         # New connections, after the round's ClientHellos: a penalty box may refuse them (the analysis knows).
         outcomes += await _tries(
-            plan.extended_tries - plan.tries, lambda: _try(target, ip, target.server_name, tags, net, rec)
+            plan.extended_tries - plan.tries,
+            lambda: _try(target, ip, target.server_name, tags, net, rec, ca=target.ca),
         )
     if sni_control and not all(outcomes):
         await _try(target, ip, plan.control_sni, extra + (Tag.CONTROL_SNI_AFTER.value,), net, rec)
@@ -332,24 +380,77 @@ async def _try(
     net: Network,
     rec: _Recorder,
     connected: Callable[[], Awaitable[None]] | None = None,
+    ca: str | None = None,
 ) -> bool:
-    """One connection (and handshake, for tls); True when it fully worked. `connected` is awaited once the
+    """One connection (and handshake for tls, validated against anchor `ca` alone when given; and the protocol's
+    first exchange, for a `first_message` endpoint); True when it fully worked. `connected` is awaited once the
     connect is done, before anything is sent."""
     tags = rec.tags + tags
     transaction = rec.transaction()
     if target.protocol == "tcp":
         exchange = await net.tcp(
-            ip, target.port, clock=rec.clock, transaction_id=transaction, tags=tags, connected=connected
+            ip,
+            target.port,
+            clock=rec.clock,
+            transaction_id=transaction,
+            tags=tags,
+            connected=connected,
+            first_message=target.first_message,
         )
     else:
         exchange = await net.tls(
-            ip, target.port, server_name, clock=rec.clock, transaction_id=transaction, tags=tags, connected=connected
+            ip,
+            target.port,
+            server_name,
+            clock=rec.clock,
+            transaction_id=transaction,
+            tags=tags,
+            connected=connected,
+            ca=ca,
         )
     rec.tcp_connect.append(exchange.connect)
     rec.network_events.extend(exchange.events)
     rec.packets.extend(exchange.packets)
     if exchange.handshake is not None:
         rec.tls_handshakes.append(exchange.handshake)
+    if exchange.app is not None:
+        rec.app_exchanges.append(exchange.app)
     if target.protocol == "tcp":
-        return exchange.connect.status.success
+        return exchange.connect.status.success and (exchange.app is None or exchange.app.failure is None)
     return exchange.handshake is not None and exchange.handshake.failure is None
+
+
+def _handshaken(rec: _Recorder, addresses: list[str]) -> str | None:
+    """The first of `addresses` where a try with the target's name completed a valid handshake: where the app
+    would fetch from (a forged answer or a blocked address would measure nothing)."""
+    done = {h.transaction_id for h in rec.tls_handshakes if h.failure is None and Tag.TARGET.value in h.tags}
+    worked = {c.ip for c in rec.tcp_connect if c.transaction_id in done}
+    return next((ip for ip in addresses if ip in worked), None)
+
+
+async def _transfers(target: Target, ip: str, net: Network, plan: Plan, transfer: TransferPlan, rec: _Recorder) -> None:
+    """`transfer.tries` pairs at once, each a target transfer and, with the next transaction id, the same request
+    over the control SNI at the same address (the analysis pairs them so). A pair starts only if the run's budget
+    still holds both caps."""
+    assert target.transfer is not None
+    jobs = []
+    for _ in range(transfer.tries):
+        if not transfer.budget.take(2 * transfer.cap):
+            break
+        for sni, verify, tag in ((target.server_name, True, Tag.TARGET), (plan.control_sni, False, Tag.CONTROL_SNI)):
+            jobs.append(
+                net.transfer(
+                    ip,
+                    target.port,
+                    sni,
+                    target.transfer,
+                    ca=target.ca if verify else None,
+                    verify=verify,
+                    cap=transfer.cap,
+                    stall_window=transfer.stall_window,
+                    clock=rec.clock,
+                    transaction_id=rec.transaction(),
+                    tags=rec.tags + (tag.value,),
+                )
+            )
+    rec.transfers.extend(await asyncio.gather(*jobs))

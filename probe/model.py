@@ -130,6 +130,11 @@ class Target(Record):
     source: str | None = None
     confidence: str | None = None
     list_version: str = ""
+    # issue 16: a bundled trust anchor by name (probe.anchors), the protocol whose first exchange follows the
+    # connect (probe.net.firstexchange), and the URL path fetched for the capped stall/throttle transfer.
+    ca: str | None = None
+    first_message: str | None = None
+    transfer: str | None = None
 
     @property
     def server_name(self) -> str:
@@ -243,6 +248,55 @@ class NetworkEvent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class AppExchange:
+    """A protocol's first message after the connect, and its first answer (our addition, issue 16). `failure` is
+    None when the protocol's well-formed answer came back; `answer` names what came (`resPQ`) or, for an
+    unexpected answer, what it looked like (its first bytes in hex)."""
+
+    protocol: str  # a probe.targets.FIRST_MESSAGES name, e.g. "mtproto"
+    address: str  # "ip:port"
+    failure: str | None = None
+    sent: int = 0  # bytes written
+    received: int = 0  # bytes read
+    answer: str | None = None
+    t0: float
+    t: float
+    transaction_id: int
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class TransferSample:
+    """Response bytes received `t` seconds after the request was written (ndt7's AppInfo, OONI's throughput
+    samples)."""
+
+    t: float
+    num_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class Transfer:
+    """A capped HTTP/1.1 GET over TLS, measuring stalls and throttling (our addition, issue 16). Times are the
+    run's clock: `t0` before the connect, `t_request` when the request was written (None when the connect or the
+    handshake failed), `t_last_byte` when the last byte came, `t` the end. `failure` is None when the response
+    ended or the cap was reached; `transfer_stalled` when nothing came for the stall window."""
+
+    address: str  # "ip:port"
+    server_name: str
+    path: str
+    no_tls_verify: bool = False  # the control SNI's transfer measures the path, not the server's identity
+    failure: str | None = None
+    num_bytes: int = 0  # response bytes received, headers included
+    t0: float
+    t_request: float | None = None
+    t_last_byte: float | None = None
+    t: float
+    samples: tuple[TransferSample, ...] = ()
+    transaction_id: int
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
 class PacketSummary:
     """A captured packet of the probe's own flows, reduced to what tells an injected packet from a genuine one.
 
@@ -273,6 +327,8 @@ class Observations(Record):
     tls_handshakes: tuple[TLSHandshake, ...] = ()
     network_events: tuple[NetworkEvent, ...] = ()
     packets: tuple[PacketSummary, ...] = ()
+    app_exchanges: tuple[AppExchange, ...] = ()  # issue 16: first messages, one per try of a `first_message` endpoint
+    transfers: tuple[Transfer, ...] = ()  # issue 16: the capped transfers of a `transfer` endpoint and their controls
 
 
 # --- judgement ------------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """OONI measurement envelopes (ooni/spec data-formats/df-000-base.md) around our observations and verdicts.
 
 One line per endpoint. The raw observations go into OONI's own test_keys lists; our additions (`verdict`,
-`confidence`, `evidence`, `rule_id`, `controls`, `packets`, `analysis_version`, `target`, `helper`) sit beside
-them. The probe's address never appears: `probe_ip` is OONI's placeholder, 127.0.0.1, and `resolver_ip` is left out.
+`confidence`, `evidence`, `rule_id`, `controls`, `packets`, `app_exchanges`, `transfers`, `analysis_version`,
+`target`, `helper`) sit beside them. The probe's address never appears: `probe_ip` is OONI's placeholder, 127.0.0.1,
+and `resolver_ip` is left out.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def target_keys(target: Target) -> dict[str, Any]:
         "group": target.group,
         "expected_asns": list(target.expected_asns),
         "list_version": target.list_version,
+        "ca": target.ca,
+        "first_message": target.first_message,
+        "transfer": target.transfer,
     }
 
 
@@ -95,6 +99,8 @@ def measurement(
             "tls_handshakes": obs["tls_handshakes"],
             "network_events": obs["network_events"],
             "packets": obs["packets"],
+            "app_exchanges": obs["app_exchanges"],
+            "transfers": obs["transfers"],
             "target": target_keys(target),
             "verdict": verdict.verdict.value,
             "confidence": verdict.confidence.value,
@@ -123,7 +129,15 @@ def measured_from_line(line: Mapping[str, Any]) -> Measured:
     observations = Observations.model_validate(
         {
             name: keys.get(name) or []
-            for name in ("queries", "tcp_connect", "tls_handshakes", "network_events", "packets")
+            for name in (
+                "queries",
+                "tcp_connect",
+                "tls_handshakes",
+                "network_events",
+                "packets",
+                "app_exchanges",
+                "transfers",
+            )
         }
     )
     helper = keys.get("helper")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from probe import analysis, atomicfile, jsonlines, report, trim, wire
 from probe.analysis import VantageFacts
-from probe.measure import Plan, measure_many, recheck
+from probe.measure import ByteBudget, Plan, TransferPlan, measure_many, recheck
 from probe.model import (
     DNSAnswer,
     EndpointVerdict,
@@ -72,6 +72,8 @@ class RunConfig:
     helper_urls: tuple[str, ...] = ()
     helper_keys: tuple[str, ...] = ()
     helper_proxy: str | None = None
+    transfer: bool = True  # the capped stall/throttle transfers (issue 16); --no-transfer says no
+    anchors: tuple[tuple[str, Path], ...] = ()  # --anchor NAME=FILE: bundled trust anchors replaced
     # Called once per endpoint step done (controls count twice: before and after the targets): `progress_total`.
     progress: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
@@ -158,6 +160,8 @@ async def _measure_all(
         resolver_label=config.resolver_label,
         doh_urls=config.doh_urls,
         round_wait=config.timeout + 1,
+        # One budget for the whole run; a silence of one operation timeout is a stall.
+        transfer=TransferPlan(ByteBudget(), stall_window=config.timeout) if config.transfer else None,
     )
     tick = _ticker(config.progress)
     step_done = config.progress or (lambda: None)
@@ -348,7 +352,7 @@ async def run_async(
         from probe.net.certs import TrustStore
         from probe.net.doh import DoHClient
 
-        trust = TrustStore(config.ca_files)
+        trust = TrustStore(config.ca_files, anchors=dict(config.anchors))
         capture, capture_status = _start_capture(config.capture)
         try:
             async with DoHClient(trust.ssl_context(), config.timeout) as doh:

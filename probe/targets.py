@@ -21,6 +21,7 @@ from typing import Any, TypeGuard, cast, get_args
 
 from probe import readfile
 from probe.addresses import is_ip_address
+from probe.anchors import ANCHORS
 from probe.model import EndpointProtocol, Target
 
 BUNDLED_PACKAGE = "probe.bundled_targets"  # the repository's targets/ folder, mapped into the package
@@ -40,6 +41,12 @@ CONTROL = "control"  # the service name of the vantage canaries (probe.model.Tar
 SENTINEL = "sentinel"  # known-blocked hosts: judged like targets, never canaries (targets/README.md)
 PROTOCOLS: tuple[EndpointProtocol, ...] = get_args(EndpointProtocol)
 CONFIDENCES = ("high", "medium", "low")
+# The protocols whose first exchange the probe can check after the connect (`first_message`), each implemented in
+# probe/net/firstexchange.py (tests/unit/test_firstexchange.py keeps the two in step).
+FIRST_MESSAGES: Mapping[str, str] = {
+    "mtproto": "Telegram's MTProto: req_pq_multi, unencrypted, must be answered by a resPQ (core.telegram.org/mtproto)",
+}
+_TRANSFER_PATH = re.compile(r"^/[!-~]{0,199}$")  # an absolute URL path, printable ASCII, no spaces
 
 # Every field an endpoint may have, with the one-line meaning `probe targets` and targets/README.md share.
 FIELDS: Mapping[str, str] = {
@@ -57,6 +64,9 @@ FIELDS: Mapping[str, str] = {
     "source": "where the facts come from: repository@commit path, URL, report",
     "confidence": "high (two independent sources, one of them code or a capture) | medium (one) | low",
     "notes": "anything a reviewer should know: why tcp, what is unverified",
+    "ca": "a bundled trust anchor (probe/anchors.py: signal) that alone validates this tls endpoint's certificate",
+    "first_message": "for tcp: the protocol whose first exchange is checked after the connect (mtproto)",
+    "transfer": "for tls: a URL path fetched (capped) with a control SNI at the same time: stalls and throttling",
 }
 TOP_LEVEL: Mapping[str, str] = {
     "version": "the list's own version, copied into every measurement (bundled lists: YYYY-MM-DD[.N])",
@@ -81,6 +91,7 @@ class NotTLS:
     networks: tuple[str, ...]  # or IP literals inside these networks
     speaks: str
     source: str
+    unless_ca: str | None = None  # standard TLS after all when validated against this bundled anchor (`ca`)
 
 
 NOT_TLS: tuple[NotTLS, ...] = (
@@ -97,7 +108,7 @@ NOT_TLS: tuple[NotTLS, ...] = (
     NotTLS(re.compile(r"^((chat|cdsi|storage|sfu\.voip|svr2|ud-chat)\.signal\.org"
                       r"|textsecure-service\.whispersystems\.org)$"), (),
            "TLS with a certificate from Signal's private CA, which no system store trusts (the probe would call "
-           "it tls.mitm)", "ooni/probe-cli internal/experiment/signal (pins Signal's CA)"),
+           "it tls.mitm)", "ooni/probe-cli internal/experiment/signal (pins Signal's CA)", unless_ca="signal"),
 )  # fmt: skip
 
 
@@ -293,9 +304,10 @@ def _parse_entry(entry: Mapping[str, Any], version: str, where: str, strict: boo
         bad("protocol", f"required, one of {', '.join(PROTOCOLS)}")
     elif protocol == "tls" and isinstance(host, str):
         for rule in NOT_TLS:
-            if _matches(rule, host):
+            if _matches(rule, host) and (rule.unless_ca is None or entry.get("ca") != rule.unless_ca):
+                fix = f'add ca = "{rule.unless_ca}"' if rule.unless_ca else 'use protocol = "tcp"'
                 problems.append(f"{where}: field 'protocol': {host} speaks {rule.speaks}, not standard TLS "
-                                f"({rule.source}); use protocol = \"tcp\": a TLS handshake there fails even "
+                                f"({rule.source}); {fix}: a TLS handshake there fails even "
                                 "on a clean network")  # fmt: skip
                 break
         if strict and port == 80:
@@ -347,6 +359,23 @@ def _parse_entry(entry: Mapping[str, Any], version: str, where: str, strict: boo
     confidence = entry.get("confidence")
     if confidence is not None and confidence not in CONFIDENCES:
         bad("confidence", f"must be one of {', '.join(CONFIDENCES)}")
+    ca, first_message = entry.get("ca"), entry.get("first_message")
+    for field, value, known, what, needs, why in (
+        ("ca", ca, ANCHORS, "must name a bundled trust anchor:", "tls", "a trust anchor validates a TLS handshake"),
+        ("first_message", first_message, FIRST_MESSAGES, "must be one of", "tcp", "the exchange follows the connect"),
+    ):
+        if value is None:
+            continue
+        if value not in known:
+            bad(field, f"{what} {', '.join(known)}")
+        elif protocol != needs:
+            bad(field, f'only for protocol = "{needs}" ({why})')
+    transfer = entry.get("transfer")
+    if transfer is not None:
+        if not isinstance(transfer, str) or not _TRANSFER_PATH.match(transfer):
+            bad("transfer", 'must be a URL path such as "/" or "/static/app.js" (printable, no spaces)')
+        elif protocol != "tls":
+            bad("transfer", 'only for protocol = "tls" (the transfer runs over the TLS connection)')
     if strict:
         for field in STRICT_REQUIRED:
             if field not in entry:
@@ -370,6 +399,9 @@ def _parse_entry(entry: Mapping[str, Any], version: str, where: str, strict: boo
             source=entry.get("source"),
             confidence=confidence,
             list_version=version,
+            ca=ca,
+            first_message=first_message,
+            transfer=transfer,
         ),
         [],
     )

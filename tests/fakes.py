@@ -24,6 +24,7 @@ import trustme
 
 from probe.failures import Failure, classify
 from probe.model import (
+    AppExchange,
     BinaryData,
     DNSQuery,
     HelperAddress,
@@ -35,6 +36,8 @@ from probe.model import (
     TCPConnect,
     TCPStatus,
     TLSHandshake,
+    Transfer,
+    TransferSample,
 )
 from probe.net import Connected, Exchange, Lookup
 from probe.net.clock import Clock
@@ -63,6 +66,26 @@ HANDSHAKE_ERRORS: dict[str, BaseException] = {
 }
 
 
+# outcomes of a protocol's first exchange after the connect
+APP_ERRORS: dict[str, str] = {
+    "timeout": classify(TimeoutError()),
+    "reset": classify(ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")),
+    "eof": classify(EOFError()),
+    "unexpected": Failure.UNEXPECTED_ANSWER.value,
+}
+
+
+@dataclass(frozen=True)
+class Flow:
+    """How a transfer goes: `rate` bytes per second after the request, `size` bytes in the response (None: more
+    than any cap), stopping for good after `stall_after` bytes (a freeze), or failing with `failure` at once."""
+
+    rate: float = 4_000_000.0
+    size: int | None = None
+    stall_after: int | None = None
+    failure: str | None = None
+
+
 @dataclass
 class Script:
     """What the fake network does. Keys are names, addresses, or (address, sni)."""
@@ -85,6 +108,10 @@ class Script:
     capture: bool = False  # emit packet summaries, as a run with packet capture would
     server_ttl: int = 52  # IP TTL of the servers' own packets when they reach the probe
     injector_ttl: int = 61  # IP TTL of a censor's forged packets (it sits nearer)
+    app: Mapping[str, str | list[str]] = field(default_factory=dict)  # ip -> first exchange "ok"/APP_ERRORS key
+    flows: Mapping[tuple[str, str] | str, Flow | list[Flow]] = field(default_factory=dict)  # (ip, sni) or ip
+    handshake_seconds: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (ip, sni) -> duration
+    pinned_issuer_ok: bool = True  # a `ca` endpoint's server presents a chain from its pinned anchor
 
 
 class FakeNetwork:
@@ -187,12 +214,60 @@ class FakeNetwork:
     async def tcp(
         self, ip: str, port: int, *, clock: Clock, transaction_id: int, tags: tuple[str, ...],
         connected: Connected | None = None,
+        first_message: str | None = None,
     ) -> Exchange:  # fmt: skip
         self.calls.append(("tcp", (ip, port)))
         connect = self._connect(ip, port, clock, transaction_id, tags)
         if connected is not None:
             await connected()
-        return Exchange(connect, packets=self._connect_packets(connect))
+        app = None
+        if connect.status.success and first_message is not None:
+            outcome = self._next(("app", ip), self.script.app.get(ip, "ok"))
+            failure = APP_ERRORS.get(outcome)
+            app = AppExchange(protocol=first_message, address=f"{ip}:{port}", failure=failure, sent=44,
+                              received=0 if failure else 84, answer=None if failure else "resPQ", t0=connect.t,
+                              t=connect.t + (2.0 if outcome == "timeout" else 0.02), transaction_id=transaction_id,
+                              tags=tags)  # fmt: skip
+        packets = self._connect_packets(connect)
+        if app is not None and self.script.capture and outcome in ("reset", "eof"):
+            # the censor's RST (or FIN) burst right after the first message, nearer than the server
+            packets += tuple(
+                PacketSummary(t=app.t + i * 0.0005, direction="in", proto="tcp", remote=app.address,
+                              flags="RA" if outcome == "reset" else "FA", ttl=self.script.injector_ttl,
+                              window=1980 + i, transaction_id=transaction_id)
+                for i in range(3)
+            )  # fmt: skip
+        return Exchange(connect, packets=packets, app=app)
+
+    async def transfer(
+        self, ip: str, port: int, server_name: str, path: str, *, ca: str | None, verify: bool, cap: int,
+        stall_window: float, clock: Clock, transaction_id: int, tags: tuple[str, ...],
+    ) -> Transfer:  # fmt: skip
+        self.calls.append(("transfer", (ip, port, server_name, path)))
+        key = (ip, server_name) if (ip, server_name) in self.script.flows else ip
+        script = self.script.flows.get(key, Flow())
+        flow = script[self._counts.get(("flow", key), 0) % len(script)] if isinstance(script, list) else script
+        self._counts[("flow", key)] = self._counts.get(("flow", key), 0) + 1
+        t0 = clock()
+        address = f"{ip}:{port}"
+        if flow.failure is not None:
+            return Transfer(address=address, server_name=server_name, path=path, no_tls_verify=not verify,
+                            failure=flow.failure, t0=t0, t=t0 + 0.05, transaction_id=transaction_id,
+                            tags=tags)  # fmt: skip
+        total = min(cap, flow.size if flow.size is not None else cap)
+        got = total if flow.stall_after is None else min(total, flow.stall_after)
+        t_request = t0 + 0.05
+        seconds = got / flow.rate
+        steps = max(1, int(seconds / 0.25))
+        samples = tuple(TransferSample(t=round(seconds * (i + 1) / steps, 4), num_bytes=got * (i + 1) // steps)
+                        for i in range(steps))  # fmt: skip
+        stalled = got < total
+        return Transfer(
+            address=address, server_name=server_name, path=path, no_tls_verify=not verify,
+            failure=Failure.TRANSFER_STALLED.value if stalled else None, num_bytes=got, t0=t0, t_request=t_request,
+            t_last_byte=t_request + seconds if got else None, t=t_request + seconds + (stall_window if stalled else 0),
+            samples=samples if got else (), transaction_id=transaction_id, tags=tags,
+        )  # fmt: skip
 
     def _connect_packets(self, connect: TCPConnect) -> tuple[PacketSummary, ...]:
         """A SYN-ACK from the server, or the censor's RST to the SYN."""
@@ -210,6 +285,7 @@ class FakeNetwork:
     async def tls(
         self, ip: str, port: int, server_name: str, *, clock: Clock, transaction_id: int, tags: tuple[str, ...],
         connected: Connected | None = None,
+        ca: str | None = None,
     ) -> Exchange:  # fmt: skip
         if self.script.stall:
             time.sleep(self.script.stall)  # blocks the event loop, as a probe too busy to keep time would
@@ -235,13 +311,14 @@ class FakeNetwork:
             events.append(NetworkEvent(address=address, operation="read", failure=failure, proto="tcp", t0=t0,
                                        t=t0 + 0.02, transaction_id=transaction_id, tags=tags))  # fmt: skip
         else:
-            ca = UNTRUSTED_CA if outcome == "untrusted" else TRUSTED_CA
+            issuer = UNTRUSTED_CA if outcome == "untrusted" else TRUSTED_CA
             names = self.script.certificate_names.get(ip, [server_name])
-            chain = _chain(ca, tuple(names))
+            chain = _chain(issuer, tuple(names))
             events.append(NetworkEvent(address=address, operation="read", num_bytes=4000, proto="tcp", t0=t0,
                                        t=t0 + 0.02, transaction_id=transaction_id, tags=tags))  # fmt: skip
-            if outcome == "untrusted":
-                failure = Failure.SSL_UNKNOWN_AUTHORITY.value  # what OpenSSL says: verify code 20
+            if outcome == "untrusted" or (ca is not None and not self.script.pinned_issuer_ok):
+                # what OpenSSL says (verify code 20); a pinned endpoint trusts its own anchor alone
+                failure = Failure.SSL_UNKNOWN_AUTHORITY.value
             elif outcome == "expired":
                 failure = Failure.SSL_INVALID_CERTIFICATE.value  # verify code 10
             elif server_name not in names:
@@ -249,7 +326,8 @@ class FakeNetwork:
         handshake = TLSHandshake(
             address=address, cipher_suite="TLS_AES_128_GCM_SHA256" if failure is None else None, failure=failure,
             negotiated_protocol="h2" if failure is None else None, peer_certificates=chain, server_name=server_name,
-            t0=t0, t=t0 + 0.03, tags=tags, tls_version="TLSv1.3" if chain else None, transaction_id=transaction_id,
+            t0=t0, t=t0 + self.script.handshake_seconds.get((ip, server_name), 0.03), tags=tags,
+            tls_version="TLSv1.3" if chain else None, transaction_id=transaction_id,
         )  # fmt: skip
         packets = self._connect_packets(connect)
         if self.script.capture and outcome in ("reset", "eof"):

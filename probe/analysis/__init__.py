@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from probe.analysis.facts import EndpointFacts
-from probe.analysis.rules import RULES
+from probe.analysis.rules import RULES, handshake_timing
 from probe.analysis.services import aggregate
 from probe.analysis.vantage import VantageFacts, assess
 from probe.model import Confidence, EndpointVerdict, Measured, Tag, Verdict
@@ -19,7 +19,14 @@ ANALYSIS_VERSION = "1"
 __all__ = ["ANALYSIS_VERSION", "VantageFacts", "aggregate", "assess", "classify"]
 
 # Verdicts whose best evidence is a packet: without a capture we say so.
-_PACKET_VERDICTS = {Verdict.DNS_INJECTION, Verdict.TCP_RESET, Verdict.TLS_RESET, Verdict.TLS_CLOSED}
+_PACKET_VERDICTS = {
+    Verdict.DNS_INJECTION,
+    Verdict.TCP_RESET,
+    Verdict.TLS_RESET,
+    Verdict.TLS_CLOSED,
+    Verdict.APP_RESET,
+    Verdict.APP_CLOSED,
+}
 
 
 def classify(measured: Measured, vantage: VantageFacts) -> EndpointVerdict:
@@ -40,6 +47,9 @@ def classify(measured: Measured, vantage: VantageFacts) -> EndpointVerdict:
             elif rule.verdict in _PACKET_VERDICTS and rule.confidence is not Confidence.HIGH:
                 notes.append(_packet_note(facts))
         notes += _shared_note(facts)
+        timing = handshake_timing(facts)  # evidence whatever the verdict, never a verdict alone (issue 16)
+        if timing:
+            notes.append(timing)
         return EndpointVerdict(
             verdict=rule.verdict, confidence=confidence, evidence=tuple(evidence) + tuple(notes), rule_id=rule.id
         )

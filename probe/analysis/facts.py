@@ -15,6 +15,7 @@ from typing import Literal
 from probe.analysis.vantage import VantageFacts
 from probe.failures import Failure
 from probe.model import (
+    AppExchange,
     DNSQuery,
     EndpointProtocol,
     HelperEndpoint,
@@ -25,6 +26,7 @@ from probe.model import (
     Target,
     TCPConnect,
     TLSHandshake,
+    Transfer,
     VantageStatus,
 )
 
@@ -48,6 +50,7 @@ CERTIFICATE = {Failure.SSL_UNKNOWN_AUTHORITY.value, Failure.SSL_INVALID_HOSTNAME
 # for the other: the helper measures every few minutes, so this allows a few missed rounds, and a replayed old view
 # (still validly signed) says nothing.
 HELPER_WINDOW = 30 * 60
+CLOSED = {Failure.EOF_ERROR.value, Failure.SSL_ALERT_RECEIVED.value, Failure.CONNECTION_ABORTED.value}
 
 
 # How an attempt failed, in verdict terms; `local` and `unreachable` belong to the vantage point, not to the path.
@@ -64,17 +67,25 @@ FailureKind = Literal[
     "tls.mitm",
     "tls.expired",
     "tls.other",
+    # issue 16: connected (and handshaken), then the protocol's first exchange failed
+    "app.timeout",
+    "app.reset",
+    "app.closed",
+    "app.unexpected",
 ]
 # Where an address came from: the target's own literal, the resolver under test (first or late answer), the DoH
 # control, the control vantage (`probe helper serve`), or the list's fallback addresses.
 AddressOrigin = Literal["literal", "resolver", "resolver_late", "doh", "helper", "fallback"]
 
 
-def failure_kind(connect: TCPConnect, handshake: TLSHandshake | None, protocol: EndpointProtocol) -> FailureKind | None:
+def failure_kind(
+    connect: TCPConnect, handshake: TLSHandshake | None, protocol: EndpointProtocol, app: AppExchange | None = None
+) -> FailureKind | None:
     """The kind of failure of one attempt, in verdict terms (None when it worked).
 
     `local` is a local firewall (EPERM/EACCES from connect), `unreachable` a missing route: both belong to the
-    vantage point, not to the path.
+    vantage point, not to the path. `app.*`: the connect (and handshake) worked, the protocol's first exchange
+    did not (issue 16).
     """
     failure = connect.status.failure
     if failure is not None or not connect.status.success:
@@ -90,7 +101,7 @@ def failure_kind(connect: TCPConnect, handshake: TLSHandshake | None, protocol: 
             return "unreachable"
         return "tcp.other"
     if protocol != "tls":
-        return None
+        return _app_kind(app)
     if handshake is None:
         return "tls.other"
     failure = handshake.failure
@@ -100,13 +111,25 @@ def failure_kind(connect: TCPConnect, handshake: TLSHandshake | None, protocol: 
         return "tls.reset"
     if failure in TIMEOUTS:
         return "tls.timeout"
-    if failure in (Failure.EOF_ERROR.value, Failure.SSL_ALERT_RECEIVED.value, Failure.CONNECTION_ABORTED.value):
+    if failure in CLOSED:
         return "tls.closed"
     if failure in CERTIFICATE:
         return "tls.mitm"
     if failure == Failure.SSL_INVALID_CERTIFICATE.value:
         return "tls.expired"
     return "tls.other"
+
+
+def _app_kind(app: AppExchange | None) -> FailureKind | None:
+    if app is None or app.failure is None:
+        return None
+    if app.failure in TIMEOUTS:
+        return "app.timeout"
+    if app.failure == Failure.CONNECTION_RESET.value:
+        return "app.reset"
+    if app.failure in CLOSED:
+        return "app.closed"
+    return "app.unexpected"  # another protocol's answer, or a failure no blocking signature explains
 
 
 @dataclass(frozen=True)
@@ -119,6 +142,7 @@ class Attempt:
     events: tuple[NetworkEvent, ...]
     kind: FailureKind | None  # None when it worked
     packets: tuple[PacketSummary, ...] = ()
+    app: AppExchange | None = None  # the protocol's first exchange, for a `first_message` endpoint
 
     @property
     def ok(self) -> bool:
@@ -373,18 +397,21 @@ class EndpointFacts:
         packets: dict[int, tuple[PacketSummary, ...]] = {}
         for p in obs.packets:
             packets[p.transaction_id or 0] = packets.get(p.transaction_id or 0, ()) + (p,)
+        apps = {a.transaction_id: a for a in obs.app_exchanges}
         groups: dict[str, dict[str, list[Attempt]]] = {}
         for c in obs.tcp_connect:
             if Tag.AFTERFLIGHT.value in c.tags:
                 continue
             h = handshakes.get(c.transaction_id)
+            app = apps.get(c.transaction_id)
             attempt = Attempt(
                 c.ip,
                 c,
                 h,
                 tuple(events.get(c.transaction_id, ())),
-                failure_kind(c, h, self.target.protocol),
+                failure_kind(c, h, self.target.protocol, app),
                 packets.get(c.transaction_id, ()),
+                app,
             )
             role = next((t for t in (Tag.CONTROL_SNI.value, Tag.CONTROL_SNI_AFTER.value) if t in c.tags), "try")
             groups.setdefault(c.ip, {}).setdefault(role, []).append(attempt)
@@ -455,6 +482,20 @@ class EndpointFacts:
         an injected packet's IP TTL is compared with."""
         return any(self.server_ttls(ip) for ip in ips)
 
+    @cached_property
+    def transfer_pairs(self) -> tuple[TransferPair, ...]:
+        """The target's transfers, each with the control SNI's beside it (the next transaction id, measure.py),
+        where the target's got as far as its request (a handshake that failed is the tries' business)."""
+        transfers = {t.transaction_id: t for t in self.measured.observations.transfers}
+        pairs = []
+        for t in transfers.values():
+            control = transfers.get(t.transaction_id + 1)
+            if Tag.TARGET.value not in t.tags or t.t_request is None:
+                continue
+            if control is not None and Tag.CONTROL_SNI.value in control.tags:
+                pairs.append(TransferPair(t, control))
+        return tuple(pairs)
+
     def valid_tls_at(self, ips: tuple[str, ...] | list[str]) -> bool:
         return any(self.addresses[ip].valid_tls for ip in ips if ip in self.addresses)
 
@@ -511,6 +552,61 @@ class EndpointFacts:
             for t in (a.tries if a is not None else ())
             if t.handshake is not None and t.handshake.peer_certificates
         }
+
+
+# A throughput needs this many bytes behind it: less is one or two round trips, which measure the path's delay.
+MIN_RATE_BYTES = 16384
+THROTTLE_RATIO = 0.1  # issue 16: a target at a tenth or less of the control's throughput
+# 64 KiB (the transfer's cap) in half a second is 1 Mbit/s: throttles that censors use are slower (Twitter 2021,
+# about 130 kbit/s). A lab path that loses 30% of its packets slowed single transfers to 0.2-0.3 s, never 0.5.
+THROTTLE_MIN_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class TransferPair:
+    """A target transfer and the control SNI's, run at the same time at the same address (issue 16)."""
+
+    target: Transfer
+    control: Transfer
+
+    @property
+    def stalled(self) -> bool:
+        """The target's stopped for good, while the control's completed with more bytes than the target got."""
+        return (
+            self.target.failure == Failure.TRANSFER_STALLED.value
+            and self.control.failure is None
+            and self.control.num_bytes > self.target.num_bytes
+        )
+
+    @property
+    def both_stalled(self) -> bool:
+        return self.target.failure == self.control.failure == Failure.TRANSFER_STALLED.value
+
+    @property
+    def ratio(self) -> float | None:
+        """The target's throughput over the control's, when both moved enough bytes to have one."""
+        target, control = rate(self.target), rate(self.control)
+        if target is None or control is None or control <= 0:
+            return None
+        return target / control
+
+    @property
+    def throttled(self) -> bool:
+        """The target ran at a tenth or less of the control's throughput, and took THROTTLE_MIN_SECONDS or more:
+        a lost packet's retransmission timeout (200 ms, then doubling) makes a short transfer slow once; a
+        throttle holds it back for as long as it runs."""
+        ratio = self.ratio
+        t = self.target
+        took = (t.t_last_byte - t.t_request) if t.t_last_byte is not None and t.t_request is not None else 0.0
+        return ratio is not None and ratio <= THROTTLE_RATIO and took >= THROTTLE_MIN_SECONDS
+
+
+def rate(transfer: Transfer) -> float | None:
+    """Bytes per second from the request to the last byte, over at least MIN_RATE_BYTES."""
+    if transfer.t_request is None or transfer.t_last_byte is None or transfer.num_bytes < MIN_RATE_BYTES:
+        return None
+    seconds = transfer.t_last_byte - transfer.t_request
+    return transfer.num_bytes / seconds if seconds > 0 else None
 
 
 @dataclass(frozen=True)

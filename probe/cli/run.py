@@ -62,6 +62,19 @@ def run(
     no_helper: Annotated[
         bool, typer.Option("--no-helper", help="Ask no control vantage, whatever is configured.")
     ] = False,
+    no_transfer: Annotated[
+        bool,
+        typer.Option("--no-transfer", help="Skip the capped stall/throttle transfers (at most 4 MiB a run)."),
+    ] = False,
+    anchor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--anchor",
+            metavar="NAME=FILE",
+            help="Replace the bundled trust anchor NAME (a target list's `ca`, e.g. signal) with FILE (PEM); "
+            "repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Measure every endpoint of the target list: DNS, TCP and TLS, with controls; print a per-service table and
     write a result file. Exit 0 when the run completed (whatever it found), 2 on bad input, 3 when nothing could
@@ -83,6 +96,8 @@ def run(
         helper_urls=tuple(helper or ()),
         helper_keys=tuple(helper_key or ()),
         no_helper=no_helper,
+        transfer=not no_transfer,
+        anchors=tuple(anchor or ()),
     )
 
     def show(outcome: RunOutcome) -> None:

@@ -1,4 +1,5 @@
-"""The network edge: DNS (UDP, DoH), TCP and TLS operations that return observations, never raise.
+"""The network edge: DNS (UDP, DoH), TCP and TLS operations (with a protocol's first exchange, and capped
+transfers) that return observations, never raise.
 
 `Network` is the seam measure.py talks through; `SystemNetwork` is the real thing, and unit tests hand in fakes
 that return the same records.
@@ -13,10 +14,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from probe.failures import Failure
-from probe.model import DNSQuery, NetworkEvent, PacketSummary, Tag, TCPConnect, TLSHandshake, Transport
+from probe.model import (
+    AppExchange,
+    DNSQuery,
+    NetworkEvent,
+    PacketSummary,
+    Tag,
+    TCPConnect,
+    TLSHandshake,
+    Transfer,
+    Transport,
+)
 from probe.net.clock import Clock
 
 if TYPE_CHECKING:  # the implementations import httpx, dnspython, cryptography: load them when used
+    import ssl
+
     from probe.net.capture import Capture
     from probe.net.certs import TrustStore
     from probe.net.doh import DoHClient
@@ -34,16 +47,21 @@ QUERIES_IN_FLIGHT = 64
 HANDSHAKES_AT_ONCE = 128
 # The sniffer reads in its own thread, a little behind the sockets: give it this long before reading a flow.
 CAPTURE_SETTLE = 0.05
+# A transfer's reading may take this many operation timeouts: 64 KiB at 140 kbit/s (a throttled path) takes about
+# 4 s, so a throttled transfer still yields its throughput in the lab (2 s timeout) and the field (5 s).
+TRANSFER_DEADLINE = 3
 
 
 @dataclass(frozen=True)
 class Exchange:
-    """One connection attempt: the connect, the handshake (tls only), its events, and its packets if captured."""
+    """One connection attempt: the connect, the handshake (tls only), the protocol's first exchange (when asked
+    for), its events, and its packets if captured."""
 
     connect: TCPConnect
     handshake: TLSHandshake | None = None
     events: tuple[NetworkEvent, ...] = ()
     packets: tuple[PacketSummary, ...] = ()
+    app: AppExchange | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,7 @@ class Network(Protocol):
         transaction_id: int,
         tags: tuple[str, ...],
         connected: Connected | None = None,
+        first_message: str | None = None,
     ) -> Exchange: ...
 
     async def tls(
@@ -100,7 +119,24 @@ class Network(Protocol):
         transaction_id: int,
         tags: tuple[str, ...],
         connected: Connected | None = None,
+        ca: str | None = None,
     ) -> Exchange: ...
+
+    async def transfer(
+        self,
+        ip: str,
+        port: int,
+        server_name: str,
+        path: str,
+        *,
+        ca: str | None,
+        verify: bool,
+        cap: int,
+        stall_window: float,
+        clock: Clock,
+        transaction_id: int,
+        tags: tuple[str, ...],
+    ) -> Transfer: ...
 
 
 class SystemNetwork:
@@ -119,7 +155,8 @@ class SystemNetwork:
         self.timeout = timeout
         self.late_window = late_window
         self._trust = trust
-        self._handshake_context = trust.handshake_context()  # loading the anchors once, not per handshake
+        # The anchors are loaded once per context, not per handshake: the run's own, and one per pinned `ca`.
+        self._handshake_contexts: dict[str | None, ssl.SSLContext] = {None: trust.handshake_context()}
         self._doh = doh
         self._capture = capture
         self._sockets = asyncio.Semaphore(max_sockets)
@@ -194,19 +231,40 @@ class SystemNetwork:
         transaction_id: int,
         tags: tuple[str, ...],
         connected: Connected | None = None,
+        first_message: str | None = None,
     ) -> Exchange:
-        from probe.net import tcp
+        from probe.net import firstexchange, tcp
 
         await self._watch(ip)
+        app = None
         async with self._sockets:
             record, sock, local_port = await tcp.connect(
                 ip, port, timeout=self.timeout, clock=clock, transaction_id=transaction_id, tags=tags
             )
             if sock is not None:
-                sock.close()
+                if first_message is None:
+                    sock.close()
+                else:
+                    with sock:
+                        if connected is not None:  # every try of the round is connected before a first message
+                            await connected()
+                            connected = None
+                        address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+                        app = await firstexchange.exchange(
+                            sock,
+                            first_message,
+                            address=address,
+                            timeout=self.timeout,
+                            clock=clock,
+                            transaction_id=transaction_id,
+                            tags=tags,
+                        )
+                        if self._capture is not None and app.failure in ("connection_reset", "eof_error"):
+                            await asyncio.sleep(LINGER_AFTER_FAILURE)
         if connected is not None:
             await connected()
-        return Exchange(record, packets=await self._packets("tcp", local_port, ip, port, clock, transaction_id))
+        packets = await self._packets("tcp", local_port, ip, port, clock, transaction_id)
+        return Exchange(record, packets=packets, app=app)
 
     async def tls(
         self,
@@ -218,8 +276,13 @@ class SystemNetwork:
         transaction_id: int,
         tags: tuple[str, ...],
         connected: Connected | None = None,
+        ca: str | None = None,
     ) -> Exchange:
         from probe.net import tcp, tls
+
+        context = self._handshake_contexts.get(ca)
+        if context is None:
+            context = self._handshake_contexts[ca] = self._trust.handshake_context(ca)
 
         await self._watch(ip)
         async with self._sockets:
@@ -239,7 +302,7 @@ class SystemNetwork:
                         address,
                         server_name,
                         trust=self._trust,
-                        context=self._handshake_context,
+                        context=context,
                         timeout=self.timeout,
                         clock=clock,
                         transaction_id=transaction_id,
@@ -249,6 +312,40 @@ class SystemNetwork:
                     await asyncio.sleep(LINGER_AFTER_FAILURE)
         packets = await self._packets("tcp", local_port, ip, port, clock, transaction_id)
         return Exchange(connect, handshake, events, packets)
+
+    async def transfer(
+        self,
+        ip: str,
+        port: int,
+        server_name: str,
+        path: str,
+        *,
+        ca: str | None,
+        verify: bool,
+        cap: int,
+        stall_window: float,
+        clock: Clock,
+        transaction_id: int,
+        tags: tuple[str, ...],
+    ) -> Transfer:
+        from probe.net import transfer
+
+        await self._watch(ip)
+        async with self._sockets:
+            return await transfer.fetch(
+                ip,
+                port,
+                server_name,
+                path,
+                context=self._trust.transfer_context(ca, verify=verify),
+                cap=cap,
+                connect_timeout=self.timeout,
+                stall_window=stall_window,
+                deadline=TRANSFER_DEADLINE * self.timeout,
+                clock=clock,
+                transaction_id=transaction_id,
+                tags=tags,
+            )
 
     async def _watch(self, address: str) -> None:
         """Have the sniffer keep `address`'s packets from now on, before we contact it. In a thread: the capture

@@ -20,7 +20,7 @@ from tests.golden.judge import judge
 from tests.golden.scenarios import SCENARIOS, Scenario
 
 HERE = Path(__file__).parent
-OBSERVATIONS = ("queries", "tcp_connect", "tls_handshakes", "network_events", "packets")
+OBSERVATIONS = ("queries", "tcp_connect", "tls_handshakes", "network_events", "packets", "app_exchanges", "transfers")
 
 
 def key(service: str, input_: str) -> str:

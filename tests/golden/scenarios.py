@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from probe.model import Target
-from tests.fakes import HelperScript, Script
+from tests.fakes import Flow, HelperScript, Script
 
 V = "2026-11-28"
 TARGETS: tuple[Target, ...] = (
@@ -77,6 +77,34 @@ def _each(hosts: tuple[str, ...], addresses: list[str]) -> dict[str, list[str]]:
 
 def _same(hosts: tuple[str, ...], verdict: str) -> dict[str, str]:
     return dict.fromkeys(hosts, verdict)
+
+
+# Issue 16: endpoints whose fate is decided past the handshake, added to TARGETS by its scenarios only.
+DC = "203.0.113.50"
+WEB, SIGNAL = "line.me", "chat.signal.org"
+PAST_HANDSHAKE = TARGETS + (
+    Target(service="telegram", host=DC, port=443, protocol="tcp", first_message="mtproto", group="telegram.dc",
+           list_version=V),
+    Target(service="line", host=WEB, port=443, protocol="tls", role="web", core=False, transfer="/", list_version=V),
+    Target(service="signal", host=SIGNAL, port=443, protocol="tls", ca="signal", list_version=V),
+)  # fmt: skip
+PAST_GENUINE = {**GENUINE, WEB: ["203.0.113.30"], SIGNAL: ["203.0.113.40"]}
+# data centres whose first exchanges fail in every way at once: on 443 (controls connect there) and 5222 (none do)
+DC_CLOSED, DC_UNEXPECTED = "203.0.113.51", "203.0.113.52"
+DC_TIMEOUT_5222, DC_RESET_5222, DC_CLOSED_5222 = "203.0.113.53", "203.0.113.54", "203.0.113.55"
+FIRST_MESSAGE_FAILURES = PAST_HANDSHAKE + tuple(
+    Target(service="telegram", host=ip, port=port, protocol="tcp", first_message="mtproto", group=f"telegram.{ip}",
+           list_version=V)
+    for ip, port in ((DC_CLOSED, 443), (DC_UNEXPECTED, 443), (DC_TIMEOUT_5222, 5222), (DC_RESET_5222, 5222),
+                     (DC_CLOSED_5222, 5222))
+)  # fmt: skip
+WEB_IP = "203.0.113.30"
+THROTTLED = Flow(rate=17_500.0)  # 140 kbit/s
+FROZEN = Flow(stall_after=16_000)
+
+
+def past(**script: object) -> Script:
+    return Script(resolver=PAST_GENUINE, doh=PAST_GENUINE, **script)  # type: ignore[arg-type]
 
 
 # fmt: off
@@ -272,6 +300,69 @@ SCENARIOS: tuple[Scenario, ...] = (
         "A firewall on the volunteer's machine refuses connections to KakaoTalk (EPERM).",
         Script(resolver=resolver(), connect={"203.0.113.10": "eperm", "203.0.113.11": "eperm"}),
         _same(KAKAO, "inconclusive"),
+    ),
+    # --- past the handshake (issue 16) ------------------------------------------------------------------------
+    Scenario(
+        "app_mtproto_dropped",
+        "The data centre accepts the connect, and its MTProto req_pq_multi is never answered: a DPI drop.",
+        past(app={DC: "timeout"}), {DC: "app.timeout"}, {DC: "medium"}, PAST_HANDSHAKE,
+    ),
+    Scenario(
+        "app_mtproto_reset",
+        "The data centre accepts the connect, and its req_pq_multi is answered by a RST.",
+        past(app={DC: "reset"}), {DC: "app.reset"}, {DC: "medium"}, PAST_HANDSHAKE,
+    ),
+    Scenario(
+        "app_mtproto_reset_captured",
+        "The req_pq_multi is answered by a burst of RSTs with another IP TTL than the data centre's SYN-ACK.",
+        past(app={DC: "reset"}, capture=True), {DC: "app.reset"}, {DC: "high"}, PAST_HANDSHAKE,
+    ),
+    Scenario(
+        "app_first_message_failures",
+        "Data centres whose first exchanges are closed or answered in another protocol on 443, and time out, are "
+        "reset or closed on 5222, a port no control connects on.",
+        past(app={DC_CLOSED: "eof", DC_UNEXPECTED: "unexpected", DC_TIMEOUT_5222: "timeout",
+                  DC_RESET_5222: "reset", DC_CLOSED_5222: "eof"}),
+        {DC_CLOSED: "app.closed", DC_UNEXPECTED: "inconclusive", DC_TIMEOUT_5222: "app.timeout",
+         DC_RESET_5222: "app.reset", DC_CLOSED_5222: "app.closed"},
+        {DC_CLOSED: "medium", DC_TIMEOUT_5222: "low", DC_RESET_5222: "low", DC_CLOSED_5222: "low"},
+        FIRST_MESSAGE_FAILURES,
+    ),
+    Scenario(
+        "tls_pinned_ca_other_issuer",
+        "Signal's server presents a certificate for its name from a CA trusted elsewhere, not Signal's own.",
+        past(pinned_issuer_ok=False), {SIGNAL: "tls.mitm"}, {SIGNAL: "high"}, PAST_HANDSHAKE,
+    ),
+    Scenario(
+        "tls_stall_after_16k",
+        "Transfers with the web SNI freeze after 16 KB, every time; the control SNI's beside them complete.",
+        past(flows={(WEB_IP, WEB): FROZEN}), {WEB: "tls.stall"}, {WEB: "medium"}, PAST_HANDSHAKE,
+    ),
+    Scenario(
+        "tls_throttled_sni",
+        "Transfers with the web SNI run at 140 kbit/s; the control SNI's beside them at full speed.",
+        past(flows={(WEB_IP, WEB): THROTTLED}), {WEB: "tls.throttled"}, {WEB: "medium"}, PAST_HANDSHAKE,
+    ),
+    Scenario(
+        "transfer_freeze_whatever_the_sni",
+        "Every transfer at the web address freezes after 16 KB, the control SNI's too: by address, or a broken "
+        "server.",
+        past(flows={WEB_IP: FROZEN}), {WEB: "inconclusive"}, {}, PAST_HANDSHAKE,
+    ),
+    Scenario(
+        "trap_slow_server",
+        "A slow server: 140 kbit/s for the web SNI and the control SNI alike. Never throttled.",
+        past(flows={WEB_IP: THROTTLED}), {}, {}, PAST_HANDSHAKE,
+    ),
+    Scenario(
+        "trap_transfer_loss",
+        "A lossy path stalls one target transfer in three; the others complete. Never a stall.",
+        past(flows={(WEB_IP, WEB): [FROZEN, Flow(), Flow()]}), {}, {}, PAST_HANDSHAKE,
+    ),
+    Scenario(
+        "trap_mtproto_lossy",
+        "One first exchange in five is lost: loss, not a block.",
+        past(app={DC: ["timeout", "ok", "ok", "ok", "ok", "ok"]}), {}, {}, PAST_HANDSHAKE,
     ),
     Scenario(
         "trap_ipv6_without_route",

@@ -15,12 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from probe import targets
 from probe.measure import CONTROL_SNI
 from tests.lab import plan as addr
 from tests.lab import selftest
 from tests.lab.lab import Lab
-from tests.lab.plan import LabPlan
+from tests.lab.plan import LabPlan, lab_targets
 from tests.lab.scenarios import SCENARIOS, by_name
 from tests.lab.verdicts import compare, prepare_home, probe_argv, probe_env, run_probe
 
@@ -37,7 +36,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep", type=Path, help="work in this folder (kept afterwards) instead of a temporary one")
     args = parser.parse_args(argv)
     if args.plan:
-        for e in LabPlan.from_targets(targets.load()).endpoints:
+        for e in LabPlan.from_targets(lab_targets()).endpoints:
             where = e.address or "not served (outside the lab ranges: no route, expected inconclusive)"
             print(f"{e.target.service:<10} {e.target.input:<40} {where}")
         return 0
@@ -48,7 +47,7 @@ def main(argv: list[str]) -> int:
     scenario = by_name(args.scenario)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="probe-lab-"))
     folder.mkdir(parents=True, exist_ok=True)
-    lab = Lab(folder / "lab", LabPlan.from_targets(targets.load()), CONTROL_SNI, sys.executable)
+    lab = Lab(folder / "lab", LabPlan.from_targets(lab_targets()), CONTROL_SNI, sys.executable)
     (folder / "lab").mkdir(exist_ok=True)
     try:
         lab.build()

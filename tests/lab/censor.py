@@ -3,9 +3,11 @@ with a `Select`; the lab (lab.py) turns the parts into iptables rules, resolver 
 the censor namespace.
 
 Rule templates are iptables-restore lines. A template with a `select` is written once per selected endpoint, with
-{ip}, {port}, {sni} and {host} filled in; without, once. Every template may use the lab's own names: {client_if}
-and {server_if} (the censor's interfaces toward the client and the servers), {client}, {system_resolver},
-{control_resolver}, {interceptor}, {sinkhole}.
+{ip}, {port}, {sni} and {host} filled in, and {sni_wire}: the SNI as the ClientHello's server_name list carries it
+(name type 0, a two-byte length, the name), for an iptables --hex-string that matches this name and not a longer
+one ending in it; without, once. Every template may use the lab's own names: {client_if} and {server_if} (the
+censor's interfaces toward the client and the servers), {client}, {system_resolver}, {control_resolver},
+{interceptor}, {sinkhole}.
 """
 
 from __future__ import annotations
@@ -99,6 +101,11 @@ class FinInjection:
 
 
 CensorPart = Rules | ResolverLie | DNSInjection | FinInjection | ServfailRewrite | ServerRules | Interception | Delay
+
+
+def sni_wire(name: str) -> str:
+    """`name` as the ClientHello's server_name list carries it, for --hex-string: type 0, length, name."""
+    return f"|00{len(name):04x}|{name}"
 
 
 def dns_name_hex(name: str) -> str:

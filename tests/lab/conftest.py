@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from probe import targets
 from probe.measure import CONTROL_SNI
 from tests.lab.lab import Lab
-from tests.lab.plan import LabPlan
+from tests.lab.plan import LabPlan, lab_targets
 from tests.lab.verdicts import prepare_home
 
 
@@ -21,7 +20,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """The client and server namespaces with every server running; a scenario adds its censor with
     `lab.censor(scenario.censor)`."""
     folder = tmp_path_factory.mktemp("lab")
-    the_lab = Lab(folder, LabPlan.from_targets(targets.load()), CONTROL_SNI, sys.executable)
+    the_lab = Lab(folder, LabPlan.from_targets(lab_targets()), CONTROL_SNI, sys.executable)
     try:
         the_lab.build()
         yield the_lab

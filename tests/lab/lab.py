@@ -35,6 +35,7 @@ from tests.lab.censor import (
     ServerRules,
     ServfailRewrite,
     dns_name_hex,
+    sni_wire,
 )
 from tests.lab.netns import LabCommandError, add_namespace, address, delete_namespace, route, run, sysctl, veth
 from tests.lab.pki import LabPKI, make_pki
@@ -87,7 +88,11 @@ class Lab:
     def build(self) -> None:
         """Make the client and server namespaces, the certificates, and start the servers."""
         tls_names = sorted({n for n, _ in self.plan.tls_names()} | {self.control_sni})
-        self.pki = make_pki(self.folder / "pki", tls_names, [addr.CONTROL_RESOLVER], tls_names)
+        pinned = self.plan.pinned_names()
+        self.pki = make_pki(self.folder / "pki", tls_names, [addr.CONTROL_RESOLVER], tls_names, pinned)
+        www = self.folder / "www"
+        www.mkdir(parents=True, exist_ok=True)
+        (www / "payload.bin").write_bytes(os.urandom(servers.PAYLOAD_BYTES))  # incompressible
         add_namespace(self.client_ns)
         add_namespace(self.server_ns)
         # Every query to a port where nothing listens gets its ICMP port unreachable at once (no rate limit), so
@@ -129,6 +134,16 @@ class Lab:
             self.folder,
             tcp_sockets + [("tcp", addr.INTERCEPTOR, 443)],
         )
+        app = self.plan.app_sockets()
+        if app:
+            assert {p for p, _, _ in app} == {"mtproto"}, "a lab server for every first_message protocol"
+            self._servers["mtproto"] = servers.start(
+                self.server_ns,
+                "mtproto",
+                [self.python, str(HERE / "mtproto_server.py"), *(f"{a}:{p}" for _, a, p in app)],
+                self.folder,
+                [("tcp", a, p) for _, a, p in app],
+            )
 
     def _start_system_resolver(self, overrides: dict[str, str]) -> None:
         old = self._servers.pop("unbound-system", None)
@@ -222,6 +237,13 @@ class Lab:
         sysctl(ns, "net.ipv4.icmp_ratelimit=0")
         veth(ns, self.censor_client_if, self.client_ns, "eth0")
         veth(ns, self.censor_server_if, self.server_ns, "eth0")
+        # Wire-sized packets through the censor, as on a real path: with segmentation offload a server's 64 KB
+        # burst crosses the censor as one packet, and a byte count (connbytes), a loss rate or a shaper acts on
+        # whole bursts instead of segments.
+        for where, ifname in ((ns, self.censor_client_if), (ns, self.censor_server_if)):
+            run(["ethtool", "-K", ifname, "gro", "off", "gso", "off", "tso", "off"], ns=where, check=False)
+        for where in (self.client_ns, self.server_ns):
+            run(["ethtool", "-K", "eth0", "gro", "off", "gso", "off", "tso", "off"], ns=where, check=False)
         for ifname in (self.censor_client_if, self.censor_server_if):
             sysctl(ns, f"net.ipv4.conf.{ifname}.rp_filter=0")
         p = addr.LINK_PREFIX
@@ -272,7 +294,10 @@ class Lab:
                 for e in endpoints:
                     fill = dict(names)
                     if e is not None:
-                        fill.update(ip=str(e.address), port=str(e.target.port), sni=e.sni, host=e.target.host)
+                        fill.update(
+                            ip=str(e.address), port=str(e.target.port), sni=e.sni, host=e.target.host,
+                            sni_wire=sni_wire(e.sni),
+                        )  # fmt: skip
                     for template in part.rules:
                         add(part.table, template.format(**fill))
             elif isinstance(part, DNSInjection | ServfailRewrite):

@@ -1,9 +1,11 @@
-"""The lab's certificates: a lab CA the probe trusts only through `--ca-file`, and a second, untrusted CA whose
-certificates the interception server presents (an interception box mints certificates for the names it sees)."""
+"""The lab's certificates: a lab CA the probe trusts only through `--ca-file`, a second, untrusted CA whose
+certificates the interception server presents (an interception box mints certificates for the names it sees), and
+a private CA per bundled anchor a list pins with `ca` (a "Signal-style" CA: the probe trusts it for those names
+only, through `--anchor signal=FILE`, and the lab CA not at all there)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +26,20 @@ class LabPKI:
     rogue_ca_file: Path  # the interception CA: nobody trusts it
     leaf: dict[str, CertFiles]  # server name (or address) -> certificate from the lab CA
     rogue_leaf: dict[str, CertFiles]  # server name -> certificate from the interception CA
+    anchors: dict[str, Path]  # anchor name -> its private CA, handed to the probe with --anchor NAME=FILE
 
 
-def make_pki(folder: Path, names: Iterable[str], ip_names: Iterable[str], intercepted: Iterable[str]) -> LabPKI:
-    """Make both CAs and one certificate per name: `names` and `ip_names` (an IP SAN, e.g. the DoH resolver's
-    address) from the lab CA, `intercepted` from the untrusted CA. The key of each file stays readable only by
-    root (the servers run as root inside the lab)."""
+def make_pki(
+    folder: Path,
+    names: Iterable[str],
+    ip_names: Iterable[str],
+    intercepted: Iterable[str],
+    pinned: Mapping[str, Iterable[str]] | None = None,
+) -> LabPKI:
+    """Make the CAs and one certificate per name: `names` and `ip_names` (an IP SAN, e.g. the DoH resolver's
+    address) from the lab CA, `intercepted` from the untrusted CA, and the names of `pinned` (anchor -> names)
+    from that anchor's own private CA instead. The key of each file stays readable only by root (the servers run
+    as root inside the lab)."""
     import trustme
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -53,4 +63,10 @@ def make_pki(folder: Path, names: Iterable[str], ip_names: Iterable[str], interc
 
     leaf = {name: issue(ca, name, "lab") for name in (*names, *ip_names)}
     rogue_leaf = {name: issue(rogue, name, "rogue") for name in intercepted}
-    return LabPKI(ca_file, rogue_file, leaf, rogue_leaf)
+    anchors = {}
+    for anchor, pinned_names in (pinned or {}).items():
+        private = trustme.CA(organization_name=f"{anchor} private CA (lab)")
+        anchors[anchor] = folder / f"anchor-{anchor}.pem"
+        private.cert_pem.write_to_path(str(anchors[anchor]))
+        leaf.update({name: issue(private, name, f"anchor-{anchor}") for name in pinned_names})
+    return LabPKI(ca_file, rogue_file, leaf, rogue_leaf, anchors)

@@ -10,9 +10,16 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
+from probe import targets as target_lists
 from probe.addresses import is_ip_address
 from probe.model import Target
+
+# The lab's own endpoints, measured beside the bundled lists (a data centre that speaks MTProto, a slow server).
+LAB_LIST = Path(__file__).resolve().parent / "lab_targets.toml"
+SLOW_HOSTS = ("slow-web.lab.example",)  # served slowly for every name at their address (nginx limit_rate)
+SLOW_RATE = "48k"  # bytes per second: 64 KiB in about 1.4 s, slow next to the lab's line rate, cheap in time
 
 # client <-> censor link, censor <-> server link (two /28s, so the routers' connected routes never overlap)
 CLIENT = "198.51.100.2"
@@ -118,6 +125,23 @@ class LabPlan:
                     f"the lab cannot serve {e.target.host}:{e.target.port} as both tls and tcp on one address"
                 )
 
+    def app_sockets(self) -> tuple[tuple[str, str, int], ...]:
+        """(protocol, address, port) of every served endpoint that speaks a `first_message` protocol: served by
+        that protocol's lab server, not by nginx."""
+        out = {(e.target.first_message, e.address, e.target.port) for e in self.served if e.target.first_message}
+        return tuple(sorted((p, a, port) for p, a, port in out if p is not None and a is not None))
+
+    def pinned_names(self) -> dict[str, tuple[str, ...]]:
+        """anchor name -> the tls names whose certificates come from that private CA (`ca`)."""
+        out: dict[str, set[str]] = {}
+        for e in self.served:
+            if e.target.protocol == "tls" and e.target.ca:
+                out.setdefault(e.target.ca, set()).add(e.sni)
+        return {ca: tuple(sorted(names)) for ca, names in out.items()}
+
+    def slow_addresses(self) -> tuple[str, ...]:
+        return tuple(sorted({e.address for e in self.served if e.target.host in SLOW_HOSTS and e.address}))
+
     @property
     def served(self) -> tuple[Endpoint, ...]:
         return tuple(e for e in self.endpoints if e.address is not None)
@@ -136,8 +160,12 @@ class LabPlan:
         return chosen[0]
 
     def sockets(self, protocol: str) -> tuple[tuple[str, int], ...]:
-        """Every (address, port) where the lab must listen with `protocol`."""
-        out = {(e.address, e.target.port) for e in self.served if e.target.protocol == protocol}
+        """Every (address, port) where nginx must listen with `protocol` (not the `app_sockets`)."""
+        out = {
+            (e.address, e.target.port)
+            for e in self.served
+            if e.target.protocol == protocol and not e.target.first_message
+        }
         return tuple(sorted((a, p) for a, p in out if a is not None))
 
     def tls_names(self) -> tuple[tuple[str, str], ...]:
@@ -147,3 +175,8 @@ class LabPlan:
 
     def service_addresses(self) -> tuple[str, ...]:
         return tuple(sorted({e.address for e in self.served if e.address is not None}))
+
+
+def lab_targets() -> tuple[Target, ...]:
+    """What every lab run measures: the bundled lists, unchanged, and the lab's own endpoints."""
+    return target_lists.load([*target_lists.bundled_paths(), LAB_LIST])

@@ -11,14 +11,20 @@ Outcomes:
   tcp_rtt   "delayed" (the connect took at least `slow` seconds) | "prompt" | a tcp failure
   tls       "ok" (valid for the name under the lab CA) | "wrong_name" | "untrusted" | "reset" | "timeout" | "closed"
             | "connect_refused" | "connect_timeout" | "unreachable" | "error:..."
+  mtproto   "respq" (a resPQ with our nonce answered req_pq_multi) | "other" | "timeout" | "reset" | "closed" | the
+            tcp outcomes of a failed connect
+  fetch     a TLS GET of `path`, at most 64 KiB: "fast" (all of it at 1 MB/s or more) | "slow" | "frozen" (nothing
+            for `stall` seconds after the handshake) | "reset" | "closed" | "error:..."
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 import ssl
+import struct
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -111,16 +117,23 @@ def tcp_rtt(check: dict[str, Any]) -> str:
     return "delayed" if time.monotonic() - start >= check["slow"] else "prompt"
 
 
-def tls(check: dict[str, Any]) -> str:
-    context = ssl.create_default_context(cafile=check["ca_file"])
+def _connect(check: dict[str, Any]) -> socket.socket | str:
+    """A connected socket, or what went wrong ("connect_refused", "connect_timeout", "unreachable", ...)."""
     try:
-        sock = socket.create_connection((check["ip"], check["port"]), timeout=check["timeout"])
+        return socket.create_connection((check["ip"], check["port"]), timeout=check["timeout"])
     except ConnectionRefusedError:
         return "connect_refused"
     except TimeoutError:
         return "connect_timeout"
     except OSError as exc:
         return _errno_name(exc)
+
+
+def tls(check: dict[str, Any]) -> str:
+    context = ssl.create_default_context(cafile=check["ca_file"])
+    sock = _connect(check)
+    if isinstance(sock, str):
+        return sock
     with sock:
         try:
             with context.wrap_socket(sock, server_hostname=check["sni"]):
@@ -143,7 +156,74 @@ def _errno_name(exc: OSError) -> str:
     return names.get(exc.errno or 0, f"error:{errno.errorcode.get(exc.errno or 0, exc)}")
 
 
-KINDS = {"dns": dns_udp, "doh": doh, "tcp": tcp, "tcp_rtt": tcp_rtt, "tls": tls}
+def mtproto(check: dict[str, Any]) -> str:
+    """req_pq_multi#be7e8ef1 in the intermediate transport (0xeeeeeeee, then int32 length and the message)."""
+    nonce = os.urandom(16)
+    body = struct.pack("<I", 0xBE7E8EF1) + nonce
+    message = struct.pack("<qqi", 0, (int(time.time()) << 32), len(body)) + body
+    sock = _connect(check)
+    if isinstance(sock, str):
+        return sock
+    with sock:
+        try:
+            sock.sendall(b"\xee" * 4 + struct.pack("<i", len(message)) + message)
+            data = b""
+            while len(data) < 4 or len(data) < 4 + struct.unpack_from("<i", data)[0]:
+                chunk = sock.recv(1024)
+                if not chunk:
+                    return "closed"
+                data += chunk
+                if len(data) > 1024:
+                    return "other"
+        except ConnectionResetError:
+            return "reset"
+        except TimeoutError:
+            return "timeout"
+        except OSError as exc:
+            return f"error:{type(exc).__name__}"
+    resp_pq = len(data) >= 4 + 20 + 20 and struct.unpack_from("<I", data, 24)[0] == 0x05162463
+    return "respq" if resp_pq and data[28:44] == nonce else "other"
+
+
+def fetch(check: dict[str, Any]) -> str:
+    context = ssl.create_default_context(cafile=check["ca_file"])
+    context.set_alpn_protocols(["http/1.1"])
+    cap, stall, deadline = 65536, check["stall"], check["deadline"]
+    try:
+        raw = socket.create_connection((check["ip"], check["port"]), timeout=check["timeout"])
+        sock = context.wrap_socket(raw, server_hostname=check["sni"])
+    except OSError as exc:
+        return f"error:{type(exc).__name__}"
+    with sock:
+        request = f"GET {check['path']} HTTP/1.1\r\nHost: {check['sni']}\r\nConnection: close\r\n\r\n"
+        start = time.monotonic()
+        got = 0
+        try:
+            sock.sendall(request.encode())
+            while got < cap and time.monotonic() - start < deadline:
+                sock.settimeout(stall)
+                chunk = sock.recv(cap - got)
+                if not chunk:
+                    return "closed"
+                got += len(chunk)
+        except TimeoutError:  # after the handshake: a freeze mid-record delivers no plaintext at all
+            return "frozen"
+        except ConnectionResetError:
+            return "reset"
+        except OSError as exc:
+            return f"error:{type(exc).__name__}"
+    return "fast" if got >= cap and got / (time.monotonic() - start) >= 1e6 else "slow"
+
+
+KINDS = {
+    "dns": dns_udp,
+    "doh": doh,
+    "tcp": tcp,
+    "tcp_rtt": tcp_rtt,
+    "tls": tls,
+    "mtproto": mtproto,
+    "fetch": fetch,
+}
 
 
 def main() -> int:

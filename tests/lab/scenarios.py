@@ -79,6 +79,16 @@ DOMESTIC = Select(
 )
 INTERNATIONAL = Select(("control",), hosts=("example.org", "www.apple.com", "www.microsoft.com"))
 TEREDO = "2001:0:4136:e378:8000:63bf:3fff:fdd2"  # a forged AAAA of the GFW's kind (RFC 4380 Teredo)
+# issue 16: past the handshake
+LAB_DC = Select(("telegram",), ("tcp",), ("203.0.113.200",))  # the lab's data centre (lab_targets.toml)
+SIGNAL_TLS = Select(("signal",), ("tls",))
+SIGNAL_PINNED = Select(("signal",), ("tls",), ("chat.signal.org",))
+LINE_WEB = Select(("line",), ("tls",), ("line.me",))
+TELEGRAM_WEB = Select(("telegram",), ("tls",), ("web.telegram.org",))
+WHATSAPP_WEB = Select(("whatsapp",), ("tls",), ("web.whatsapp.com",))
+KAKAO_WEB = Select(("kakaotalk",), ("tls",), ("www.kakao.com",))
+SLOW_WEB = Select(("lab",), ("tls",), ("slow-web.lab.example",))
+FREEZE_BYTES = 16384  # Russia's 2025 freezes struck after 16-20 KB
 
 SINKHOLE = addr.SINKHOLE
 RESIDUAL_SECONDS = 90  # the GFW's residual window (measurement.md); the censor is torn down long before
@@ -116,6 +126,12 @@ SCENARIOS: tuple[Scenario, ...] = (
             _sni_fine(KAKAO_TLS, "KakaoTalk"),
             Check("a KakaoTalk tcp endpoint accepts connections", "tcp", KAKAO_TCP, "connected"),
             _tls_ok(CONTROLS, "control"),
+            Check("the lab data centre answers req_pq_multi with a resPQ", "mtproto", LAB_DC, "respq"),
+            Check("Signal's name validates under its private CA", "tls", SIGNAL_PINNED, "ok", ca="pinned"),
+            Check("... and not under the lab CA", "tls", SIGNAL_PINNED, "untrusted"),
+            Check("a web transfer runs at line rate", "fetch", LINE_WEB, "fast"),
+            Check("the slow server is slow", "fetch", SLOW_WEB, "slow"),
+            Check("... for the control SNI too", "fetch", SLOW_WEB, "slow", sni="control"),
         ),
     ),
     Scenario(
@@ -635,6 +651,98 @@ FIELD: tuple[Scenario, ...] = (
 )
 
 SCENARIOS = SCENARIOS + FIELD
+# --- past the handshake (issue 16): censors that let the connect or handshake through -------------------------
+
+PAST_HANDSHAKE: tuple[Scenario, ...] = (
+    Scenario(
+        "dpi_after_connect",
+        "DPI that lets the connect through and drops MTProto once it sees its first bytes (Russia, 2026: an "
+        "iptables u32 match on the intermediate transport's 0xeeeeeeee), and resets Signal's SNIs (Russia 2024, "
+        "Cuba 2021).",
+        censor=(
+            Rules(
+                (
+                    "-A FORWARD -i {client_if} -d {ip} -p tcp --dport {port} "
+                    '-m u32 --u32 "0>>22&0x3C@12>>26&0x3C@0=0xeeeeeeee" -j DROP',
+                ),
+                select=LAB_DC,
+            ),
+            Rules(
+                (
+                    '-A FORWARD -i {client_if} -p tcp --dport {port} -m string --algo bm --hex-string "{sni_wire}" '
+                    "-j REJECT --reject-with tcp-reset",
+                ),
+                select=SIGNAL_TLS,
+            ),
+        ),
+        selftest=(
+            Check("the lab data centre still accepts connections", "tcp", LAB_DC, "connected"),
+            Check("but req_pq_multi goes unanswered", "mtproto", LAB_DC, "timeout"),
+            Check("a Signal ClientHello is reset", "tls", SIGNAL_PINNED, "reset", ca="pinned"),
+            _sni_fine(SIGNAL_PINNED, "Signal"),
+            _tls_ok(KAKAO_TLS, "KakaoTalk"),
+        ),
+        verdicts=((LAB_DC, "app.timeout"), (SIGNAL_TLS, "tls.reset")),
+    ),
+    Scenario(
+        "freeze_and_throttle",
+        f"After the handshake: transfers with LINE's web SNI freeze after {FREEZE_BYTES} bytes (connbytes on "
+        "connections the SNI marked), Telegram web's SNI is held to 140 kbit/s (hashlimit), WhatsApp web's "
+        "address to 140 kbit/s whatever the SNI (hashlimit by address: from here, a slow server), and KakaoTalk "
+        "web's loses 30% of its packets each way after the first 8 KB (a lossy path: never a stall).",
+        censor=(
+            Rules(
+                (
+                    '-A FORWARD -i {client_if} -p tcp --dport {port} -m string --algo bm --hex-string "{sni_wire}" '
+                    "-j CONNMARK --set-mark 0x16",
+                    f"-A FORWARD -i {{server_if}} -p tcp -m connmark --mark 0x16 -m connbytes --connbytes "
+                    f"{FREEZE_BYTES}: --connbytes-dir reply --connbytes-mode bytes -j DROP",
+                ),
+                select=LINE_WEB,
+            ),
+            Rules(
+                (
+                    '-A FORWARD -i {client_if} -p tcp --dport {port} -m string --algo bm --hex-string "{sni_wire}" '
+                    "-j CONNMARK --set-mark 0x140",
+                    "-A FORWARD -i {server_if} -p tcp -m connmark --mark 0x140 -m hashlimit --hashlimit-above "
+                    "17kb/s --hashlimit-burst 32kb --hashlimit-mode srcip,srcport,dstip,dstport --hashlimit-name "
+                    "sni140 -j DROP",
+                ),
+                select=TELEGRAM_WEB,
+            ),
+            Rules(
+                (
+                    "-A FORWARD -i {server_if} -s {ip} -p tcp --sport {port} -m hashlimit --hashlimit-above 17kb/s "
+                    "--hashlimit-burst 32kb --hashlimit-mode srcip,srcport,dstip,dstport --hashlimit-name addr140 "
+                    "-j DROP",
+                ),
+                select=WHATSAPP_WEB,
+            ),
+            Rules(
+                tuple(
+                    f"-A FORWARD -i {{{side}_if}} -{addr} {{ip}} -p tcp --{port} {{port}} -m connbytes --connbytes "
+                    "8192: --connbytes-dir reply --connbytes-mode bytes -m statistic --mode random --probability 0.3 "
+                    "-j DROP"
+                    for side, addr, port in (("server", "s", "sport"), ("client", "d", "dport"))
+                ),
+                select=KAKAO_WEB,
+            ),
+        ),
+        selftest=(
+            Check("a LINE web transfer freezes", "fetch", LINE_WEB, "frozen"),
+            Check("... not with the control SNI", "fetch", LINE_WEB, "fast", sni="control"),
+            Check("a Telegram web transfer is slow", "fetch", TELEGRAM_WEB, "slow"),
+            Check("... not with the control SNI", "fetch", TELEGRAM_WEB, "fast", sni="control"),
+            Check("a WhatsApp web transfer is slow", "fetch", WHATSAPP_WEB, "slow"),
+            Check("... with the control SNI too", "fetch", WHATSAPP_WEB, "slow", sni="control"),
+            # 48 at once: a clean path runs all of them at line rate, this one at most nine in ten (1 in 4 here)
+            Check("KakaoTalk web transfers lose packets", "fetch", KAKAO_WEB, "fast", repeat=48, share=(0, 0.9)),
+            _tls_ok(KAKAO_WEB, "KakaoTalk web"),
+        ),
+        verdicts=((LINE_WEB, "tls.stall"), (TELEGRAM_WEB, "tls.throttled")),
+    ),
+)
+SCENARIOS += PAST_HANDSHAKE
 
 
 # Lab scenarios with no golden scenario of the same name (tests/golden/<name>), and why; every other lab scenario
@@ -647,6 +755,9 @@ LAB_ONLY = {
     "dns_removed_poisoned_injected": "four DNS censors on four services at once, each with its own golden scenario",
     "transport_refusals": "several transport censors at once, each with its own golden scenario",
     "interception_and_penalty_box": "several TLS censors at once, each with its own golden scenario",
+    "dpi_after_connect": "golden app_mtproto_dropped, and Signal's SNI reset (tls_sni_reset) under a pinned CA",
+    "freeze_and_throttle": "golden tls_stall_after_16k, tls_throttled_sni, trap_slow_server and trap_transfer_loss "
+    "in one censor",
 }
 
 

@@ -25,6 +25,8 @@ TIMEOUT = 1.0  # seconds per connect or handshake: the lab's round trips take we
 DNS_TIMEOUT = 1.5
 DNS_WINDOW = 0.5  # keep listening this long after the first DNS answer (the injector delays the genuine by 80 ms)
 DELAYED = 0.7  # seconds a connect takes, at least, on a path that delays every packet 0.4-0.8 s each way
+FETCH_STALL = 1.5  # seconds of silence that make a fetch "frozen"
+FETCH_DEADLINE = 4.0
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,12 @@ class Check:
     """One self-test step."""
 
     what: str  # what it shows, in words
-    kind: str  # dns | doh | tcp | tls
+    kind: str  # dns | doh | tcp | tls | mtproto | fetch
     select: Select
     expect: str
     server: str = "system"  # dns: system | non_resolver (a control endpoint's address: no DNS server there)
-    sni: str = "target"  # tls: target | control (the probe's control SNI)
+    sni: str = "target"  # tls, fetch: target | control (the probe's control SNI)
+    ca: str = "lab"  # tls, fetch: the lab CA, or the private CA of the endpoint's `ca` ("pinned")
     repeat: int = 1
     share: tuple[float, float] = (1.0, 1.0)  # the share of repeats that must give `expect`
     qtype: str = "A"  # dns, doh: the query type
@@ -79,9 +82,14 @@ def concrete(lab: Lab, check: Check) -> dict[str, Any]:
         out.update(ip=endpoint.address, port=endpoint.target.port)
     elif check.kind == "tcp_rtt":
         out.update(ip=endpoint.address, port=endpoint.target.port, slow=DELAYED)
-    elif check.kind == "tls":
+    elif check.kind in ("tls", "fetch"):
         sni = endpoint.sni if check.sni == "target" else lab.control_sni
-        out.update(ip=endpoint.address, port=endpoint.target.port, sni=sni, ca_file=str(lab.pki.ca_file))
+        ca_file = lab.pki.ca_file if check.ca == "lab" else lab.pki.anchors[str(endpoint.target.ca)]
+        out.update(ip=endpoint.address, port=endpoint.target.port, sni=sni, ca_file=str(ca_file))
+        if check.kind == "fetch":
+            out.update(path=endpoint.target.transfer or "/", stall=FETCH_STALL, deadline=FETCH_DEADLINE)
+    elif check.kind == "mtproto":
+        out.update(ip=endpoint.address, port=endpoint.target.port)
     else:
         raise ValueError(f"unknown check kind {check.kind!r}")
     return out

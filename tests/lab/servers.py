@@ -68,12 +68,18 @@ def unbound_config(
     return "\n".join(lines) + "\n"
 
 
+PAYLOAD_BYTES = 256 * 1024  # what every TLS server answers to any GET: more than a transfer's cap (64 KiB)
+
+
 def nginx_config(folder: Path, lab: LabPlan, pki: LabPKI, control_sni: str) -> str:
-    """Every tls endpoint's name on its address and port with a lab-CA certificate (SNI-selected), a default
-    server on every TLS socket (the control SNI's certificate: a handshake for any other name completes, with a
-    certificate for the wrong name), plain listeners for the tcp endpoints, and the interception server, which
-    presents a certificate from the untrusted CA for whatever name it is asked."""
+    """Every tls endpoint's name on its address and port with a lab-CA certificate (SNI-selected; a private CA's
+    for the names a list pins with `ca`), a default server on every TLS socket (the control SNI's certificate: a
+    handshake for any other name completes, with a certificate for the wrong name), plain listeners for the tcp
+    endpoints, and the interception server, which presents a certificate from the untrusted CA for whatever name
+    it is asked. Every TLS server answers any GET with the same incompressible payload (`www/payload.bin`), so a
+    transfer over the control SNI fetches what the target's does; at the slow addresses, slowly, for every name."""
     tls_sockets = lab.sockets("tls")
+    slow = set(lab.slow_addresses())
     out = [
         "user root;",
         "worker_processes 1;",
@@ -86,10 +92,13 @@ def nginx_config(folder: Path, lab: LabPlan, pki: LabPKI, control_sni: str) -> s
         *(f"  {kind}_temp_path {folder}/nginx-{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi")),
         f"  scgi_temp_path {folder}/nginx-scgi;",
         "  ssl_protocols TLSv1.2 TLSv1.3;",
-        "  default_type text/plain;",
+        "  default_type application/octet-stream;",
+        f"  root {folder}/www;",
     ]
 
-    def server(listens: Sequence[str], name: str | None, cert: tuple[Path, Path] | None) -> None:
+    def server(listens: Sequence[str], name: str | None, cert: tuple[Path, Path] | None, slow: bool = False) -> None:
+        if not listens:
+            return
         out.append("  server {")
         out.extend(f"    listen {listen};" for listen in listens)
         if name:
@@ -97,15 +106,21 @@ def nginx_config(folder: Path, lab: LabPlan, pki: LabPKI, control_sni: str) -> s
         if cert:
             out.append(f"    ssl_certificate {cert[1]};")
             out.append(f"    ssl_certificate_key {cert[0]};")
-        out.append('    return 200 "probe lab\\n";')
+            out.append("    location / { try_files /payload.bin =404; }")
+            if slow:
+                out.append(f"    limit_rate {addr.SLOW_RATE};")
+        else:
+            out.append('    return 200 "probe lab\\n";')
         out.append("  }")
 
     default = pki.leaf[control_sni]
-    server([f"{a}:{p} ssl default_server" for a, p in tls_sockets], None, (default.key, default.chain))
+    for slowly in (False, True):
+        listens = [f"{a}:{p} ssl default_server" for a, p in tls_sockets if (a in slow) == slowly]
+        server(listens, None, (default.key, default.chain), slowly)
     ports = {p for _, p in tls_sockets}
     for name, ip in lab.tls_names():
         cert = pki.leaf[name]
-        server([f"{ip}:{p} ssl" for a, p in tls_sockets if a == ip], name, (cert.key, cert.chain))
+        server([f"{ip}:{p} ssl" for a, p in tls_sockets if a == ip], name, (cert.key, cert.chain), ip in slow)
     for ip, port in lab.sockets("tcp"):
         server([f"{ip}:{port} default_server"], None, None)
     rogue_default = pki.rogue_leaf[control_sni]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from probe import targets
 from probe.measure import CONTROL_SNI
 from probe.model import Verdict
 from tests.lab.censor import (
@@ -23,11 +22,11 @@ from tests.lab.censor import (
     ServfailRewrite,
 )
 from tests.lab.lab import Lab
-from tests.lab.plan import LabPlan
+from tests.lab.plan import LabPlan, lab_targets
 from tests.lab.scenarios import SCENARIOS, Scenario, expected_verdicts
 
-PLAN = LabPlan.from_targets(targets.load())
-CHECK_KINDS = {"dns", "doh", "tcp", "tcp_rtt", "tls"}
+PLAN = LabPlan.from_targets(lab_targets())
+CHECK_KINDS = {"dns", "doh", "tcp", "tcp_rtt", "tls", "mtproto", "fetch"}
 
 
 def test_scenario_names_are_unique() -> None:
@@ -68,6 +67,7 @@ def test_self_tests_are_well_formed(scenario: Scenario) -> None:
     for check in scenario.selftest:
         assert check.kind in CHECK_KINDS
         assert check.server in ("system", "non_resolver") and check.sni in ("target", "control")
+        assert check.ca == "lab" or all(e.target.ca for e in PLAN.select(check.select))
         assert 0 <= check.share[0] <= check.share[1] <= 1 and check.repeat >= 1
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,21 @@ class ProbeRun:
     summary: dict[str, Any]
 
 
-def probe_argv(lab: Lab, results_dir: Path, *, capture: bool = True, scenario: Scenario | None = None) -> list[str]:
+def probe_argv(
+    lab: Lab,
+    results_dir: Path,
+    *,
+    capture: bool = True,
+    scenario: Scenario | None = None,
+    target_files: Sequence[Path] | None = None,
+) -> list[str]:
     """The probe's command line in the lab: the lab's DoH control and CA, and no upload; what the scenario asks
-    for beside (a longer timeout, its own lists, no controls)."""
+    for beside (a longer timeout, its own lists, no controls). The lists: the bundled ones (without controls.toml
+    for a scenario with its own lists) and the lab's own endpoints, unless `target_files` names others."""
+    if target_files is None:
+        own = scenario is not None and scenario.own_lists
+        lists = [p for p in targets.bundled_paths() if not (own and p.name == "controls.toml")]
+        target_files = (*lists, addr.LAB_LIST)
     assert lab.pki is not None
     timeout = scenario.timeout if scenario is not None and scenario.timeout else TIMEOUT
     argv = [
@@ -52,12 +65,13 @@ def probe_argv(lab: Lab, results_dir: Path, *, capture: bool = True, scenario: S
         "--results-dir",
         str(results_dir),
         "--no-upload",
+        # the bundled lists unchanged, and the lab's own endpoints (plan.lab_targets)
+        *(a for path in target_files for a in ("--targets", str(path))),
+        # the lab's "Signal-style" private CA stands in for Signal's: the only anchor for Signal's names
+        *(a for name, path in sorted(lab.pki.anchors.items()) for a in ("--anchor", f"{name}={path}")),
     ]
     if not capture:
         argv.append("--no-capture")
-    if scenario is not None and scenario.own_lists:
-        lists = [p for p in targets.bundled_paths() if p.name != "controls.toml"]
-        argv += [a for path in lists for a in ("--targets", str(path))]
     if scenario is not None and scenario.no_controls:
         argv.append("--no-controls")
     return argv

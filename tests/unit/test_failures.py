@@ -21,6 +21,7 @@ from probe.failures import (
     UNKNOWN_PREFIX,
     CertificateError,
     DNSFailure,
+    ExchangeFailure,
     Failure,
     classify,
     scrub,
@@ -30,6 +31,8 @@ from probe.failures import (
 def test_certificate_and_dns_errors_carry_their_failure() -> None:
     assert classify(CertificateError(Failure.SSL_UNKNOWN_AUTHORITY, "x")) == "ssl_unknown_authority"
     assert classify(DNSFailure(Failure.DNS_SERVFAIL_ERROR)) == "dns_servfail_error"
+    assert classify(ExchangeFailure(Failure.UNEXPECTED_ANSWER, "not a resPQ")) == "unexpected_answer"
+    assert classify(ExchangeFailure(Failure.TRANSFER_STALLED)) == "transfer_stalled"
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from probe.measure import Plan, measure, measure_many
+from probe.measure import ByteBudget, Plan, TransferPlan, measure, measure_many
 from probe.model import Tag, Target
 from tests.fakes import FakeNetwork, Script
 
@@ -110,3 +110,46 @@ async def test_tries_that_all_fail_are_extended_only_on_a_lossy_path() -> None:
     await measure(LEGY, lossy, dataclasses.replace(PLAN, extend_when_all_fail=True))
     count = [sum(1 for kind, args in n.calls if kind == "connect") for n in (quiet, lossy)]
     assert count == [1 + PLAN.tries + 1, 1 + PLAN.extended_tries + 1]  # control SNI, tries, the SNI after
+
+
+# --- past the handshake (issue 16) -------------------------------------------------------------------------------
+
+DC = Target(service="telegram", host="203.0.113.50", port=443, protocol="tcp", first_message="mtproto",
+            list_version="v")  # fmt: skip
+WEB = LEGY.model_copy(update={"transfer": "/", "ca": "signal"})
+
+
+def transfer_plan(budget: int = 4 * 1024 * 1024) -> Plan:
+    return dataclasses.replace(PLAN, transfer=TransferPlan(ByteBudget(budget), stall_window=1.0))
+
+
+async def test_every_try_of_a_first_message_endpoint_sends_it_and_a_failed_exchange_is_a_failed_try() -> None:
+    net = FakeNetwork(Script(app={"203.0.113.50": ["ok", "timeout", "ok", "ok", "ok"]}))
+    measured = await measure(DC, net, PLAN)
+    apps = measured.observations.app_exchanges
+    assert [a.protocol for a in apps] == ["mtproto"] * PLAN.extended_tries  # the disagreement extended the tries
+    assert {a.transaction_id for a in apps} == {c.transaction_id for c in measured.observations.tcp_connect}
+
+
+async def test_transfers_run_in_pairs_at_the_first_handshaken_address_with_the_pinned_anchor() -> None:
+    net = FakeNetwork(Script(resolver={"legy.line-apps.com": ["203.0.113.20", "203.0.113.21"]},
+                             tls={("203.0.113.20", "legy.line-apps.com"): "reset"}))  # fmt: skip
+    measured = await measure(WEB, net, transfer_plan())
+    transfers = measured.observations.transfers
+    assert [(t.address, t.server_name, t.no_tls_verify) for t in transfers] == [
+        ("203.0.113.21:443", "legy.line-apps.com", False), ("203.0.113.21:443", "example.org", True),
+    ] * 3  # fmt: skip
+    target, control = transfers[0], transfers[1]
+    assert control.transaction_id == target.transaction_id + 1
+    assert Tag.TARGET.value in target.tags and Tag.CONTROL_SNI.value in control.tags
+
+
+async def test_the_run_budget_caps_the_transfers_and_no_plan_means_none() -> None:
+    script = Script(resolver={"legy.line-apps.com": ["203.0.113.20"]})
+    plan = transfer_plan(budget=5 * 64 * 1024)  # two pairs fit, the third does not
+    measured = await measure(WEB, FakeNetwork(script), plan)
+    assert len(measured.observations.transfers) == 4
+    assert plan.transfer is not None and plan.transfer.budget.left == 64 * 1024
+    assert not (await measure(WEB, FakeNetwork(script), PLAN)).observations.transfers
+    blocked = Script(resolver={"legy.line-apps.com": ["203.0.113.20"]}, tls={"203.0.113.20": "reset"})
+    assert not (await measure(WEB, FakeNetwork(blocked), transfer_plan())).observations.transfers

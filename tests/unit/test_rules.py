@@ -37,7 +37,7 @@ def test_high_confidence_needs_a_positive_artefact() -> None:
     assert high == {
         "dns.injection.non_resolver", "dns.injection.two_answers", "dns.bogon.known_forged",
         "dns.mismatch.known_forged", "tls.mitm.forged_certificate", "tcp.reset.injected", "tls.reset.injected",
-        "tls.closed.injected",
+        "tls.closed.injected", "app.reset.injected",
     }  # fmt: skip
 
 
@@ -83,6 +83,10 @@ PINNED_RULE_IDS = (
     # issue 17: the control vantage
     "helper.dns_down_too", "dns.nxdomain.helper_resolves", "dns.nodata.helper_resolves", "helper.down_too",
     "helper.same_certificate",
+    # issue 16
+    "app.reset.injected", "app.reset.controls_ok", "app.reset.no_control", "app.timeout.controls_ok",
+    "app.timeout.no_control", "app.closed.controls_ok", "app.closed.no_control", "app.unexpected",
+    "tls.stall.control_completes", "transfer.stall_any_sni", "tls.throttled.control_faster",
 )  # fmt: skip
 
 
