@@ -560,6 +560,10 @@ THROTTLE_RATIO = 0.1  # issue 16: a target at a tenth or less of the control's t
 # 64 KiB (the transfer's cap) in half a second is 1 Mbit/s: throttles that censors use are slower (Twitter 2021,
 # about 130 kbit/s). A lab path that loses 30% of its packets slowed single transfers to 0.2-0.3 s, never 0.5.
 THROTTLE_MIN_SECONDS = 0.5
+# A stall needs the target to have got some kilobytes after its request: a TLS 1.3 server sends its session
+# tickets (a few hundred bytes) then, whether or not it ever answers the request (the freezes of 2025 struck after
+# 16-20 KB of a connection, handshake included: several kilobytes of response before them).
+STALL_MIN_BYTES = 2048
 
 
 @dataclass(frozen=True)
@@ -571,11 +575,15 @@ class TransferPair:
 
     @property
     def stalled(self) -> bool:
-        """The target's stopped for good, while the control's completed with more bytes than the target got."""
+        """The target's stopped for good after some kilobytes, while the control's, at the same time, completed
+        and carried MIN_RATE_BYTES more than the target got: the path moves bytes past the point where the
+        target's stopped. A target that got (almost) nothing after its request is a server that never answered,
+        as often as a censor (a slow page, against the control SNI's short error page): not a stall."""
         return (
             self.target.failure == Failure.TRANSFER_STALLED.value
+            and self.target.num_bytes >= STALL_MIN_BYTES
             and self.control.failure is None
-            and self.control.num_bytes > self.target.num_bytes
+            and self.control.num_bytes >= self.target.num_bytes + MIN_RATE_BYTES
         )
 
     @property
@@ -598,7 +606,12 @@ class TransferPair:
         ratio = self.ratio
         t = self.target
         took = (t.t_last_byte - t.t_request) if t.t_last_byte is not None and t.t_request is not None else 0.0
-        return ratio is not None and ratio <= THROTTLE_RATIO and took >= THROTTLE_MIN_SECONDS
+        return (
+            self.control.failure is None
+            and ratio is not None
+            and ratio <= THROTTLE_RATIO
+            and took >= THROTTLE_MIN_SECONDS
+        )
 
 
 def rate(transfer: Transfer) -> float | None:

@@ -71,7 +71,10 @@ class MTProto:
 
     def request(self) -> bytes:
         # message_id: unix time times 2**32, divisible by 4 for a client's message (core.telegram.org/mtproto/
-        # description, "Message Identifier"). A clock far off may make a server ignore the message.
+        # description, "Message Identifier"). A volunteer's clock far off does not cost the answer: the server's
+        # time first reaches a client later in this very exchange (server_DH_inner_data's server_time, /mtproto/
+        # auth_key), which is how clients with wrong clocks create keys at all; the time checks on message_id are
+        # for encrypted messages (bad_msg_notification codes 16 and 17, /mtproto/service_messages_about_messages).
         message_id = int(self._now() * 2**32) & ~3
         body = struct.pack("<I", _REQ_PQ_MULTI) + self.nonce
         message = struct.pack("<qqi", 0, message_id, len(body)) + body

@@ -360,6 +360,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         past(flows={(WEB_IP, WEB): [FROZEN, Flow(), Flow()]}), {}, {}, PAST_HANDSHAKE,
     ),
     Scenario(
+        "trap_transfer_no_answer",
+        "The web server never answers the target's request (its session tickets, 500 bytes, then nothing: a slow "
+        "page), while the control SNI gets a short error page at once. A server that does not answer is not a "
+        "stall: ok.",
+        past(flows={(WEB_IP, WEB): Flow(stall_after=500), (WEB_IP, "example.org"): Flow(size=600)}), {}, {},
+        PAST_HANDSHAKE,
+    ),
+    Scenario(
         "trap_mtproto_lossy",
         "One first exchange in five is lost: loss, not a block.",
         past(app={DC: ["timeout", "ok", "ok", "ok", "ok", "ok"]}), {}, {}, PAST_HANDSHAKE,
