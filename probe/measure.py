@@ -451,6 +451,7 @@ async def _transfers(target: Target, ip: str, net: Network, plan: Plan, transfer
                     clock=rec.clock,
                     transaction_id=rec.transaction(),
                     tags=rec.tags + (tag.value,),
+                    host=target.server_name,  # the control SNI asks for the same page
                 )
             )
     rec.transfers.extend(await asyncio.gather(*jobs))

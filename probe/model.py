@@ -284,6 +284,9 @@ class Transfer:
     address: str  # "ip:port"
     server_name: str
     path: str
+    # the Host header, when it is not the SNI: the control SNI's transfer asks for the target's own host, so that
+    # both read the same page where the server allows it (the censor sees the SNI only; the Host is encrypted)
+    host: str | None = None
     no_tls_verify: bool = False  # the control SNI's transfer measures the path, not the server's identity
     failure: str | None = None
     num_bytes: int = 0  # response bytes received, headers included

@@ -241,7 +241,7 @@ class FakeNetwork:
 
     async def transfer(
         self, ip: str, port: int, server_name: str, path: str, *, ca: str | None, verify: bool, cap: int,
-        stall_window: float, clock: Clock, transaction_id: int, tags: tuple[str, ...],
+        stall_window: float, clock: Clock, transaction_id: int, tags: tuple[str, ...], host: str | None = None,
     ) -> Transfer:  # fmt: skip
         self.calls.append(("transfer", (ip, port, server_name, path)))
         key = (ip, server_name) if (ip, server_name) in self.script.flows else ip
@@ -250,8 +250,9 @@ class FakeNetwork:
         self._counts[("flow", key)] = self._counts.get(("flow", key), 0) + 1
         t0 = clock()
         address = f"{ip}:{port}"
+        host = host if host != server_name else None
         if flow.failure is not None:
-            return Transfer(address=address, server_name=server_name, path=path, no_tls_verify=not verify,
+            return Transfer(address=address, server_name=server_name, path=path, host=host, no_tls_verify=not verify,
                             failure=flow.failure, t0=t0, t=t0 + 0.05, transaction_id=transaction_id,
                             tags=tags)  # fmt: skip
         total = min(cap, flow.size if flow.size is not None else cap)
@@ -263,7 +264,7 @@ class FakeNetwork:
                         for i in range(steps))  # fmt: skip
         stalled = got < total
         return Transfer(
-            address=address, server_name=server_name, path=path, no_tls_verify=not verify,
+            address=address, server_name=server_name, path=path, host=host, no_tls_verify=not verify,
             failure=Failure.TRANSFER_STALLED.value if stalled else None, num_bytes=got, t0=t0, t_request=t_request,
             t_last_byte=t_request + seconds if got else None, t=t_request + seconds + (stall_window if stalled else 0),
             samples=samples if got else (), transaction_id=transaction_id, tags=tags,

@@ -136,6 +136,7 @@ class Network(Protocol):
         clock: Clock,
         transaction_id: int,
         tags: tuple[str, ...],
+        host: str | None = None,
     ) -> Transfer: ...
 
 
@@ -327,6 +328,7 @@ class SystemNetwork:
         clock: Clock,
         transaction_id: int,
         tags: tuple[str, ...],
+        host: str | None = None,
     ) -> Transfer:
         from probe.net import transfer
 
@@ -345,6 +347,7 @@ class SystemNetwork:
                 clock=clock,
                 transaction_id=transaction_id,
                 tags=tags,
+                host=host,
             )
 
     async def _watch(self, address: str) -> None:

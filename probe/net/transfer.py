@@ -151,8 +151,10 @@ async def fetch(
     clock: Clock,
     transaction_id: int,
     tags: tuple[str, ...] = (),
+    host: str | None = None,
 ) -> Transfer:
-    """GET `path` from ip:port over TLS with SNI (and Host) `server_name`, reading at most `cap` bytes.
+    """GET `path` from ip:port over TLS with SNI `server_name` and Host `host` (default: the SNI), reading at
+    most `cap` bytes.
 
     `connect_timeout` bounds the connect and the handshake, `deadline` the exchange after them, `stall_window` a
     silence. Never raises for network trouble: failures are in the record. `context` decides validation: the
@@ -172,13 +174,14 @@ async def fetch(
                 session = _Session(sock, context, server_name)
                 async with asyncio.timeout(connect_timeout):
                     await session.handshake()
-                await _exchange(session, server_name, path, cap, stall_window, deadline, clock, record)
+                await _exchange(session, host or server_name, path, cap, stall_window, deadline, clock, record)
             except (OSError, ssl.SSLError, TimeoutError, EOFError, ExchangeFailure) as exc:
                 record["failure"] = classify(exc)
     return Transfer(
         address=address,
         server_name=server_name,
         path=path,
+        host=host if host != server_name else None,
         no_tls_verify=context.verify_mode == ssl.CERT_NONE,
         t0=t0,
         t=clock(),
@@ -190,7 +193,7 @@ async def fetch(
 
 async def _exchange(
     session: _Session,
-    server_name: str,
+    host: str,
     path: str,
     cap: int,
     stall_window: float,
@@ -200,7 +203,7 @@ async def _exchange(
 ) -> None:
     """Write the request and read the response into `state` (the Transfer's fields), raising how it ended."""
     request = (
-        f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nUser-Agent: probe/{__version__}\r\nAccept: */*\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: probe/{__version__}\r\nAccept: */*\r\n"
         "Connection: close\r\n\r\n"
     ).encode("ascii")
     session.tls.write(request)

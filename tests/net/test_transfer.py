@@ -152,6 +152,37 @@ async def test_a_pinned_anchor_refuses_any_other_issuer_and_the_control_context_
     assert accepted.failure is None
 
 
+async def test_the_control_sni_asks_for_the_targets_host(tmp_path: Path) -> None:
+    """The control SNI's transfer sends the target's Host (inside TLS, where a censor does not see it), so that a
+    server serving that host answers both with the same page; the record says which Host it asked for."""
+    seen: list[tuple[str | None, bytes]] = []
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    CA.issue_cert(NAME).configure_cert(tls)
+    names: list[str | None] = []
+    tls.sni_callback = lambda _sock, name, _ctx: names.append(name)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head_ = await reader.readuntil(b"\r\n\r\n")
+        seen.append((names[-1], next(line for line in head_.split(b"\r\n") if line.lower().startswith(b"host:"))))
+        await small(writer)
+        writer.transport.abort()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        control = await fetch(
+            "127.0.0.1", port, "example.org", "/big", context=context(tmp_path, verify=False), cap=65536,
+            connect_timeout=2.0, stall_window=1.0, deadline=3.0, clock=relative_clock(), transaction_id=4,
+            tags=("control_sni",), host=NAME,
+        )  # fmt: skip
+        target = await get(port, context(tmp_path))
+    finally:
+        srv.close()
+    assert seen == [("example.org", b"Host: " + NAME.encode()), (NAME, b"Host: " + NAME.encode())]
+    assert (control.server_name, control.host, control.failure) == ("example.org", NAME, None)
+    assert target.host is None  # the SNI's own host: not repeated
+
+
 def test_a_pinned_handshake_context_trusts_its_anchor_alone(tmp_path: Path) -> None:
     pem = tmp_path / "other.pem"
     OTHER_CA.cert_pem.write_to_path(str(pem))
