@@ -42,7 +42,7 @@ SENTINEL = "sentinel"  # known-blocked hosts: judged like targets, never canarie
 PROTOCOLS: tuple[EndpointProtocol, ...] = get_args(EndpointProtocol)
 CONFIDENCES = ("high", "medium", "low")
 # The protocols whose first exchange the probe can check after the connect (`first_message`), each implemented in
-# probe/net/firstexchange.py (tests/unit/test_firstexchange.py keeps the two in step).
+# probe/net/firstexchange.py (tests/net/test_firstexchange.py keeps the two in step).
 FIRST_MESSAGES: Mapping[str, str] = {
     "mtproto": "Telegram's MTProto: req_pq_multi, unencrypted, must be answered by a resPQ (core.telegram.org/mtproto)",
 }
