@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "probe"
 # Bottom to top; a module may import its own layer and those below. The first match of a module's name wins.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("probe", "probe.model", "probe.failures", "probe.addresses", "probe.readfile", "probe.atomicfile",
-     "probe.wire", "probe.minisign", "probe.jsonlines"),  # data and plain formats
+     "probe.wire", "probe.minisign", "probe.jsonlines", "probe.anchors"),  # data and plain formats
     ("probe.analysis", "probe.targets", "probe.report", "probe.signing", "probe.trim", "probe.helperview"),
     ("probe.local", "probe.collector"),  # the volunteer's machine; the collector's service
     ("probe.net", "probe.views"),  # the network edge; the dataset's pages
