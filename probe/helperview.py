@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from probe import __version__, jsonlines
 from probe.addresses import is_ip_address
-from probe.analysis.facts import EndpointFacts
+from probe.analysis.facts import Attempt, EndpointFacts
 from probe.analysis.vantage import VantageFacts
 from probe.model import EndpointVerdict, HelperAddress, HelperEndpoint, Measured, Tag
 
@@ -62,9 +62,20 @@ def entry(measured: Measured, verdict: EndpointVerdict, vantage: VantageFacts) -
         first = failed[0] if failed else None
         failure = None
         if first is not None:
-            failure = first.connect.status.failure or (first.handshake.failure if first.handshake else None)
+            failure = (
+                first.connect.status.failure
+                or (first.handshake.failure if first.handshake else None)
+                or (first.app.failure if first.app else None)
+            )
         connections.append(
-            HelperAddress(ip=a.ip, works=a.works, tries=len(a.tries), failures=a.failures, failure=failure)
+            HelperAddress(
+                ip=a.ip,
+                works=a.works,
+                tries=len(a.tries),
+                failures=a.failures,
+                failure=failure,
+                first_exchange=_first_exchange(a.tries),
+            )
         )
     dns_failure = None
     if not addresses and facts.queries:
@@ -82,6 +93,13 @@ def entry(measured: Measured, verdict: EndpointVerdict, vantage: VantageFacts) -
         connections=tuple(connections),
         certificates=_fingerprints(measured),
     )
+
+
+def _first_exchange(tries: Iterable[Attempt]) -> str | None:
+    """The protocol's first exchange at one address (issue 16): "ok", the first failure in time, or None."""
+    made = sorted((t.app for t in tries if t.app is not None), key=lambda x: x.t)
+    failed = next((x.failure for x in made if x.failure is not None), None)
+    return failed or ("ok" if made else None)
 
 
 def _fingerprints(measured: Measured) -> tuple[str, ...]:

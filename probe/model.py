@@ -356,7 +356,10 @@ class HelperAddress(Record):
     works: bool  # the tries succeeded (loss aside): `probe.analysis.facts.AddressFacts.works`
     tries: int
     failures: int
-    failure: str | None = None  # the first failure in time (df-007 string), connect or handshake
+    failure: str | None = None  # the first failure in time (df-007 string): connect, handshake or first exchange
+    # The protocol's first exchange at this address (issue 16, a `first_message` endpoint): "ok" when every exchange
+    # made got the protocol's answer, else the first failure in time; None where none was made.
+    first_exchange: str | None = None
 
 
 class HelperEndpoint(Record):

@@ -377,8 +377,9 @@ def _answered(
 @dataclass(frozen=True)
 class HelperScript:
     """What a fake control vantage says of each host: "ok" (reached, with the genuine certificate), "down" (every
-    address refuses there too), "nxdomain" (its resolvers know no such name), or "same" (reached, presenting the
-    very certificate the probe's script presents: the probe and the helper meet the same server)."""
+    address refuses there too), "unanswered" (connects, and the protocol's first message goes unanswered there too),
+    "nxdomain" (its resolvers know no such name), or "same" (reached, presenting the very certificate the probe's
+    script presents: the probe and the helper meet the same server)."""
 
     says: Mapping[str, str]
     addresses: Mapping[str, list[str]]  # host -> what the helper's resolvers answer
@@ -397,12 +398,17 @@ def fake_helper(helper: HelperScript, targets: tuple[Target, ...], script: Scrip
             say = helper.says.get(t.host)
             if say is None or t.id is None:
                 continue
-            ips = [] if say == "nxdomain" else helper.addresses[t.host]
+            ips = [] if say == "nxdomain" else helper.addresses.get(t.host, [t.host])  # an IP literal: itself
             works = say in ("ok", "same")
             failure = None if works else Failure.CONNECTION_REFUSED.value
+            exchange = ("ok" if works else None) if t.first_message else None
+            if say == "unanswered":
+                failure = exchange = Failure.GENERIC_TIMEOUT_ERROR.value
             connections = tuple(
-                HelperAddress(ip=ip, works=works, tries=5, failures=0 if works else 5, failure=failure) for ip in ips
-            )
+                HelperAddress(ip=ip, works=works, tries=5, failures=0 if works else 5, failure=failure,
+                              first_exchange=exchange)
+                for ip in ips
+            )  # fmt: skip
             certificates: tuple[str, ...] = ()
             if works and t.protocol == "tls" and ips:
                 certificates = _fingerprints(_presented(script, ips[0], t.server_name, say == "same"))

@@ -618,9 +618,11 @@ def tls_not_tls(f: EndpointFacts) -> Evidence | None:
 # reads it.
 
 # Failures that an endpoint down everywhere produces too (a local firewall, a missing route and a certificate have
-# rules of their own).
+# rules of their own); a protocol's first exchange (issue 16) fails at the helper too when the service behind the
+# port is broken, and the helper's `works` counts it.
 _DOWN_KINDS = {
     "tcp.timeout", "tcp.reset", "tcp.icmp", "tcp.other", "tls.timeout", "tls.reset", "tls.closed", "tls.other",
+    "app.timeout", "app.reset", "app.closed",
 }  # fmt: skip
 
 

@@ -71,6 +71,11 @@ def _helper(minutes_ago: float = 2.0, **says: str) -> HelperScript:
     return HelperScript(says={h: named.get(h, "ok") for h in GENUINE}, addresses=GENUINE, minutes_ago=minutes_ago)
 
 
+def _helper_with_dc(dc_says: str) -> HelperScript:
+    """A control vantage that reaches every endpoint, and says `dc_says` of the data centre (an IP literal)."""
+    return HelperScript(says={**dict.fromkeys(GENUINE, "ok"), DC: dc_says}, addresses=GENUINE)
+
+
 def _each(hosts: tuple[str, ...], addresses: list[str]) -> dict[str, list[str]]:
     return {h: list(addresses) for h in hosts}
 
@@ -98,6 +103,7 @@ FIRST_MESSAGE_FAILURES = PAST_HANDSHAKE + tuple(
     for ip, port in ((DC_CLOSED, 443), (DC_UNEXPECTED, 443), (DC_TIMEOUT_5222, 5222), (DC_RESET_5222, 5222),
                      (DC_CLOSED_5222, 5222))
 )  # fmt: skip
+PAST_WITH_IDS = tuple(t.model_copy(update={"id": f"{t.service}.{t.host.split('.')[0]}"}) for t in PAST_HANDSHAKE)
 WEB_IP = "203.0.113.30"
 THROTTLED = Flow(rate=17_500.0)  # 140 kbit/s
 FROZEN = Flow(stall_after=16_000)
@@ -690,6 +696,22 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"legy-jp.line-apps.com": "inconclusive"},
         targets=TARGETS_WITH_IDS,
         helper=_helper(legy__jp_line__apps_com="nxdomain"),
+    ),
+    # --- the control vantage past the handshake (issue 17 on issue 16's first exchange) -------------------------
+    Scenario(
+        "helper_mtproto_unanswered_too",
+        "The data centre accepts the connect and leaves MTProto's req_pq_multi unanswered, and so it does at the "
+        "control vantage: a broken data centre, not a DPI drop.",
+        past(app={DC: "timeout"}), {DC: "inconclusive"},
+        targets=PAST_WITH_IDS,
+        helper=_helper_with_dc("unanswered"),
+    ),
+    Scenario(
+        "helper_mtproto_answered_there",
+        "MTProto's req_pq_multi goes unanswered here while the control vantage gets its resPQ: the drop stands.",
+        past(app={DC: "timeout"}), {DC: "app.timeout"}, {DC: "medium"},
+        targets=PAST_WITH_IDS,
+        helper=_helper_with_dc("ok"),
     ),
 )
 # fmt: on

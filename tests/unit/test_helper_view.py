@@ -41,6 +41,23 @@ def test_an_entry_says_what_the_helper_saw() -> None:
     assert {c.failure for c in down.connections} == {"connection_refused"}
 
 
+def test_an_entry_carries_the_first_exchange() -> None:
+    """Issue 16's first exchange at the helper: "ok" where the protocol answered, the failure where it did not
+    (and the address does not work), nothing for an endpoint without one."""
+    seen = {}
+    for name in ("app_mtproto_dropped", "app_mtproto_reset"):
+        measured = [m.model_copy(update={"target": m.target.model_copy(update={"id": "x"})}) for m in _measured(name)]
+        vantage = analysis.assess([m for m in measured if m.target.is_control])
+        for m in measured:
+            e = view.entry(m, analysis.classify(m, vantage), vantage)
+            assert e is not None
+            seen[(name, m.target.host)] = [(c.works, c.failure, c.first_exchange) for c in e.connections]
+    timeout, reset = "generic_timeout_error", "connection_reset"
+    assert seen[("app_mtproto_dropped", "203.0.113.50")] == [(False, timeout, timeout)]
+    assert seen[("app_mtproto_reset", "203.0.113.50")] == [(False, reset, reset)]
+    assert seen[("app_mtproto_dropped", "legy.line-apps.com")] == [(True, None, None)]
+
+
 def test_encode_decode_round_trip_and_provenance() -> None:
     measured = _measured("helper_service_down")
     entries = [m.helper for m in measured if m.helper is not None]
@@ -95,7 +112,7 @@ def test_the_helper_decides_what_its_scenarios_show(scenario: Scenario) -> None:
             continue
         with_helper = analysis.classify(m, vantage)
         without = analysis.classify(m.model_copy(update={"helper": None}), vantage)
-        if scenario.name in ("helper_stale_view", "helper_censored_stays_blocked"):
+        if scenario.name in ("helper_stale_view", "helper_censored_stays_blocked", "helper_mtproto_answered_there"):
             assert with_helper == without, m.target.host
         else:
             assert (with_helper.verdict, with_helper.confidence) != (without.verdict, without.confidence), without
