@@ -20,7 +20,8 @@ from functools import cache
 
 import pytest
 
-LAB_TOOLS = ("ip", "iptables", "iptables-restore", "sysctl", "ss", "ethtool", "unbound", "nginx")
+LAB_TOOLS: tuple[str, ...] = ("ip", "iptables", "iptables-restore", "ip6tables", "ip6tables-restore", "sysctl")
+LAB_TOOLS += ("ss", "ethtool", "unbound", "nginx")
 LAB_MODULES = ("scapy", "trustme", "httpx", "h2")
 
 

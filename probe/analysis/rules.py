@@ -336,9 +336,14 @@ def _failing(f: EndpointFacts) -> tuple[AddressFacts, ...]:
 
 
 def _kind(f: EndpointFacts) -> str | None:
+    """The most common kind of failure among the failing judged addresses. On a tie (say an IPv4 and an IPv6
+    address failing differently), a failure of the path goes before one of the vantage point, then the name
+    decides: the verdict must never depend on the order of a set."""
     failing = _failing(f)
     kinds = [a.kind for a in failing if a.kind]
-    return max(set(kinds), key=kinds.count) if kinds else None
+    if not kinds:
+        return None
+    return max(sorted(set(kinds)), key=lambda k: (kinds.count(k), k not in ("local", "unreachable")))
 
 
 def _tries_text(a: AddressFacts, what: str) -> str:

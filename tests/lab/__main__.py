@@ -38,6 +38,7 @@ def main(argv: list[str]) -> int:
     if args.plan:
         for e in LabPlan.from_targets(lab_targets()).endpoints:
             where = e.address or "not served (outside the lab ranges: no route, expected inconclusive)"
+            where += f"  {e.address6}" if e.address6 else ""
             print(f"{e.target.service:<10} {e.target.input:<40} {where}")
         return 0
     if args.list or not args.scenario:

@@ -8,6 +8,13 @@ Rule templates are iptables-restore lines. A template with a `select` is written
 one ending in it; without, once. Every template may use the lab's own names: {client_if} and {server_if} (the
 censor's interfaces toward the client and the servers), {client}, {system_resolver}, {control_resolver},
 {interceptor}, {sinkhole}.
+
+The lab is dual-stack, and so is every censor unless it says otherwise: `Rules` are written for iptables and, with
+each address replaced by its IPv6 twin, for ip6tables (`families` picks one; `rules6` gives other IPv6 text where
+the syntax differs, e.g. `--to-destination [{interceptor}]:{port}`; ICMP reject types are translated by themselves,
+see `ICMP6_REJECT`); a `ResolverLie` says what the resolver answers for AAAA (`answer6`); a `DNSInjection`
+forges AAAA answers when given an `aaaa` address (IPv4's sinkhole twin, `addr.SINKHOLE6`, or a Teredo address as
+the GFW's); a `FinInjection` acts on both families.
 """
 
 from __future__ import annotations
@@ -26,14 +33,19 @@ class Rules:
     rules: tuple[str, ...]
     table: str = "filter"
     select: Select | None = None
+    families: tuple[int, ...] = (4, 6)  # iptables (4), ip6tables (6)
+    rules6: tuple[str, ...] | None = None  # the ip6tables text, where it differs from `rules`
 
 
 @dataclass(frozen=True)
 class ResolverLie:
-    """The system resolver answers the selected endpoints' names with `answer`: "nxdomain" or an address."""
+    """The system resolver answers the selected endpoints' names with `answer`: "nxdomain" or "nodata" (for every
+    query type) or an address (for A queries); AAAA queries then get `answer6`, an IPv6 address, or no answer at
+    all (None: NOERROR with an empty answer section)."""
 
     select: Select
     answer: str
+    answer6: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,17 @@ class FinInjection:
 
 
 CensorPart = Rules | ResolverLie | DNSInjection | FinInjection | ServfailRewrite | ServerRules | Interception | Delay
+
+# iptables' ICMP reject types and their ip6tables counterparts: a template written for IPv4 works for IPv6 too.
+ICMP6_REJECT = {
+    "icmp-net-unreachable": "icmp6-no-route",
+    "icmp-host-unreachable": "icmp6-addr-unreachable",
+    "icmp-port-unreachable": "icmp6-port-unreachable",
+    "icmp-proto-unreachable": "icmp6-port-unreachable",
+    "icmp-net-prohibited": "icmp6-adm-prohibited",
+    "icmp-host-prohibited": "icmp6-adm-prohibited",
+    "icmp-admin-prohibited": "icmp6-adm-prohibited",
+}
 
 
 def sni_wire(name: str) -> str:

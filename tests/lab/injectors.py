@@ -20,7 +20,7 @@ resolver, only queries that cross the border meet the injector).
 
 `fin`: a FIN/ACK injector. The ClientHello with a censored SNI is dropped in FORWARD (the server never sees it);
 this process answers it with a FIN/ACK spoofed from the server, in sequence, so the client's TLS stack reads a clean
-end of stream right after its ClientHello.
+end of stream right after its ClientHello. Over IPv4 and IPv6 alike.
 
 Each prints "ready" on stdout once its sniffers run, and stops on SIGTERM.
 """
@@ -62,12 +62,16 @@ def main(argv: list[str]) -> int:
 
     from scapy.all import AsyncSniffer, conf  # heavy: only in the injector process
 
-    raw = conf.L3socket()  # one raw socket for every injected packet: opening one per packet is slow
+    # One raw socket per family for every injected packet: opening one per packet is slow.
+    raw4, raw6 = conf.L3socket(), conf.L3socket6()
+
+    def raw_send(pkt: Any) -> None:
+        (raw6 if pkt.version == 6 else raw4).send(pkt)
 
     if args.kind == "dns":
         more = [(ip, float(at)) for ip, _, at in (m.rpartition("@") for m in args.more)]
         sniffers = dns_injector(
-            raw.send,
+            raw_send,
             args.client_if,
             args.server_if,
             args.resolver,
@@ -78,9 +82,9 @@ def main(argv: list[str]) -> int:
             spare_resolver=args.spare_resolver,
         )
     elif args.kind == "servfail":
-        sniffers = servfail_rewriter(raw.send, args.server_if, args.resolver, args.names)
+        sniffers = servfail_rewriter(raw_send, args.server_if, args.resolver, args.names)
     else:
-        sniffers = fin_injector(raw.send, args.client_if, args.port, args.snis)
+        sniffers = fin_injector(raw_send, args.client_if, args.port, args.snis)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = threading.Semaphore(0)
@@ -238,16 +242,18 @@ def servfail_rewriter(send: Send, server_if: str, resolver: str, names: list[str
 
 def fin_injector(send: Send, client_if: str, ports: list[int], snis: list[str]) -> list[Sniffer]:
     from scapy.layers.inet import IP, TCP
+    from scapy.layers.inet6 import IPv6
 
     triggers = [s.lower().encode() for s in snis]
 
     def on_segment(pkt: Any) -> None:
-        if IP not in pkt or TCP not in pkt or pkt[TCP].dport not in ports:
+        ip = pkt[IP] if IP in pkt else pkt.getlayer(IPv6)
+        if ip is None or TCP not in pkt or pkt[TCP].dport not in ports:
             return
         payload = bytes(pkt[TCP].payload)
         if not payload or not any(t in payload for t in triggers):
             return
-        fin = IP(src=pkt[IP].dst, dst=pkt[IP].src) / TCP(
+        fin = (IPv6 if ip.version == 6 else IP)(src=ip.dst, dst=ip.src) / TCP(
             sport=pkt[TCP].dport,
             dport=pkt[TCP].sport,
             flags="FA",

@@ -1,13 +1,14 @@
 """An SNI-triggered TLS interception box for the censor namespace (Kazakhstan 2019-2020 style, issue 15).
 
-    python interceptor.py mitm --listen IP:PORT NAME...
+    python interceptor.py mitm --listen IP:PORT [--listen [IPv6]:PORT] NAME...
 
-Connections to the censored addresses are DNATed to `--listen`. For each, the ClientHello is peeked at (not
-consumed); when its SNI is one of NAMES, the box completes the handshake itself with a certificate from its own
-CA, which nobody trusts, copying the genuine certificate's names: the target's name comes fourth, after three
-other names of the operator, as itself for every other name and as a wildcard for the rest, so the probe must
-find the name in any position and through a wildcard. Any other ClientHello (the probe's control SNI) is passed on
-to the original destination (SO_ORIGINAL_DST) untouched, so the interception shows only for the target names.
+Connections to the censored addresses are DNATed to `--listen` (one per address family). For each, the
+ClientHello is peeked at (not consumed); when its SNI is one of NAMES, the box completes the handshake itself with
+a certificate from its own CA, which nobody trusts, copying the genuine certificate's names: the target's name
+comes fourth, after three other names of the operator, as itself for every other name and as a wildcard for the
+rest, so the probe must find the name in any position and through a wildcard. Any other ClientHello (the probe's
+control SNI) is passed on to the original destination (SO_ORIGINAL_DST) untouched, so the interception shows only
+for the target names.
 
 Prints "ready" once it listens, and stops on SIGTERM.
 """
@@ -70,6 +71,12 @@ def peek_hello(conn: socket.socket) -> bytes:
 
 
 def original_destination(conn: socket.socket) -> tuple[str, int]:
+    """Where the client meant to go, before DNAT: a sockaddr_in, or over IPv6 a sockaddr_in6 (IP6T_SO_ORIGINAL_DST
+    has the same number, at the IPv6 level)."""
+    if conn.family == socket.AF_INET6:
+        raw = conn.getsockopt(socket.IPPROTO_IPV6, SO_ORIGINAL_DST, 28)
+        port, packed = struct.unpack_from("!2xH4x16s", raw)
+        return socket.inet_ntop(socket.AF_INET6, packed), port
     raw = conn.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
     port, packed = struct.unpack_from("!2xH4s", raw)
     return socket.inet_ntoa(packed), port
@@ -110,7 +117,7 @@ def handle(conn: socket.socket, contexts: dict[str, ssl.SSLContext]) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("kind", choices=["mitm"])
-    parser.add_argument("--listen", required=True)
+    parser.add_argument("--listen", action="append", required=True, help="IP:PORT or [IPv6]:PORT, repeatable")
     parser.add_argument("names", nargs="+")
     args = parser.parse_args(argv)
 
@@ -124,12 +131,15 @@ def main(argv: list[str]) -> int:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         leaf.configure_cert(context)
         contexts[name] = context
-    host, _, port = args.listen.rpartition(":")
-    server = socket.create_server((host, int(port)), backlog=512)
+    servers = []
+    for listen in args.listen:
+        host, _, port = listen.rpartition(":")
+        family = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
+        servers.append(socket.create_server((host.strip("[]"), int(port)), family=family, backlog=512))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
-    def serve() -> None:
+    def serve(server: socket.socket) -> None:
         while not stop.is_set():
             try:
                 conn, _ = server.accept()
@@ -137,10 +147,12 @@ def main(argv: list[str]) -> int:
                 return
             threading.Thread(target=handle, args=(conn, contexts), daemon=True).start()
 
-    threading.Thread(target=serve, daemon=True).start()
+    for server in servers:
+        threading.Thread(target=serve, args=(server,), daemon=True).start()
     print("ready", flush=True)
     stop.wait()
-    server.close()
+    for server in servers:
+        server.close()
     return 0
 
 

@@ -1,10 +1,10 @@
 """The lab itself: three network namespaces, the servers, and a censor that can be swapped per scenario.
 
     client (probe, raw self-test client; resolv.conf -> the system resolver; no default route)
-      | veth  198.51.100.2/28 -- 198.51.100.1/28
-    censor (a router: ip_forward=1, rp_filter=0; iptables rules and scapy injectors of the scenario)
-      | veth  198.51.100.17/28 -- 198.51.100.18/28
-    server (every lab address on its loopback: unbound x2, nginx)
+      | veth  198.51.100.2/28 -- 198.51.100.1/28, 2001:db8:0:1::2/64 -- 2001:db8:0:1::1/64
+    censor (a router for both families; iptables and ip6tables rules and scapy injectors of the scenario)
+      | veth  198.51.100.17/28 -- 198.51.100.18/28, 2001:db8:0:2::1/64 -- 2001:db8:0:2::2/64
+    server (every lab address and its IPv6 twin on its loopback: unbound x2, nginx)
 
 The server namespace lives for the whole session; the censor namespace is made fresh for every scenario (and torn
 down after it), so no conntrack entry, `recent` list or injector of one scenario can leak into the next, and the
@@ -25,6 +25,7 @@ from pathlib import Path
 from tests.lab import plan as addr
 from tests.lab import servers
 from tests.lab.censor import (
+    ICMP6_REJECT,
     CensorPart,
     Delay,
     DNSInjection,
@@ -37,12 +38,25 @@ from tests.lab.censor import (
     dns_name_hex,
     sni_wire,
 )
-from tests.lab.netns import LabCommandError, add_namespace, address, delete_namespace, route, run, sysctl, veth
+from tests.lab.netns import (
+    LabCommandError,
+    add_namespace,
+    address,
+    delete_namespace,
+    mac,
+    neighbour,
+    route,
+    run,
+    sysctl,
+    veth,
+)
 from tests.lab.pki import LabPKI, make_pki
 from tests.lab.plan import LabPlan
 
 HERE = Path(__file__).resolve().parent
 NETNS_ETC = Path("/etc/netns")
+_TABLES = {4: "iptables", 6: "ip6tables"}
+_RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
 INTERCEPT_PORT = 10443  # where the interception box listens on the censor router (connections are DNATed to it)
 
 
@@ -97,11 +111,13 @@ class Lab:
         add_namespace(self.server_ns)
         # Every query to a port where nothing listens gets its ICMP port unreachable at once (no rate limit), so
         # "a host that runs no DNS server" looks the same to every probe query, however many arrive together.
-        sysctl(self.server_ns, "net.ipv4.icmp_ratelimit=0")
+        sysctl(self.server_ns, "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0")
         # Every server address sits on the server's loopback (this kernel has no dummy interfaces).
         infra = [addr.SYSTEM_RESOLVER, addr.CONTROL_RESOLVER, addr.INTERCEPTOR]
         for ip in infra + list(self.plan.service_addresses()):
             address(self.server_ns, "lo", f"{ip}/32")
+        for ip in [addr.twin(ip) for ip in infra] + list(self.plan.service_addresses(6)):
+            address(self.server_ns, "lo", f"{ip}/128")
         self.resolv_conf.parent.mkdir(parents=True, exist_ok=True)
         self.resolv_conf.write_text(f"nameserver {addr.SYSTEM_RESOLVER}\n")
         self._start_system_resolver({})
@@ -112,6 +128,7 @@ class Lab:
                 self.folder,
                 "control",
                 self.plan.names,
+                self.plan.aaaa,
                 {},
                 interfaces=[f"{addr.CONTROL_RESOLVER}@53", f"{addr.CONTROL_RESOLVER}@443"],
                 doh=(doh_cert.key, doh_cert.chain),
@@ -126,13 +143,15 @@ class Lab:
         )
         nginx = self.folder / "nginx.conf"
         nginx.write_text(servers.nginx_config(self.folder, self.plan, self.pki, self.control_sni))
-        tcp_sockets = [("tcp", a, p) for a, p in self.plan.sockets("tls") + self.plan.sockets("tcp")]
+        tcp_sockets = [
+            ("tcp", a, p) for f in (4, 6) for a, p in self.plan.sockets("tls", f) + self.plan.sockets("tcp", f)
+        ]
         self._servers["nginx"] = servers.start(
             self.server_ns,
             "nginx",
             ["nginx", "-c", str(nginx), "-p", str(self.folder), "-e", str(self.folder / "nginx-error.log")],
             self.folder,
-            tcp_sockets + [("tcp", addr.INTERCEPTOR, 443)],
+            tcp_sockets + [("tcp", addr.INTERCEPTOR, 443), ("tcp", addr.INTERCEPTOR6, 443)],
         )
         app = self.plan.app_sockets()
         if app:
@@ -145,13 +164,15 @@ class Lab:
                 [("tcp", a, p) for _, a, p in app],
             )
 
-    def _start_system_resolver(self, overrides: dict[str, str]) -> None:
+    def _start_system_resolver(self, overrides: servers.Overrides) -> None:
         old = self._servers.pop("unbound-system", None)
         if old is not None:
             old.stop()
         conf = self.folder / "unbound-system.conf"
         conf.write_text(
-            servers.unbound_config(self.folder, "system", self.plan.names, overrides, interfaces=[addr.SYSTEM_RESOLVER])
+            servers.unbound_config(
+                self.folder, "system", self.plan.names, self.plan.aaaa, overrides, interfaces=[addr.SYSTEM_RESOLVER]
+            )
         )
         self._servers["unbound-system"] = servers.start(
             self.server_ns,
@@ -189,17 +210,17 @@ class Lab:
             if lies:
                 self._start_system_resolver(lies)
             self._apply_rules(parts)
-            if server_rules:
-                text = "*filter\n" + "".join(f"{line}\n" for line in server_rules) + "COMMIT\n"
-                run(["iptables-restore", "--noflush"], ns=self.server_ns, input=text)
+            for family, lines in server_rules.items():
+                text = "*filter\n" + "".join(f"{line}\n" for line in lines) + "COMMIT\n"
+                run([_RESTORE[family], "--noflush"], ns=self.server_ns, input=text)
             for argv in self._injector_commands(parts):
                 injectors.append(self._start_injector(argv))
             yield
         finally:
             for process in injectors:
                 _stop(process)
-            if server_rules:
-                run(["iptables", "-F", "INPUT"], ns=self.server_ns, check=False)
+            for family in server_rules:
+                run([_TABLES[family], "-F", "INPUT"], ns=self.server_ns, check=False)
             self._remove_router()
             if lies:
                 self._start_system_resolver({})
@@ -231,10 +252,16 @@ class Lab:
         delete_namespace(self.client_ns)
         add_namespace(self.client_ns)
         add_namespace(ns)
-        sysctl(ns, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+        sysctl(
+            ns,
+            "net.ipv4.ip_forward=1",
+            "net.ipv4.conf.all.rp_filter=0",
+            "net.ipv4.conf.default.rp_filter=0",
+            "net.ipv6.conf.all.forwarding=1",
+        )
         # A censor that refuses with ICMP (REJECT --reject-with icmp-*) answers every SYN: without this the kernel
         # lets some six ICMP errors a second through to one host, and a probe's burst of tries would see silence.
-        sysctl(ns, "net.ipv4.icmp_ratelimit=0")
+        sysctl(ns, "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0")
         veth(ns, self.censor_client_if, self.client_ns, "eth0")
         veth(ns, self.censor_server_if, self.server_ns, "eth0")
         # Wire-sized packets through the censor, as on a real path: with segmentation offload a server's 64 KB
@@ -251,102 +278,143 @@ class Lab:
         address(ns, self.censor_server_if, f"{addr.CENSOR_SERVER_SIDE}/{p}")
         address(self.client_ns, "eth0", f"{addr.CLIENT}/{p}")
         address(self.server_ns, "eth0", f"{addr.SERVER}/{p}")
+        p6 = addr.LINK_PREFIX6
+        address(ns, self.censor_client_if, f"{addr.CENSOR_CLIENT_SIDE6}/{p6}")
+        address(ns, self.censor_server_if, f"{addr.CENSOR_SERVER_SIDE6}/{p6}")
+        address(self.client_ns, "eth0", f"{addr.CLIENT6}/{p6}")
+        address(self.server_ns, "eth0", f"{addr.SERVER6}/{p6}")
+        # IPv6 neighbour discovery on a link made a moment ago loses its first solicitations, and the first
+        # connections over IPv6 would time out: the four ends know each other's link-layer address from the start.
+        links = (
+            (ns, self.censor_client_if, addr.CENSOR_CLIENT_SIDE6, self.client_ns, "eth0", addr.CLIENT6),
+            (ns, self.censor_server_if, addr.CENSOR_SERVER_SIDE6, self.server_ns, "eth0", addr.SERVER6),
+        )
+        for ns_a, if_a, ip_a, ns_b, if_b, ip_b in links:
+            neighbour(ns_a, if_a, ip_b, mac(ns_b, if_b))
+            neighbour(ns_b, if_b, ip_a, mac(ns_a, if_a))
         # The client gets routes to the lab prefixes only, no default route: a packet to any other address (a
         # real-world fallback address in a target list) fails locally with ENETUNREACH and never leaves.
         for prefix in addr.LAB_PREFIXES:
             route(self.client_ns, prefix, addr.CENSOR_CLIENT_SIDE)
             route(ns, prefix, addr.SERVER)
+        for prefix in addr.LAB_PREFIXES6:
+            route(self.client_ns, prefix, addr.CENSOR_CLIENT_SIDE6)
+            route(ns, prefix, addr.SERVER6)
         route(self.server_ns, addr.CLIENT_LINK, addr.CENSOR_SERVER_SIDE)
+        route(self.server_ns, addr.CLIENT_LINK6, addr.CENSOR_SERVER_SIDE6)
 
-    def _names(self) -> dict[str, str]:
+    def _names(self, family: int) -> dict[str, str]:
+        v6 = addr.twin if family == 6 else str
         return {
             "client_if": self.censor_client_if,
             "server_if": self.censor_server_if,
-            "client": addr.CLIENT,
-            "system_resolver": addr.SYSTEM_RESOLVER,
-            "control_resolver": addr.CONTROL_RESOLVER,
-            "interceptor": addr.INTERCEPTOR,
-            "sinkhole": addr.SINKHOLE,
-            "router": addr.CENSOR_CLIENT_SIDE,
+            "client": addr.CLIENT6 if family == 6 else addr.CLIENT,
+            "system_resolver": v6(addr.SYSTEM_RESOLVER),
+            "control_resolver": v6(addr.CONTROL_RESOLVER),
+            "interceptor": v6(addr.INTERCEPTOR),
+            "sinkhole": v6(addr.SINKHOLE),
+            "router": addr.CENSOR_CLIENT_SIDE6 if family == 6 else addr.CENSOR_CLIENT_SIDE,
         }
 
-    def _lies(self, parts: Sequence[CensorPart]) -> dict[str, str]:
-        out: dict[str, str] = {}
+    def _lies(self, parts: Sequence[CensorPart]) -> dict[str, tuple[str, str | None]]:
+        out: dict[str, tuple[str, str | None]] = {}
         for part in parts:
             if isinstance(part, ResolverLie):
                 for e in self.plan.select(part.select):
-                    out[e.target.host] = part.answer
+                    out[e.target.host] = (part.answer, part.answer6)
         return out
 
-    def expand(self, parts: Sequence[CensorPart]) -> dict[str, list[str]]:
-        """table -> iptables-restore lines of every part, each written once."""
-        tables: dict[str, list[str]] = {}
-        names = self._names()
+    def expand(self, parts: Sequence[CensorPart]) -> dict[int, dict[str, list[str]]]:
+        """address family (4: iptables, 6: ip6tables) -> table -> restore lines of every part, each written once."""
+        out: dict[int, dict[str, list[str]]] = {}
 
-        def add(table: str, line: str) -> None:
-            lines = tables.setdefault(table, [])
+        def add(family: int, table: str, line: str) -> None:
+            lines = out.setdefault(family, {}).setdefault(table, [])
             if line not in lines:
                 lines.append(line)
 
         for part in parts:
             if isinstance(part, Rules):
-                endpoints = self.plan.select(part.select) if part.select else (None,)
-                for e in endpoints:
-                    fill = dict(names)
-                    if e is not None:
-                        fill.update(
-                            ip=str(e.address), port=str(e.target.port), sni=e.sni, host=e.target.host,
-                            sni_wire=sni_wire(e.sni),
-                        )  # fmt: skip
-                    for template in part.rules:
-                        add(part.table, template.format(**fill))
-            elif isinstance(part, DNSInjection | ServfailRewrite):
+                for family in part.families:
+                    for line in self._expand_rules(part, family):
+                        add(family, part.table, line)
+            elif isinstance(part, DNSInjection | ServfailRewrite):  # the lab's DNS runs over IPv4 (AAAA included)
                 if isinstance(part, DNSInjection) and not part.resolver:
                     continue  # the resolver's own answers pass untouched
                 for host in dict.fromkeys(e.target.host for e in self.plan.select(part.select)):
                     add(
+                        4,
                         "filter",
                         f"-A FORWARD -p udp -s {addr.SYSTEM_RESOLVER} --sport 53 -m string --algo bm "
                         f'--hex-string "{dns_name_hex(host)}" -j DROP',
                     )
             elif isinstance(part, Interception):
                 for e in self.plan.select(part.select):
-                    add(
-                        "nat",
-                        f"-A PREROUTING -i {self.censor_client_if} -d {e.address} -p tcp --dport {e.target.port} "
-                        f"-j DNAT --to-destination {addr.CENSOR_CLIENT_SIDE}:{INTERCEPT_PORT}",
-                    )
+                    for family in e.families:
+                        box = f"[{addr.CENSOR_CLIENT_SIDE6}]" if family == 6 else addr.CENSOR_CLIENT_SIDE
+                        add(
+                            family,
+                            "nat",
+                            f"-A PREROUTING -i {self.censor_client_if} -d {e.address_of(family)} -p tcp "
+                            f"--dport {e.target.port} -j DNAT --to-destination {box}:{INTERCEPT_PORT}",
+                        )
             elif isinstance(part, Delay):
-                add("filter", "-A FORWARD -j NFQUEUE --queue-num 0")
+                for family in (4, 6):
+                    add(family, "filter", "-A FORWARD -j NFQUEUE --queue-num 0")
             elif isinstance(part, FinInjection):
                 for e in self.plan.select(part.select):
-                    add(
-                        "filter",
-                        f"-A FORWARD -i {self.censor_client_if} -p tcp --dport {e.target.port} "
-                        f'-m string --algo bm --string "{e.sni}" -j DROP',
-                    )
-        return tables
+                    for family in e.families:
+                        add(
+                            family,
+                            "filter",
+                            f"-A FORWARD -i {self.censor_client_if} -p tcp --dport {e.target.port} "
+                            f'-m string --algo bm --string "{e.sni}" -j DROP',
+                        )
+        return out
 
-    def server_rules(self, parts: Sequence[CensorPart]) -> list[str]:
-        """The INPUT rules of the server namespace (`ServerRules`), each written once."""
-        lines: list[str] = []
+    def _expand_rules(self, part: Rules, family: int) -> list[str]:
+        """One `Rules` part for one family: its templates once per selected endpoint that has an address of that
+        family (or once, without a selection), filled with that family's addresses."""
+        out = []
+        templates = part.rules6 if family == 6 and part.rules6 is not None else part.rules
+        endpoints = self.plan.select(part.select) if part.select else (None,)
+        for e in endpoints:
+            fill = self._names(family)
+            if e is not None:
+                ip = e.address_of(family)
+                if ip is None:
+                    continue
+                fill.update(ip=ip, port=str(e.target.port), sni=e.sni, host=e.target.host, sni_wire=sni_wire(e.sni))
+            for template in templates:
+                line = template.format(**fill)
+                if family == 6:
+                    for v4, v6 in ICMP6_REJECT.items():
+                        line = line.replace(f"--reject-with {v4}", f"--reject-with {v6}")
+                out.append(line)
+        return out
+
+    def server_rules(self, parts: Sequence[CensorPart]) -> dict[int, list[str]]:
+        """address family -> the INPUT rules of the server namespace (`ServerRules`), each written once, for every
+        address of the selected endpoints (the server answers over both families)."""
+        out: dict[int, list[str]] = {}
         for part in parts:
             if isinstance(part, ServerRules):
                 for e in self.plan.select(part.select):
-                    for template in part.rules:
-                        line = template.format(ip=e.address, port=e.target.port, sni=e.sni, host=e.target.host)
-                        if line not in lines:
-                            lines.append(line)
-        return lines
+                    for family in e.families:
+                        for template in part.rules:
+                            ip = e.address_of(family)
+                            line = template.format(ip=ip, port=e.target.port, sni=e.sni, host=e.target.host)
+                            lines = out.setdefault(family, [])
+                            if line not in lines:
+                                lines.append(line)
+        return out
 
     def _apply_rules(self, parts: Sequence[CensorPart]) -> None:
-        tables = self.expand(parts)
-        if not tables:
-            return
-        text = "".join(
-            f"*{table}\n" + "".join(f"{line}\n" for line in lines) + "COMMIT\n" for table, lines in tables.items()
-        )
-        run(["iptables-restore", "--noflush"], ns=self.censor_ns, input=text)
+        for family, tables in self.expand(parts).items():
+            text = "".join(
+                f"*{table}\n" + "".join(f"{line}\n" for line in lines) + "COMMIT\n" for table, lines in tables.items()
+            )
+            run([_RESTORE[family], "--noflush"], ns=self.censor_ns, input=text)
 
     def _injector_commands(self, parts: Sequence[CensorPart]) -> list[list[str]]:
         script = str(HERE / "injectors.py")
@@ -393,8 +461,9 @@ class Lab:
                 )
             elif isinstance(part, Interception):
                 names = list(dict.fromkeys(e.sni for e in self.plan.select(part.select)))
-                listen = f"{addr.CENSOR_CLIENT_SIDE}:{INTERCEPT_PORT}"
-                out.append([self.python, str(HERE / "interceptor.py"), "mitm", "--listen", listen, *names])
+                boxes = (addr.CENSOR_CLIENT_SIDE, f"[{addr.CENSOR_CLIENT_SIDE6}]")
+                argv = [a for box in boxes for a in ("--listen", f"{box}:{INTERCEPT_PORT}")]
+                out.append([self.python, str(HERE / "interceptor.py"), "mitm", *argv, *names])
             elif isinstance(part, Delay):
                 argv = ["--low", str(part.low), "--high", str(part.high)]
                 out.append([self.python, str(HERE / "delayer.py"), "delay", *argv])

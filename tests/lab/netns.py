@@ -5,6 +5,7 @@ Every helper names the namespace it acts in; nothing here touches the host's own
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Sequence
 
@@ -50,7 +51,20 @@ def veth(ns_a: str, if_a: str, ns_b: str, if_b: str) -> None:
 
 
 def address(ns: str, ifname: str, cidr: str) -> None:
-    run(["ip", "-n", ns, "addr", "add", cidr, "dev", ifname])
+    """Add an address; an IPv6 one without duplicate address detection, so it is usable at once (DAD would hold
+    it "tentative" for a second or two, and the first packets of a test would fail)."""
+    nodad = ("nodad",) if ":" in cidr else ()
+    run(["ip", "-n", ns, "addr", "add", cidr, "dev", ifname, *nodad])
+
+
+def mac(ns: str, ifname: str) -> str:
+    """The link-layer address of an interface."""
+    return str(json.loads(run(["ip", "-n", ns, "-j", "link", "show", "dev", ifname]).stdout)[0]["address"])
+
+
+def neighbour(ns: str, ifname: str, ip: str, lladdr: str) -> None:
+    """A permanent neighbour entry: packets to `ip` go out at once, without neighbour discovery."""
+    run(["ip", "-n", ns, "neigh", "replace", ip, "lladdr", lladdr, "dev", ifname, "nud", "permanent"])
 
 
 def route(ns: str, prefix: str, via: str) -> None:

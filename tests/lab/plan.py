@@ -1,8 +1,10 @@
 """Where everything lives in the lab: fixed infrastructure addresses, and an address for every host name of the
 target lists, so the bundled lists run unchanged against lab servers.
 
-Only documentation ranges (RFC 5737) are used. The links and the infrastructure take 198.51.100.0/24, the services
-203.0.113.0/24; 192.0.2.0/24 is left alone because the host's own eth0 sits in it.
+Only documentation ranges are used (RFC 5737, RFC 3849). The links and the infrastructure take 198.51.100.0/24, the
+services 203.0.113.0/24; 192.0.2.0/24 is left alone because the host's own eth0 sits in it. The lab is dual-stack:
+every infrastructure and service address has an IPv6 twin with the same last number (`twin`: 198.51.100.53 ->
+2001:db8:51::53, 203.0.113.20 -> 2001:db8:113::20), and the two links have their own /64s.
 """
 
 from __future__ import annotations
@@ -43,6 +45,31 @@ SHARED_HOSTING: tuple[tuple[str, ...], ...] = (
     ("v.whatsapp.net", "web.whatsapp.com"),
     ("accounts.kakao.com", "www.kakao.com"),
 )
+
+# IPv6 (2001:db8::/32, RFC 3849): the links, and the twins of the infrastructure and service addresses
+CLIENT6 = "2001:db8:0:1::2"
+CENSOR_CLIENT_SIDE6 = "2001:db8:0:1::1"
+CENSOR_SERVER_SIDE6 = "2001:db8:0:2::1"
+SERVER6 = "2001:db8:0:2::2"
+LINK_PREFIX6 = 64
+CLIENT_LINK6 = "2001:db8:0:1::/64"
+_TWIN_NETWORKS = {"198.51.100.": "2001:db8:51::", "203.0.113.": "2001:db8:113::"}
+LAB_PREFIXES6 = tuple(f"{p}/64" for p in _TWIN_NETWORKS.values())
+
+
+def twin(ipv4: str) -> str:
+    """The IPv6 twin of a lab IPv4 address: the same last number in the matching /64 (198.51.100.53 ->
+    2001:db8:51::53). The number is read as hex digits, so twins are unique and easy to read side by side."""
+    for network, network6 in _TWIN_NETWORKS.items():
+        if ipv4.startswith(network):
+            return network6 + ipv4.removeprefix(network)
+    raise ValueError(f"{ipv4} is not a lab address with an IPv6 twin")
+
+
+SYSTEM_RESOLVER6 = twin(SYSTEM_RESOLVER)
+CONTROL_RESOLVER6 = twin(CONTROL_RESOLVER)
+INTERCEPTOR6 = twin(INTERCEPTOR)
+SINKHOLE6 = twin(SINKHOLE)
 SERVICE_NETWORK = ipaddress.ip_network("203.0.113.0/24")
 _FIRST_SERVICE_HOST = 10  # 203.0.113.1-9 stay free for hand experiments
 
@@ -53,6 +80,15 @@ class Endpoint:
 
     target: Target
     address: str | None  # None: an address literal the lab cannot serve (outside the lab ranges)
+    address6: str | None = None  # its IPv6 address (`LabPlan.from_targets` gives every host name its twin)
+
+    def address_of(self, family: int) -> str | None:
+        return self.address if family == 4 else self.address6
+
+    @property
+    def families(self) -> tuple[int, ...]:
+        """The address families the probe can reach this endpoint over (4, and 6 for a host name)."""
+        return (4, 6) if self.address6 is not None else (4,)
 
     @property
     def key(self) -> tuple[str, str, int, str]:
@@ -107,8 +143,8 @@ class LabPlan:
                 names.setdefault(first, names[t.host])
         endpoints = []
         for t in targets:
-            if t.host not in literal:
-                endpoints.append(Endpoint(t, names[t.host]))
+            if t.host not in literal:  # every host name is dual-stack; an IPv4 literal has no IPv6 address
+                endpoints.append(Endpoint(t, names[t.host], twin(names[t.host])))
             else:
                 endpoints.append(Endpoint(t, t.host if t.host in taken else None))
         plan = cls(tuple(endpoints), tuple(names.items()))
@@ -139,8 +175,10 @@ class LabPlan:
                 out.setdefault(e.target.ca, set()).add(e.sni)
         return {ca: tuple(sorted(names)) for ca, names in out.items()}
 
-    def slow_addresses(self) -> tuple[str, ...]:
-        return tuple(sorted({e.address for e in self.served if e.target.host in SLOW_HOSTS and e.address}))
+    def slow_addresses(self, family: int = 4) -> tuple[str, ...]:
+        return tuple(
+            sorted({a for e in self.served if e.target.host in SLOW_HOSTS and (a := e.address_of(family)) is not None})
+        )
 
     @property
     def served(self) -> tuple[Endpoint, ...]:
@@ -148,6 +186,11 @@ class LabPlan:
 
     def address_of(self, host: str) -> str:
         return dict(self.names)[host]
+
+    @property
+    def aaaa(self) -> dict[str, str]:
+        """host name -> its IPv6 address, for the names that have one."""
+        return {e.target.host: e.address6 for e in self.endpoints if e.address6 is not None}
 
     def select(self, selector: Select) -> tuple[Endpoint, ...]:
         """The served endpoints `selector` picks, in list order."""
@@ -159,22 +202,22 @@ class LabPlan:
             raise LookupError(f"no endpoint of the target list matches {selector}")
         return chosen[0]
 
-    def sockets(self, protocol: str) -> tuple[tuple[str, int], ...]:
-        """Every (address, port) where nginx must listen with `protocol` (not the `app_sockets`)."""
+    def sockets(self, protocol: str, family: int = 4) -> tuple[tuple[str, int], ...]:
+        """Every (address, port) of `family` where nginx must listen with `protocol` (not the `app_sockets`)."""
         out = {
-            (e.address, e.target.port)
+            (e.address_of(family), e.target.port)
             for e in self.served
             if e.target.protocol == protocol and not e.target.first_message
         }
         return tuple(sorted((a, p) for a, p in out if a is not None))
 
-    def tls_names(self) -> tuple[tuple[str, str], ...]:
-        """(server name, address) of every tls endpoint, deduplicated."""
-        pairs = {(e.sni, e.address) for e in self.served if e.target.protocol == "tls"}
+    def tls_names(self, family: int = 4) -> tuple[tuple[str, str], ...]:
+        """(server name, address of `family`) of every tls endpoint, deduplicated."""
+        pairs = {(e.sni, e.address_of(family)) for e in self.served if e.target.protocol == "tls"}
         return tuple(sorted((n, a) for n, a in pairs if a is not None))
 
-    def service_addresses(self) -> tuple[str, ...]:
-        return tuple(sorted({e.address for e in self.served if e.address is not None}))
+    def service_addresses(self, family: int = 4) -> tuple[str, ...]:
+        return tuple(sorted({a for e in self.served if (a := e.address_of(family)) is not None}))
 
 
 def lab_targets() -> tuple[Target, ...]:

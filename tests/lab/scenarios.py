@@ -167,7 +167,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "dns_injection_two_answers",
         "On-path injector for KakaoTalk names: a forged A answer at once (to any address), the genuine answer of the "
         "system resolver held back and delivered 80 ms later.",
-        censor=(DNSInjection(KAKAO, forged=SINKHOLE, delay=0.08),),
+        censor=(DNSInjection(KAKAO, forged=SINKHOLE, delay=0.08, aaaa=addr.SINKHOLE6),),
         selftest=(
             Check(
                 "a KakaoTalk query gets the forged answer first, then the genuine one",
@@ -230,8 +230,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "dns_bogon_localhost_and_iran_blockpage",
-        "The system resolver answers 127.0.0.1 for KakaoTalk names and 10.10.34.35 (Iran's forged pool) for WeChat's.",
-        censor=(ResolverLie(KAKAO, "127.0.0.1"), ResolverLie(WECHAT, "10.10.34.35")),
+        "The system resolver answers 127.0.0.1 for KakaoTalk names and 10.10.34.35 (Iran's forged pool) for WeChat's, "
+        "and ::1 for their AAAA queries.",
+        censor=(ResolverLie(KAKAO, "127.0.0.1", "::1"), ResolverLie(WECHAT, "10.10.34.35", "::1")),
         selftest=(
             Check("the system resolver answers 127.0.0.1 for a KakaoTalk name", "dns", KAKAO, "127.0.0.1"),
             Check("the system resolver answers 10.10.34.35 for a WeChat name", "dns", WECHAT, "10.10.34.35"),
@@ -325,6 +326,10 @@ SCENARIOS: tuple[Scenario, ...] = (
                 ),
                 table="nat",
                 select=LINE_TLS,
+                rules6=(
+                    "-A PREROUTING -i {client_if} -d {ip} -p tcp --dport {port} "
+                    "-j DNAT --to-destination [{interceptor}]:{port}",
+                ),
             ),
         ),
         selftest=(
@@ -347,6 +352,7 @@ SCENARIOS: tuple[Scenario, ...] = (
                     for proto in ("udp", "tcp")
                 ),
                 table="nat",
+                families=(4,),  # the lab's DNS runs over IPv4
             ),
         ),
         selftest=(
@@ -485,7 +491,7 @@ FIELD: tuple[Scenario, ...] = (
                 "a KakaoTalk AAAA query gets a forged Teredo answer first",
                 "dns",
                 KAKAO,
-                f"{TEREDO} then nodata",
+                f"{TEREDO} then genuine",
                 qtype="AAAA",
             ),
             _genuine(WECHAT, "a WeChat name"),

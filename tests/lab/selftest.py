@@ -2,10 +2,11 @@
 the censor really censors (and that the clean path still works), so a broken censor fails loudly instead of
 letting a wrong probe pass.
 
-A `Check` is data: what to ask (dns, doh, tcp or tls), of which endpoint (the first the `Select` picks), and the
-outcome expected (see rawclient.py for the vocabulary; DNS answers are written "genuine" when they are the lab's
-own address for the name, "nxdomain", "nodata", or the addresses, and several answers to one query are joined by
-" then "). A check may repeat; then the share of repeats that give the outcome must fall in `share`.
+A `Check` is data: what to ask (dns, doh, tcp or tls), of which endpoint (the first the `Select` picks), over
+which address family (`family` 6: AAAA questions, connections to the IPv6 twin; DNS itself always runs over IPv4
+in the lab), and the outcome expected (see rawclient.py for the vocabulary; DNS answers are written "genuine" when
+they are the lab's own address for the name, "nxdomain", "nodata", or the addresses, and several answers to one
+query are joined by " then "). A check may repeat; then the share of repeats that give the outcome must fall in `share`.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ class Check:
     ca: str = "lab"  # tls, fetch: the lab CA, or the private CA of the endpoint's `ca` ("pinned")
     repeat: int = 1
     share: tuple[float, float] = (1.0, 1.0)  # the share of repeats that must give `expect`
-    qtype: str = "A"  # dns, doh: the query type
+    qtype: str | None = None  # dns, doh: the query type (A; AAAA with `family` 6)
     timeout: float = TIMEOUT  # tcp, tls: seconds per connect or handshake (longer on a delaying path)
+    family: int = 4  # 6: AAAA questions and connections to the endpoint's IPv6 address
 
 
 @dataclass(frozen=True)
@@ -59,40 +61,42 @@ class Report:
 def concrete(lab: Lab, check: Check) -> dict[str, Any]:
     """The check as the raw client reads it: addresses, names and files filled in from the lab."""
     endpoint = lab.plan.first(check.select)
-    assert endpoint.address is not None and lab.pki is not None
+    ip = endpoint.address_of(check.family)
+    assert ip is not None and lab.pki is not None
     out: dict[str, Any] = {"kind": check.kind, "repeat": check.repeat, "timeout": check.timeout}
+    qtype = _qtype(check)
     if check.kind == "dns":
         servers = {"system": addr.SYSTEM_RESOLVER, "non_resolver": _non_resolver(lab)}
         out.update(
-            ip=servers[check.server],
-            name=endpoint.target.host,
-            timeout=DNS_TIMEOUT,
-            window=DNS_WINDOW,
-            qtype=check.qtype,
+            ip=servers[check.server], name=endpoint.target.host, qtype=qtype, timeout=DNS_TIMEOUT, window=DNS_WINDOW
         )
     elif check.kind == "doh":
         out.update(
             url=f"https://{addr.CONTROL_RESOLVER}/dns-query",
             name=endpoint.target.host,
+            qtype=qtype,
             ca_file=str(lab.pki.ca_file),
             timeout=DNS_TIMEOUT,
-            qtype=check.qtype,
         )
     elif check.kind == "tcp":
-        out.update(ip=endpoint.address, port=endpoint.target.port)
+        out.update(ip=ip, port=endpoint.target.port)
     elif check.kind == "tcp_rtt":
-        out.update(ip=endpoint.address, port=endpoint.target.port, slow=DELAYED)
+        out.update(ip=ip, port=endpoint.target.port, slow=DELAYED)
     elif check.kind in ("tls", "fetch"):
         sni = endpoint.sni if check.sni == "target" else lab.control_sni
         ca_file = lab.pki.ca_file if check.ca == "lab" else lab.pki.anchors[str(endpoint.target.ca)]
-        out.update(ip=endpoint.address, port=endpoint.target.port, sni=sni, ca_file=str(ca_file))
+        out.update(ip=ip, port=endpoint.target.port, sni=sni, ca_file=str(ca_file))
         if check.kind == "fetch":
             out.update(path=endpoint.target.transfer or "/", stall=FETCH_STALL, deadline=FETCH_DEADLINE)
     elif check.kind == "mtproto":
-        out.update(ip=endpoint.address, port=endpoint.target.port)
+        out.update(ip=ip, port=endpoint.target.port)
     else:
         raise ValueError(f"unknown check kind {check.kind!r}")
     return out
+
+
+def _qtype(check: Check) -> str:
+    return check.qtype or ("AAAA" if check.family == 6 else "A")
 
 
 def _non_resolver(lab: Lab) -> str:
@@ -107,7 +111,7 @@ def label(lab: Lab, check: Check, outcome: Any) -> str:
         return str(outcome)
     if "error" in outcome:
         return str(outcome["error"])
-    genuine = [lab.plan.address_of(lab.plan.first(check.select).target.host)]
+    genuine = [lab.plan.first(check.select).address_of(6 if _qtype(check) == "AAAA" else 4)]
     words = []
     for response in outcome["responses"]:
         if response["rcode"] == "NXDOMAIN":

@@ -16,22 +16,24 @@ from tests.lab.netns import LabCommandError, run
 from tests.lab.pki import LabPKI
 from tests.lab.plan import LabPlan
 
-# A lie of the system resolver: the name -> "nxdomain", "nodata" or an address it answers instead of the genuine one.
-Overrides = Mapping[str, str]
+# The lies of the system resolver: the name -> (its A answer: "nxdomain", "nodata" or an address instead of the
+# genuine one; its AAAA answer: an address, or None for none at all, NOERROR with an empty answer).
+Overrides = Mapping[str, tuple[str, str | None]]
 
 
 def unbound_config(
     folder: Path,
     role: str,
     names: Sequence[tuple[str, str]],
+    aaaa: Mapping[str, str],
     overrides: Overrides,
     *,
     interfaces: Sequence[str],
     doh: tuple[Path, Path] | None = None,
 ) -> str:
     """An authoritative-only unbound: local data for `names` and nothing else (`local-zone: "." static` answers
-    every other name NXDOMAIN, so it never recurses toward the real root servers). No AAAA data: the lab is
-    IPv4-only, and AAAA queries get NOERROR with no answer."""
+    every other name NXDOMAIN, so it never recurses toward the real root servers). Every name has an A record,
+    and an AAAA record when `aaaa` has one; the DNS itself is served over IPv4 only."""
     lines = [
         "server:",
         *(f"  interface: {i}" for i in interfaces),
@@ -58,13 +60,16 @@ def unbound_config(
             '  http-endpoint: "/dns-query"',
         ]
     for name, ip in names:
-        lie = overrides.get(name)
-        if lie == "nxdomain":
+        answer, answer6 = overrides.get(name, (ip, aaaa.get(name)))
+        if answer == "nxdomain":
             lines.append(f'  local-zone: "{name}." always_nxdomain')
-        elif lie == "nodata":  # NOERROR without an answer: the name taken out of the resolver (issue 15)
+            continue
+        if answer == "nodata":  # NOERROR without an answer, A and AAAA: the name taken out of the resolver (issue 15)
             lines.append(f'  local-zone: "{name}." always_nodata')
-        else:
-            lines.append(f'  local-data: "{name}. 300 IN A {lie or ip}"')
+            continue
+        lines.append(f'  local-data: "{name}. 300 IN A {answer}"')
+        if answer6 is not None:
+            lines.append(f'  local-data: "{name}. 300 IN AAAA {answer6}"')
     return "\n".join(lines) + "\n"
 
 
@@ -78,8 +83,8 @@ def nginx_config(folder: Path, lab: LabPlan, pki: LabPKI, control_sni: str) -> s
     endpoints, and the interception server, which presents a certificate from the untrusted CA for whatever name
     it is asked. Every TLS server answers any GET with the same incompressible payload (`www/payload.bin`), so a
     transfer over the control SNI fetches what the target's does; at the slow addresses, slowly, for every name."""
-    tls_sockets = lab.sockets("tls")
-    slow = set(lab.slow_addresses())
+    tls_sockets = [*lab.sockets("tls"), *((f"[{a}]", p) for a, p in lab.sockets("tls", 6))]
+    slow = {*lab.slow_addresses(), *(f"[{a}]" for a in lab.slow_addresses(6))}
     out = [
         "user root;",
         "worker_processes 1;",
@@ -120,18 +125,16 @@ def nginx_config(folder: Path, lab: LabPlan, pki: LabPKI, control_sni: str) -> s
     ports = {p for _, p in tls_sockets}
     for name, ip in lab.tls_names():
         cert = pki.leaf[name]
-        server([f"{ip}:{p} ssl" for a, p in tls_sockets if a == ip], name, (cert.key, cert.chain), ip in slow)
-    for ip, port in lab.sockets("tcp"):
+        hosts = (ip, *(f"[{a}]" for n, a in lab.tls_names(6) if n == name))
+        server([f"{a}:{p} ssl" for a, p in tls_sockets if a in hosts], name, (cert.key, cert.chain), ip in slow)
+    for ip, port in lab.sockets("tcp") + tuple((f"[{a}]", p) for a, p in lab.sockets("tcp", 6)):
         server([f"{ip}:{port} default_server"], None, None)
+    interceptors = [f"{host}:{p} ssl" for host in (addr.INTERCEPTOR, f"[{addr.INTERCEPTOR6}]") for p in sorted(ports)]
     rogue_default = pki.rogue_leaf[control_sni]
-    server(
-        [f"{addr.INTERCEPTOR}:{p} ssl default_server" for p in sorted(ports)],
-        None,
-        (rogue_default.key, rogue_default.chain),
-    )
+    server([f"{i} default_server" for i in interceptors], None, (rogue_default.key, rogue_default.chain))
     for name, rogue in sorted(pki.rogue_leaf.items()):
         if name != control_sni:
-            server([f"{addr.INTERCEPTOR}:{p} ssl" for p in sorted(ports)], name, (rogue.key, rogue.chain))
+            server(interceptors, name, (rogue.key, rogue.chain))
     out.append("}")
     return "\n".join(out) + "\n"
 

@@ -50,7 +50,7 @@ SNI_RST = Rules(
     ('-A FORWARD -p tcp --dport {port} -m string --string "{sni}" --algo bm -j REJECT --reject-with tcp-reset',),
     select=KAKAO_TLS,
 )
-BLOCK_HELPER = Rules((f"-A FORWARD -d {HELPER} -j DROP",))
+BLOCK_HELPER = Rules((f"-A FORWARD -d {HELPER} -j DROP",), families=(4,))  # the helper has no IPv6 address
 
 
 @dataclass(frozen=True)
@@ -75,15 +75,25 @@ NO_HELPER = Expect(((KAKAO_TLS, "tls.reset"), (LINE, "tcp.reset"), (WECHAT, "tcp
 
 @contextmanager
 def services_down(lab: Lab) -> Iterator[None]:
-    """LINE refuses and WeChat is silent, for everyone (the helper too): rules in the server's own INPUT chain."""
-    rules = [f"-A INPUT -d {e.address} -p tcp -j REJECT --reject-with tcp-reset" for e in _unique(lab, LINE)]
-    rules += [f"-A INPUT -d {e.address} -p tcp -j DROP" for e in _unique(lab, WECHAT)]
+    """LINE refuses and WeChat is silent, for everyone (the helper too): rules in the server's own INPUT chain, over
+    both address families (the lab is dual-stack)."""
+    rules = [
+        (tool, f"-A INPUT -d {ip} -p tcp -j REJECT --reject-with tcp-reset")
+        for e in _unique(lab, LINE)
+        for tool, ip in (("iptables", e.address), ("ip6tables", e.address6))
+    ]
+    rules += [
+        (tool, f"-A INPUT -d {ip} -p tcp -j DROP")
+        for e in _unique(lab, WECHAT)
+        for tool, ip in (("iptables", e.address), ("ip6tables", e.address6))
+    ]
     try:
-        for rule in rules:
-            run(["iptables", *rule.split()], ns=lab.server_ns)
+        for tool, rule in rules:
+            run([tool, *rule.split()], ns=lab.server_ns)
         yield
     finally:
-        run(["iptables", "-F", "INPUT"], ns=lab.server_ns, check=False)
+        for tool in ("iptables", "ip6tables"):
+            run([tool, "-F", "INPUT"], ns=lab.server_ns, check=False)
 
 
 def _unique(lab: Lab, select: Select) -> list[Any]:

@@ -15,7 +15,9 @@ from tests.lab import selftest
 from tests.lab.censor import Rules
 from tests.lab.lab import HERE, NETNS_ETC, Lab
 from tests.lab.netns import namespaces, run
+from tests.lab.plan import Select
 from tests.lab.scenarios import SCENARIOS, Scenario
+from tests.lab.selftest import Check
 from tests.lab.verdicts import VerdictMismatch, check, run_probe
 
 pytestmark = pytest.mark.lab
@@ -26,14 +28,33 @@ class CensorBroken(AssertionError):
 
 
 def test_client_has_only_lab_routes(lab: Lab) -> None:
-    """No default route: an address outside the lab fails at once with ENETUNREACH, and no packet leaves."""
+    """No default route, in either family: an address outside the lab fails at once with ENETUNREACH, and no
+    packet leaves."""
     with lab.censor(()):
-        routes = run(["ip", "-n", lab.client_ns, "-4", "route", "show"]).stdout
-        assert "default" not in routes
-        probe = {"kind": "tcp", "ip": "192.0.2.99", "port": 443, "timeout": 1.0, "repeat": 1}
-        # 192.0.2.0/24 is a documentation range the lab does not route: the host's own eth0 lives there
-        done = lab.in_client([lab.python, str(HERE / "rawclient.py")], input=json.dumps([probe]))
-        assert json.loads(done.stdout) == [["unreachable"]], done.stderr
+        for family in ("-4", "-6"):
+            routes = run(["ip", "-n", lab.client_ns, family, "route", "show"]).stdout
+            assert "default" not in routes
+        # 192.0.2.0/24 is a documentation range the lab does not route: the host's own eth0 lives there; the lab
+        # routes only two /64s of 2001:db8::/32
+        outside = ("192.0.2.99", "2001:db8:ff::1")
+        probes = [{"kind": "tcp", "ip": ip, "port": 443, "timeout": 1.0, "repeat": 1} for ip in outside]
+        done = lab.in_client([lab.python, str(HERE / "rawclient.py")], input=json.dumps(probes))
+        assert json.loads(done.stdout) == [["unreachable"], ["unreachable"]], done.stderr
+
+
+def test_both_families_reach_every_server(lab: Lab) -> None:
+    """Dual-stack: a service address and its IPv6 twin serve the same name, and the resolvers answer AAAA."""
+    endpoint = lab.plan.first(Select(("kakaotalk",), ("tls",)))
+    assert endpoint.address6 == addr.twin(str(endpoint.address))
+    checks = [
+        Check("tls over IPv4", "tls", Select(("kakaotalk",), ("tls",)), "ok"),
+        Check("tls over IPv6", "tls", Select(("kakaotalk",), ("tls",)), "ok", family=6),
+        Check("AAAA from the system resolver", "dns", Select(("kakaotalk",)), "genuine", family=6),
+        Check("AAAA from the DoH control", "doh", Select(("kakaotalk",)), "genuine", family=6),
+    ]
+    with lab.censor(()):
+        report = selftest.run(lab, checks)
+    assert report.passed, report.text
 
 
 def test_teardown_leaves_nothing_behind(lab: Lab, tmp_path: Path) -> None:

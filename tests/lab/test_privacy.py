@@ -32,12 +32,12 @@ def test_an_online_result_file_names_nothing_of_the_client(lab: Lab, tmp_path: P
             ["unshare", "--uts", "sh", "-c", f"hostname {HOST_MARKER} && exec {command}"], env=env, timeout=180
         )
         identity = privacy.machine(
-            [addr.CLIENT, addr.SYSTEM_RESOLVER],
+            [addr.CLIENT, addr.CLIENT6, addr.SYSTEM_RESOLVER],
             [HOST_MARKER, USER_MARKER, home, results, tmp_path],
             netns=lab.client_ns,
         )
         client_addresses, client_macs = privacy.interfaces(lab.client_ns)
-    assert addr.CLIENT in client_addresses and client_macs  # the scan knows the client's own interface
+    assert {addr.CLIENT, addr.CLIENT6} <= set(client_addresses) and client_macs  # the scan knows the client's own
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
     assert summary["vantage"]["status"] == "online"

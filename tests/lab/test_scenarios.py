@@ -6,6 +6,7 @@ list change that leaves a scenario censoring nothing, before the lab itself runs
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -73,13 +74,20 @@ def test_self_tests_are_well_formed(scenario: Scenario) -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_rule_templates_expand(scenario: Scenario, tmp_path: Path) -> None:
-    """Every template's placeholders exist, and what comes out is iptables-restore syntax for a known table."""
+    """Every template's placeholders exist, and what comes out is iptables-restore syntax for a known table; the
+    IPv6 rules name IPv6 addresses only."""
     lab = Lab(tmp_path, PLAN, CONTROL_SNI, "python3")
-    tables = lab.expand(scenario.censor)
-    assert all(line.startswith("-A INPUT ") and "{" not in line for line in lab.server_rules(scenario.censor))
-    assert set(tables) <= {"filter", "nat"}
-    for lines in tables.values():
-        assert all(line.startswith(("-A FORWARD ", "-A PREROUTING ")) and "{" not in line for line in lines)
+    for family, lines in lab.server_rules(scenario.censor).items():
+        assert all(line.startswith("-A INPUT ") and "{" not in line for line in lines)
+        assert family in (4, 6)
+    families = lab.expand(scenario.censor)
+    assert set(families) <= {4, 6}
+    for family, tables in families.items():
+        assert set(tables) <= {"filter", "nat"}
+        for lines in tables.values():
+            assert all(line.startswith(("-A FORWARD ", "-A PREROUTING ")) and "{" not in line for line in lines)
+            if family == 6:
+                assert not any(re.search(r"\b\d+\.\d+\.\d+\.\d+\b", line) for line in lines), lines
 
 
 def test_xfail_reasons_name_the_issue() -> None:
