@@ -337,11 +337,24 @@ class Observations(Record):
 # --- judgement ------------------------------------------------------------------------------------------------------
 
 
+class FamilyVerdict(Record):
+    """An endpoint judged over one address family alone (issue 15): its DNS answers of that type (A for IPv4, AAAA
+    for IPv6) and its addresses of that family. IPv4 fine and IPv6 blackholed is a real case, and IPv6 broken on the
+    volunteer's side is another: neither is a block of the service, but each is worth recording."""
+
+    family: str  # ipv4 | ipv6
+    verdict: Verdict
+    confidence: Confidence
+    evidence: tuple[str, ...] = ()
+    rule_id: str | None = None
+
+
 class EndpointVerdict(Record):
     verdict: Verdict
     confidence: Confidence
     evidence: tuple[str, ...] = ()
     rule_id: str | None = None
+    families: tuple[FamilyVerdict, ...] = ()  # the same endpoint judged per address family, for each it has
 
 
 class ServiceVerdict(Record):

@@ -1,9 +1,9 @@
 """OONI measurement envelopes (ooni/spec data-formats/df-000-base.md) around our observations and verdicts.
 
 One line per endpoint. The raw observations go into OONI's own test_keys lists; our additions (`verdict`,
-`confidence`, `evidence`, `rule_id`, `controls`, `packets`, `app_exchanges`, `transfers`, `analysis_version`,
-`target`, `helper`) sit beside them. The probe's address never appears: `probe_ip` is OONI's placeholder, 127.0.0.1,
-and `resolver_ip` is left out.
+`confidence`, `evidence`, `rule_id`, `families`, `controls`, `packets`, `app_exchanges`, `transfers`,
+`analysis_version`, `target`, `helper`) sit beside them. The probe's address never appears: `probe_ip` is OONI's
+placeholder, 127.0.0.1, and `resolver_ip` is left out.
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ def measurement(
             "confidence": verdict.confidence.value,
             "evidence": list(verdict.evidence),
             "rule_id": verdict.rule_id,
+            "families": family_verdicts(verdict),
             "controls": dict(controls),
             "helper": measured.helper.model_dump(mode="json") if measured.helper is not None else None,
             "analysis_version": run.analysis_version,
@@ -114,6 +115,19 @@ def measurement(
         "test_runtime": measured.runtime,
         "test_start_time": run.test_start_time,
         "test_version": TEST_VERSION,
+    }
+
+
+def family_verdicts(verdict: EndpointVerdict) -> dict[str, dict[str, Any]]:
+    """`ipv4`/`ipv6` -> the endpoint judged over that address family alone (issue 15), for those it has."""
+    return {
+        v.family: {
+            "verdict": v.verdict.value,
+            "confidence": v.confidence.value,
+            "evidence": list(v.evidence),
+            "rule_id": v.rule_id,
+        }
+        for v in verdict.families
     }
 
 

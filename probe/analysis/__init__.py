@@ -12,7 +12,7 @@ from probe.analysis.facts import EndpointFacts
 from probe.analysis.rules import RULES, handshake_timing
 from probe.analysis.services import aggregate
 from probe.analysis.vantage import VantageFacts, assess
-from probe.model import Confidence, EndpointVerdict, Measured, Tag, Verdict
+from probe.model import Confidence, EndpointVerdict, FamilyVerdict, Measured, Tag, Verdict
 
 ANALYSIS_VERSION = "1"
 
@@ -30,8 +30,28 @@ _PACKET_VERDICTS = {
 
 
 def classify(measured: Measured, vantage: VantageFacts) -> EndpointVerdict:
-    """The verdict of one endpoint: the first rule of `RULES` whose condition holds."""
-    facts = EndpointFacts(measured, vantage)
+    """The verdict of one endpoint (the first rule of `RULES` whose condition holds), and the same judgement over
+    each address family it has, apart (issue 15). A block of one family while the other works leaves the
+    endpoint `ok`: the app gets through over the other, and the evidence says what failed."""
+    overall = _judge(EndpointFacts(measured, vantage))
+    families: list[FamilyVerdict] = []
+    notes: list[str] = []
+    for family in (4, 6):
+        facts = EndpointFacts(measured, vantage.for_family(family), family)
+        if not (facts.addresses or facts.resolver_addresses or facts.doh_addresses or facts.non_resolver_responses):
+            continue  # nothing of this family to judge (an IPv4-only name, an IPv4 literal)
+        v = _judge(facts)
+        families.append(FamilyVerdict(family=f"ipv{family}", **v.model_dump(exclude={"families"})))
+        if overall.verdict is Verdict.OK and v.verdict not in (Verdict.OK, Verdict.INCONCLUSIVE):
+            notes.append(
+                f"over IPv{family} alone: {v.verdict.value} ({v.rule_id}); the endpoint is reachable over the other "
+                "address family, so this is no block of the service"
+            )
+    return overall.model_copy(update={"evidence": overall.evidence + tuple(notes), "families": tuple(families)})
+
+
+def _judge(facts: EndpointFacts) -> EndpointVerdict:
+    measured, vantage = facts.measured, facts.vantage
     for rule in RULES:
         evidence = rule.condition(facts)
         if evidence is None:

@@ -296,18 +296,30 @@ class AddressFacts:
 
 @dataclass(frozen=True)
 class EndpointFacts:
-    """The facts rules judge: one endpoint's observations plus the vantage point's."""
+    """The facts rules judge: one endpoint's observations plus the vantage point's. With `family` (4 or 6), only
+    that family's part of them: the DNS queries for its address type and the connections to its addresses, so the
+    same rules judge IPv4 and IPv6 apart (issue 15)."""
 
     measured: Measured
     vantage: VantageFacts
+    family: int | None = None
 
     @property
     def target(self) -> Target:
         return self.measured.target
 
+    @property
+    def address_type(self) -> str:
+        """The query type whose answer decides DNS verdicts: A, or AAAA when judging IPv6 alone."""
+        return "AAAA" if self.family == 6 else "A"
+
     @cached_property
     def queries(self) -> tuple[DNSQuery, ...]:
-        return tuple(q for q in self.measured.observations.queries if Tag.AFTERFLIGHT.value not in q.tags)
+        return tuple(
+            q
+            for q in self.measured.observations.queries
+            if Tag.AFTERFLIGHT.value not in q.tags and (self.family is None or q.query_type == self.address_type)
+        )
 
     # --- DNS ---------------------------------------------------------------------------------------------------
 
@@ -373,10 +385,11 @@ class EndpointFacts:
     def resolver_nodata(self) -> str | None:
         """The resolver's failure when it gave no address at all for the name because it had none to give: an
         empty NOERROR answer (`dns_no_answer`) or SERVFAIL, for A (AAAA without data is normal: IPv4-only
-        names). How Russia made WhatsApp's names vanish in 2026 (issue 15)."""
+        names, and resolvers that filter AAAA on networks without IPv6; so never when judging IPv6 alone). How
+        Russia made WhatsApp's names vanish in 2026 (issue 15)."""
         failure = self.resolver_failures.get("A")
         nodata = (Failure.DNS_NO_ANSWER.value, Failure.DNS_SERVFAIL_ERROR.value)
-        if self.resolver_addresses or failure not in nodata:
+        if self.family == 6 or self.resolver_addresses or failure not in nodata:
             return None
         return failure
 
@@ -400,7 +413,7 @@ class EndpointFacts:
         apps = {a.transaction_id: a for a in obs.app_exchanges}
         groups: dict[str, dict[str, list[Attempt]]] = {}
         for c in obs.tcp_connect:
-            if Tag.AFTERFLIGHT.value in c.tags:
+            if Tag.AFTERFLIGHT.value in c.tags or (self.family is not None and _version(c.ip) != self.family):
                 continue
             h = handshakes.get(c.transaction_id)
             app = apps.get(c.transaction_id)
@@ -444,13 +457,14 @@ class EndpointFacts:
     @cached_property
     def judged(self) -> tuple[AddressFacts, ...]:
         """The addresses whose fate is the endpoint's: the ones the resolver gave (what the app would use), or
-        the control's when the resolver gave none; without IPv6 at the vantage point, IPv4 only."""
+        the control's when the resolver gave none; without IPv6 at the vantage point, IPv4 only (unless IPv6
+        alone is judged)."""
         primary = [a for a in self.addresses.values() if a.origin in ("literal", "resolver")]
         if not primary:
             primary = [a for a in self.addresses.values() if a.origin == "doh"]
         if not primary:
             primary = [a for a in self.addresses.values() if a.origin == "helper"]
-        if self.vantage.ipv4 and not self.vantage.ipv6:
+        if self.family is None and self.vantage.ipv4 and not self.vantage.ipv6:
             v4 = [a for a in primary if a.version == 4]
             primary = v4 or primary
         return tuple(primary)
@@ -684,6 +698,13 @@ def utc_seconds(text: str) -> int:
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
     days = era * 146097 + day_of_era - 719468
     return days * 86400 + int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
+
+
+def _version(ip: str) -> int | None:
+    try:
+        return ipaddress.ip_address(ip).version
+    except ValueError:
+        return None
 
 
 def _flags(packet: PacketSummary) -> set[str]:

@@ -95,7 +95,7 @@ def dns_two_answers(f: EndpointFacts) -> Evidence | None:
 
 
 def _resolver_nxdomain(f: EndpointFacts) -> bool:
-    return f.resolver_failures.get("A") == Failure.DNS_NXDOMAIN_ERROR.value and not f.resolver_addresses
+    return f.resolver_failures.get(f.address_type) == Failure.DNS_NXDOMAIN_ERROR.value and not f.resolver_addresses
 
 
 def dns_nxdomain_everywhere(f: EndpointFacts) -> Evidence | None:
@@ -318,7 +318,7 @@ def dns_resolver_broken(f: EndpointFacts) -> Evidence | None:
 
 
 def dns_other_failure(f: EndpointFacts) -> Evidence | None:
-    failure = f.resolver_failures.get("A")
+    failure = f.resolver_failures.get(f.address_type)
     if f.resolver_addresses or failure is None or not f.resolver_answers or f.judged:
         return None
     return (f"resolver failed with {failure} and no address could be tested",)
@@ -420,6 +420,21 @@ def vantage_no_route(f: EndpointFacts) -> Evidence | None:
             f"same address family on port {f.target.port} to tell the path's policy from this vantage point's",
         )
     return None
+
+
+def vantage_no_family(f: EndpointFacts) -> Evidence | None:
+    """Judging one address family alone, where no control connects over it: the vantage point has no working
+    IPv6 (or IPv4), a route that leads nowhere included, and its failures are the volunteer's network's, not the
+    service's path (issue 15). Without controls nothing tells the two apart, and the usual low verdicts stand."""
+    if f.family is None or not f.vantage.has_controls or not _failing(f):
+        return None
+    if f.vantage.ipv6 if f.family == 6 else f.vantage.ipv4:
+        return None
+    name = f"IPv{f.family}"
+    return (
+        f"no control endpoint connects over {name} from this vantage point: its {name} is missing or broken, so "
+        f"{name} failures here say nothing about the path to the service",
+    )
 
 
 def vantage_restricted(f: EndpointFacts) -> Evidence | None:
@@ -931,6 +946,8 @@ RULES: tuple[Rule, ...] = (
          "EPERM/EACCES from connect(): local policy, never the path."),
     Rule("vantage.no_route", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_no_route,
          "No route from here (a network without IPv6): the vantage point, not the path."),
+    Rule("vantage.no_family", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_no_family,
+         "Judged over one address family, which no control connects over: the vantage point's, not the path."),
     Rule("vantage.lost", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_lost,
          "The after-flight canaries failed: the failures may be the vantage point's own."),
     Rule("vantage.lossy", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_lossy,

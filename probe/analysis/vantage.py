@@ -6,6 +6,7 @@ without IPv6 must come out `inconclusive`, never `blocked`.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ class VantageFacts:
     afterflight: bool | None  # the controls still connected after the targets (None: not checked)
     dns_proxy: bool  # a non-resolver answered a benign name: port 53 is intercepted, not name-triggered
     ports: tuple[int, ...] = ()  # ports on which some control connected: a failure elsewhere may be a firewall's
+    ports4: tuple[int, ...] = ()  # the same, over IPv4 only
+    ports6: tuple[int, ...] = ()  # ... over IPv6 only: the contrast when one family is judged alone
     resolver_rewrites: bool = False  # the resolver's answers for the control names are not the DoH control's
     captive_portal: bool = False  # every control name resolves to one address, and no control TLS validates
     loop_lag: float = 0.0  # the worst delay, in seconds, of the probe's own event loop during the run
@@ -63,6 +66,11 @@ class VantageFacts:
         if not self.control_try_failures:
             return None
         return (self.control_try_failures + 0.5) / (self.control_tries + 1)
+
+    def for_family(self, family: int) -> VantageFacts:
+        """The facts as judging one address family alone needs them: a control contrasts a failure only when it
+        connected over the same family."""
+        return dataclasses.replace(self, ports=self.ports6 if family == 6 else self.ports4)
 
     def as_dict(self) -> dict[str, object]:
         """The facts as they go into a result file's `controls`."""
@@ -142,6 +150,8 @@ def assess(controls: Iterable[Measured], others: Iterable[Measured] = ()) -> Van
         afterflight=any(c.status.success for c in after) if after else None,
         dns_proxy=any(Tag.NON_RESOLVER.value in q.tags and q.rcode is not None for q in queries),
         ports=tuple(sorted({c.port for c in connected})),
+        ports4=tuple(sorted({c.port for c in connected if ipaddress.ip_address(c.ip).version == 4})),
+        ports6=tuple(sorted({c.port for c in connected if ipaddress.ip_address(c.ip).version == 6})),
         resolver_rewrites=_resolver_rewrites(controls),
         captive_portal=_captive_portal(controls, handshakes),
         control_tries=tries,
@@ -156,21 +166,23 @@ def assess(controls: Iterable[Measured], others: Iterable[Measured] = ()) -> Van
 
 def _try_counts(controls: Sequence[Measured]) -> tuple[int, int]:
     """(tries, failed tries) of the controls' own target tries before the targets: a connect, and for tls a
-    handshake with a valid certificate. Only controls that worked at least once count: a control blocked or down
-    at this vantage point says nothing about loss."""
+    handshake with a valid certificate. Only controls that worked at least once over an address family count, and
+    only over that family: a control blocked or down at this vantage point says nothing about loss, and neither
+    does IPv6 that is broken on the volunteer's side (issue 15)."""
     tries = failures = 0
     for m in controls:
         handshakes = {h.transaction_id: h for h in m.observations.tls_handshakes}
-        outcomes = []
+        outcomes: dict[int, list[bool]] = {}
         for c in m.observations.tcp_connect:
             if Tag.AFTERFLIGHT.value in c.tags or Tag.TARGET.value not in c.tags:
                 continue
             h = handshakes.get(c.transaction_id)
             ok = c.status.success and (m.target.protocol != "tls" or (h is not None and h.failure is None))
-            outcomes.append(ok)
-        if any(outcomes):
-            tries += len(outcomes)
-            failures += outcomes.count(False)
+            outcomes.setdefault(ipaddress.ip_address(c.ip).version, []).append(ok)
+        for family in outcomes.values():
+            if any(family):
+                tries += len(family)
+                failures += family.count(False)
     return tries, failures
 
 

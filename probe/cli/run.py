@@ -126,6 +126,8 @@ def run(
 
 def summary(outcome: RunOutcome) -> dict[str, Any]:
     """The `--json` object of the contract."""
+    from probe.report import family_verdicts
+
     return {
         "result_file": str(outcome.result_file) if outcome.result_file else None,
         "signature_file": str(outcome.signature_file) if outcome.signature_file else None,
@@ -144,6 +146,7 @@ def summary(outcome: RunOutcome) -> dict[str, Any]:
                 "verdict": v.verdict.value,
                 "confidence": v.confidence.value,
                 "evidence": list(v.evidence),
+                "families": family_verdicts(v),
             }
             for m, v in zip(outcome.measured, outcome.verdicts, strict=True)
         ],

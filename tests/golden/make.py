@@ -12,11 +12,12 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from probe import jsonlines
 from probe.runner import RunConfig, run_async
 from tests.fakes import FakeNetwork, fake_helper
-from tests.golden.judge import judge
+from tests.golden.judge import judge, judge_families
 from tests.golden.scenarios import SCENARIOS, Scenario
 
 HERE = Path(__file__).parent
@@ -44,17 +45,22 @@ async def make(scenario: Scenario, folder: Path) -> list[str]:
         helper = fake_helper(scenario.helper, scenario.targets, scenario.script) if scenario.helper else None
         outcome = await run_async(config, net=FakeNetwork(scenario.script), helper=helper)
     data = _strip(outcome.data, scenario.strip) if scenario.strip else outcome.data
-    got = judge(data)
+    got, got_families = judge(data), judge_families(data)
     problems = []
     expected = {}
     for t in scenario.targets:
         name = key(t.service, t.input)
         verdict, confidence, rule = got[name]
-        want = {"verdict": scenario.verdict(t.host), "rule_id": rule}
+        want: dict[str, Any] = {"verdict": scenario.verdict(t.host), "rule_id": rule}
         if t.host in scenario.confidence:
             want["confidence"] = scenario.confidence[t.host]
         if verdict != want["verdict"] or confidence != want.get("confidence", confidence):
             problems.append(f"{scenario.name}: {name}: {verdict} ({confidence}, {rule}), expected {want}")
+        for family, wanted in scenario.families.get(t.host, {}).items():
+            verdict, confidence, rule = got_families[name].get(family, ("absent", "", None))
+            if verdict != wanted:
+                problems.append(f"{scenario.name}: {name} over {family}: {verdict} ({rule}), expected {wanted}")
+            want.setdefault("families", {})[family] = {"verdict": wanted, "rule_id": rule}
         expected[name] = want
     folder.mkdir(exist_ok=True)
     (folder / "measurements.jsonl").write_bytes(data)

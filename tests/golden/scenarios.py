@@ -42,6 +42,9 @@ GENUINE_DOMESTIC = {"www.baidu.com": ["198.51.100.3"]}
 KAKAO = ("booking-loco.kakao.com", "ticket-loco.kakao.com")
 LINE = ("legy.line-apps.com", "legy-jp.line-apps.com")
 ALL = tuple(GENUINE)
+# Dual-stack names (issue 15): every genuine address has an IPv6 twin with the same last number.
+GENUINE6 = {h: [ip.replace("198.51.100.", "2001:db8:51::").replace("203.0.113.", "2001:db8:113::") for ip in ips]
+            for h, ips in GENUINE.items()}  # fmt: skip
 
 
 def resolver(**overrides: list[str] | str) -> dict[str, list[str] | str]:
@@ -59,6 +62,8 @@ class Scenario:
     # hosts whose measurement is stored empty, as a run cut off before anything was recorded would leave it
     strip: tuple[str, ...] = ()
     helper: HelperScript | None = None  # what the control vantage (`probe helper serve`) says, when one answers
+    # host -> family (ipv4, ipv6) -> verdict over that family alone (issue 15), where the scenario is about it
+    families: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def verdict(self, host: str) -> str:
         return self.expected.get(host, "ok")
@@ -111,6 +116,12 @@ FROZEN = Flow(stall_after=16_000)
 
 def past(**script: object) -> Script:
     return Script(resolver=PAST_GENUINE, doh=PAST_GENUINE, **script)  # type: ignore[arg-type]
+def _per_family(hosts: tuple[str, ...], ipv4: str, ipv6: str) -> dict[str, dict[str, str]]:
+    return {h: {"ipv4": ipv4, "ipv6": ipv6} for h in hosts}
+
+
+def _v6(hosts: tuple[str, ...]) -> list[str]:
+    return [ip for h in hosts for ip in GENUINE6[h]]
 
 
 # fmt: off
@@ -712,6 +723,66 @@ SCENARIOS: tuple[Scenario, ...] = (
         past(app={DC: "timeout"}), {DC: "app.timeout"}, {DC: "medium"},
         targets=PAST_WITH_IDS,
         helper=_helper_with_dc("ok"),
+    ),
+
+    # --- issue 15: dual-stack names, judged per address family ---------------------------------------------
+    Scenario(
+        "ipv6_clean",
+        "Every name has an IPv6 twin and nothing is censored: ok over each family.",
+        Script(resolver=resolver(), aaaa=GENUINE6),
+        {},
+        families=_per_family(ALL, "ok", "ok"),
+    ),
+    Scenario(
+        "ipv6_blackhole_only",
+        "SYNs to KakaoTalk's IPv6 addresses are dropped while IPv4 works and the controls connect over both: "
+        "IPv6 is blackholed, but the app gets through over IPv4, so the endpoint is ok. Port 995 has no control.",
+        Script(resolver=resolver(), aaaa=GENUINE6, connect=dict.fromkeys(_v6(KAKAO), "timeout")),
+        {},
+        families={"booking-loco.kakao.com": {"ipv4": "ok", "ipv6": "tcp.timeout"},
+                  "ticket-loco.kakao.com": {"ipv4": "ok", "ipv6": "tcp.timeout"},
+                  "legy.line-apps.com": {"ipv4": "ok", "ipv6": "ok"}},
+    ),
+    Scenario(
+        "ipv4_blackhole_ipv6_works",
+        "SYNs to LINE's IPv4 addresses are dropped while its IPv6 addresses work: a block of one family only.",
+        Script(resolver=resolver(), aaaa=GENUINE6, connect=dict.fromkeys(["203.0.113.20", "203.0.113.21"], "timeout")),
+        {},
+        families=_per_family(LINE, "tcp.timeout", "ok"),
+    ),
+    Scenario(
+        "ipv6_blackhole_both_families",
+        "SYNs to KakaoTalk's booking host are dropped over both families: blocked, and so over each.",
+        Script(resolver=resolver(), aaaa=GENUINE6,
+               connect=dict.fromkeys(["203.0.113.10", *_v6(KAKAO[:1])], "timeout")),
+        {"booking-loco.kakao.com": "tcp.timeout"},
+        {"booking-loco.kakao.com": "medium"},
+        families=_per_family(KAKAO[:1], "tcp.timeout", "tcp.timeout"),
+    ),
+    Scenario(
+        "ipv6_dns_injection_a_only",
+        "An injector forges the A answers for KakaoTalk's names; their AAAA answers are genuine: DNS injection over "
+        "IPv4, ok over IPv6, and the endpoint is dns.injection (the name is targeted).",
+        Script(resolver={**GENUINE, **_each(KAKAO, ["31.13.66.1"])}, late={h: GENUINE[h] for h in KAKAO},
+               doh=GENUINE, aaaa=GENUINE6),
+        _same(KAKAO, "dns.injection"),
+        families=_per_family(KAKAO, "dns.injection", "ok"),
+    ),
+    Scenario(
+        "ipv6_sni_reset_both_families",
+        "A RST after the ClientHello with LINE's SNI over both families; the control SNI completes over both.",
+        Script(resolver=resolver(), aaaa=GENUINE6,
+               tls={(ip, h): "reset" for h in LINE for ip in (*GENUINE[h], *GENUINE6[h])}),
+        _same(LINE, "tls.reset"),
+        families=_per_family(LINE, "tls.reset", "tls.reset"),
+    ),
+    Scenario(
+        "trap_ipv6_path_broken",
+        "The vantage point's IPv6 leads nowhere (a route, but every packet lost upstream): every IPv6 connection "
+        "times out, the controls' too. Not censorship: ok, and IPv6 inconclusive.",
+        Script(resolver=resolver(), aaaa=GENUINE6, connect=dict.fromkeys(_v6(ALL), "timeout")),
+        {},
+        families=_per_family(ALL, "ok", "inconclusive"),
     ),
 )
 # fmt: on

@@ -52,6 +52,12 @@ class Scenario:
     # A path so bad (loss, delay) that an endpoint expected `ok` may honestly come out `inconclusive` (never a
     # blocking verdict); at most this share of the served endpoints may (bench/lossy.py measures the real share).
     noisy: float = 0.0
+    # issue 15: judge every endpoint per address family too. Each endpoint expects, over IPv4 and over IPv6, the
+    # pair of the first `families` entry that selects it, else its own expected verdict over both; an endpoint
+    # without an IPv6 address (an IPv4 literal) expects no IPv6 verdict.
+    per_family: bool = False
+    # (endpoints, or None for every one, verdict over IPv4, verdict over IPv6)
+    families: tuple[tuple[Select | None, str, str], ...] = ()
 
 
 KAKAO = Select(("kakaotalk",))
@@ -133,6 +139,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             Check("the slow server is slow", "fetch", SLOW_WEB, "slow"),
             Check("... for the control SNI too", "fetch", SLOW_WEB, "slow", sni="control"),
         ),
+        per_family=True,
     ),
     Scenario(
         "lossy_link",
@@ -191,10 +198,18 @@ SCENARIOS: tuple[Scenario, ...] = (
             ),
             _genuine(LINE, "a LINE name"),
             Check("the DoH control answers KakaoTalk names genuinely", "doh", KAKAO, "genuine"),
+            Check(
+                "a KakaoTalk AAAA query gets the forged answer first, then the genuine one",
+                "dns",
+                KAKAO,
+                f"{addr.SINKHOLE6} then genuine",
+                family=6,
+            ),
         ),
         verdicts=((KAKAO, "dns.injection"),),
         without_capture=True,
         captured_confidence="high",
+        per_family=True,
     ),
     Scenario(
         "dns_injection_lost_race",
@@ -252,6 +267,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             Check("a KakaoTalk tcp endpoint connects", "tcp", KAKAO_TCP, "connected"),
         ),
         verdicts=((WECHAT, "tcp.timeout"),),
+        per_family=True,
     ),
     Scenario(
         "tcp_rst_on_syn",
@@ -284,6 +300,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         verdicts=((KAKAO_TLS, "tls.reset"),),
         without_capture=True,
         captured_confidence="high",
+        per_family=True,
     ),
     Scenario(
         "tls_sni_drop",
@@ -656,7 +673,6 @@ FIELD: tuple[Scenario, ...] = (
     ),
 )
 
-SCENARIOS = SCENARIOS + FIELD
 # --- past the handshake (issue 16): censors that let the connect or handshake through -------------------------
 
 PAST_HANDSHAKE: tuple[Scenario, ...] = (
@@ -748,7 +764,38 @@ PAST_HANDSHAKE: tuple[Scenario, ...] = (
         verdicts=((LINE_WEB, "tls.stall"), (TELEGRAM_WEB, "tls.throttled")),
     ),
 )
-SCENARIOS += PAST_HANDSHAKE
+
+# issue 15: the lab is dual-stack, and the probe judges each address family apart.
+DUAL_STACK: tuple[Scenario, ...] = (
+    Scenario(
+        "ipv6_blackhole_only",
+        "Every IPv6 packet to KakaoTalk's addresses dropped; IPv4 untouched. The app gets through over IPv4: every "
+        "endpoint ok, and KakaoTalk's IPv6 blackholed (tcp.timeout over IPv6).",
+        censor=(Rules(("-A FORWARD -d {ip} -j DROP",), select=KAKAO, families=(6,)),),
+        selftest=(
+            Check("a KakaoTalk tcp endpoint does not connect over IPv6", "tcp", KAKAO_TCP, "timeout", family=6),
+            Check("a KakaoTalk tcp endpoint connects over IPv4", "tcp", KAKAO_TCP, "connected"),
+            Check("a KakaoTalk handshake completes over IPv4", "tls", KAKAO_TLS, "ok"),
+            Check("a control handshake completes over IPv6", "tls", CONTROLS, "ok", family=6),
+            Check("a LINE handshake completes over IPv6", "tls", LINE_TLS, "ok", family=6),
+        ),
+        families=((KAKAO, "ok", "tcp.timeout"),),
+    ),
+    Scenario(
+        "trap_ipv6_path_broken",
+        "The volunteer's IPv6 leads nowhere: every forwarded IPv6 packet is dropped (a route, and nothing behind "
+        "it), the controls' too. Not censorship: every endpoint ok over IPv4, and inconclusive over IPv6.",
+        censor=(Rules(("-A FORWARD -j DROP",), families=(6,)),),
+        selftest=(
+            Check("a control does not connect over IPv6", "tls", CONTROLS, "connect_timeout", family=6),
+            Check("a control handshake completes over IPv4", "tls", CONTROLS, "ok"),
+            Check("a KakaoTalk handshake completes over IPv4", "tls", KAKAO_TLS, "ok"),
+        ),
+        families=((None, "ok", "inconclusive"),),
+    ),
+)
+
+SCENARIOS = SCENARIOS + FIELD + PAST_HANDSHAKE + DUAL_STACK
 
 
 # Lab scenarios with no golden scenario of the same name (tests/golden/<name>), and why; every other lab scenario
@@ -787,3 +834,18 @@ def expected_verdicts(scenario: Scenario, lab: LabPlan) -> dict[tuple[str, str, 
         return scenario.default
 
     return {e.key: verdict(e) for e in lab.endpoints if not (scenario.no_controls and e.target.is_control)}
+
+
+def expected_family_verdicts(scenario: Scenario, lab: LabPlan) -> dict[tuple[str, str, int, str], dict[str, str]]:
+    """`ipv4`/`ipv6` -> verdict for every endpoint, where the scenario judges per address family (else empty)."""
+    if not (scenario.per_family or scenario.families):
+        return {}
+    overall = expected_verdicts(scenario, lab)
+    out = {}
+    for e in lab.endpoints:
+        if e.key not in overall:
+            continue
+        pair = next(((v4, v6) for select, v4, v6 in scenario.families if select is None or select.matches(e)), None)
+        v4, v6 = pair if pair and e.address is not None else (overall[e.key], overall[e.key])
+        out[e.key] = {"ipv4": v4, "ipv6": v6} if e.address6 is not None else {"ipv4": v4}
+    return out

@@ -16,7 +16,7 @@ from probe.model import Verdict
 from tests.lab import plan as addr
 from tests.lab.lab import Lab
 from tests.lab.plan import Endpoint
-from tests.lab.scenarios import Scenario, expected_verdicts
+from tests.lab.scenarios import Scenario, expected_family_verdicts, expected_verdicts
 
 PROBE = str(Path(sys.executable).with_name("probe"))
 TIMEOUT = 2.0  # --timeout: the probe also keeps each DNS socket open 2 s after a first answer
@@ -166,6 +166,24 @@ def compare(scenario: Scenario, lab: Lab, run: ProbeRun) -> list[str]:
                 f"{where}: {got[key]['verdict']} with confidence {got[key]['confidence']}, expected "
                 f"{scenario.captured_confidence} with packet capture -- {evidence}"
             )
+    return problems + compare_families(scenario, lab, got)
+
+
+def compare_families(scenario: Scenario, lab: Lab, got: dict[tuple[str, str, int, str], dict[str, Any]]) -> list[str]:
+    """Every difference between the verdicts per address family the scenario expects and the probe's (issue 15)."""
+    problems = []
+    for key, wanted in sorted(expected_family_verdicts(scenario, lab.plan).items()):
+        if key not in got:
+            continue  # said above
+        families = got[key].get("families", {})
+        for family in sorted(set(wanted) | set(families)):
+            verdict = families.get(family, {}).get("verdict", "absent")
+            if verdict != wanted.get(family, "absent"):
+                evidence = "; ".join(families.get(family, {}).get("evidence", []))
+                problems.append(
+                    f"{key[0]} {key[3]}://{key[1]}:{key[2]} over {family}: {verdict}, expected "
+                    f"{wanted.get(family, 'absent')} -- {evidence}"
+                )
     return problems
 
 
