@@ -42,7 +42,7 @@ from probe.model import (
     TLSHandshake,
     Transfer,
 )
-from probe.net import Network
+from probe.net import Flow, Network
 from probe.net.clock import Clock, relative_clock
 
 CONTROL_SNI = "example.org"  # OONI's control SNI (ts-024): a benign name almost no censor filters
@@ -117,6 +117,7 @@ class _Recorder:
     packets: list[PacketSummary] = field(default_factory=list)
     app_exchanges: list[AppExchange] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
+    flows: list[Flow] = field(default_factory=list)  # captured flows whose packets are read at the end
 
     def transaction(self) -> int:
         self.next_id += 1
@@ -166,29 +167,46 @@ async def measure_many(
     addresses = await asyncio.gather(*(resolve(i, t) for i, t in enumerate(targets)))
     rounds = _rounds(targets, addresses, plan)
 
-    async def probe(i: int, target: Target) -> Measured:
+    async def probe(i: int, target: Target) -> float:
         await asyncio.sleep(i * ramp)
-        rec = recorders[i]
         await asyncio.gather(
             *(
-                _probe_address(target, ip, extra, net, plan, rec, rounds[(ip, target.port)])
+                _probe_address(target, ip, extra, net, plan, recorders[i], rounds[(ip, target.port)])
                 for ip, extra in addresses[i]
             )
         )
         if plan.transfer is not None and target.transfer is not None and not target.is_control:
-            ip = _handshaken(rec, [ip for ip, _ in addresses[i]])
+            ip = _handshaken(recorders[i], [ip for ip, _ in addresses[i]])
             if ip is not None:
-                await _transfers(target, ip, net, plan, plan.transfer, rec)
+                await _transfers(target, ip, net, plan, plan.transfer, recorders[i])
         if done is not None:
             done()
-        return Measured(
+        return round(time.monotonic() - zero, 6)
+
+    runtimes = await asyncio.gather(*(probe(i, t) for i, t in enumerate(targets)))
+    await _read_packets(net, recorders)
+    return tuple(
+        Measured(
             target=target,
             start_time=started.strftime("%Y-%m-%d %H:%M:%S"),
-            runtime=round(time.monotonic() - zero, 6),
+            runtime=runtime,
             observations=rec.observations(),
         )
+        for target, runtime, rec in zip(targets, runtimes, recorders, strict=True)
+    )
 
-    return tuple(await asyncio.gather(*(probe(i, t) for i, t in enumerate(targets))))
+
+async def _read_packets(net: Network, recorders: Sequence[_Recorder]) -> None:
+    """The captured packets of every flow of the measurements, read at once when they are all done: no
+    measurement waits on the capture, and the event loop does no per-packet work while timing matters."""
+    flows = [(rec, f) for rec in recorders for f in rec.flows]
+    if not flows:
+        return
+    found = await net.packets([f for _, f in flows])
+    for (rec, _), packets in zip(flows, found, strict=True):
+        rec.packets.extend(packets)
+    for rec in recorders:
+        rec.flows.clear()
 
 
 class _Round:
@@ -247,6 +265,7 @@ async def recheck(measured: Measured, net: Network, *, tags: tuple[str, ...]) ->
     clock = relative_clock(time.monotonic() - offset)
     rec = _Recorder(clock, tags, next_id=1 + max((c.transaction_id for c in obs.tcp_connect), default=0))
     await _try(target, worked[0], target.server_name, (Tag.TARGET.value,), net, rec)
+    await _read_packets(net, [rec])
     new = rec.observations()
     return measured.model_copy(
         update={
@@ -294,6 +313,8 @@ async def _udp(
     )
     rec.queries.extend(lookup.queries)
     rec.packets.extend(lookup.packets)
+    if lookup.flow is not None:
+        rec.flows.append(lookup.flow)
 
 
 async def _doh(url: str, host: str, query_type: str, net: Network, rec: _Recorder) -> None:
@@ -411,6 +432,8 @@ async def _try(
     rec.tcp_connect.append(exchange.connect)
     rec.network_events.extend(exchange.events)
     rec.packets.extend(exchange.packets)
+    if exchange.flow is not None:
+        rec.flows.append(exchange.flow)
     if exchange.handshake is not None:
         rec.tls_handshakes.append(exchange.handshake)
     if exchange.app is not None:

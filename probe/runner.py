@@ -251,7 +251,8 @@ async def _ask_non_resolver(control: Measured, non_resolver: str, net: Network) 
         transaction_id=1 + max((q.transaction_id for q in obs.queries), default=0),
         tags=(Tag.PREFLIGHT.value, Tag.NON_RESOLVER.value),
     )
-    update = {"queries": obs.queries + lookup.queries, "packets": obs.packets + lookup.packets}
+    packets = lookup.packets + (await net.packets([lookup.flow]))[0] if lookup.flow else lookup.packets
+    update = {"queries": obs.queries + lookup.queries, "packets": obs.packets + packets}
     return control.model_copy(update={"observations": obs.model_copy(update=update)})
 
 

@@ -13,7 +13,7 @@ import errno
 import hashlib
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -40,6 +40,7 @@ from probe.model import (
     TransferSample,
 )
 from probe.net import Connected, Exchange, Lookup
+from probe.net import Flow as CapturedFlow
 from probe.net.clock import Clock
 from probe.net.dns import Question
 from probe.net.helper import HelperAnswer
@@ -129,6 +130,9 @@ class FakeNetwork:
         if isinstance(outcome, list):
             return outcome[n % len(outcome)]
         return outcome
+
+    async def packets(self, flows: Sequence[CapturedFlow]) -> list[tuple[PacketSummary, ...]]:
+        return [() for _ in flows]  # the fake returns its packets with each operation
 
     async def dns_udp(
         self, server: str, port: int, name: str, query_type: str, *, label: str, clock: Clock,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -45,7 +46,8 @@ QUERIES_IN_FLIGHT = 64
 # endpoints with a dozen tries each would otherwise hold them all together. The wait for a place comes before the
 # handshake's own timeout starts, so it changes no verdict.
 HANDSHAKES_AT_ONCE = 128
-# The sniffer reads in its own thread, a little behind the sockets: give it this long before reading a flow.
+# The sniffer reads in a process of its own, a little behind the sockets: a flow's packets are those up to this long
+# after its operation ended, and they are read no sooner.
 CAPTURE_SETTLE = 0.05
 # A transfer's reading may take this many operation timeouts: 64 KiB at 140 kbit/s (a throttled path) takes about
 # 4 s, so a throttled transfer still yields its throughput in the lab (2 s timeout) and the field (5 s).
@@ -53,23 +55,44 @@ TRANSFER_DEADLINE = 3
 
 
 @dataclass(frozen=True)
+class Flow:
+    """A captured flow whose packets are read later (`Network.packets`), with many others, once a phase of the run
+    is over: read per connection, the capture's round trips and the summaries' making sat on the event loop's path,
+    and a run of a thousand endpoints fell behind its own timeouts (issue 15). The packets are those between
+    `since` and `until` (epoch seconds): a local port comes back in a long run, the same flow key with it."""
+
+    proto: Transport
+    local_port: int
+    remote: str
+    remote_port: int
+    since: float
+    until: float
+    zero: float  # epoch time of the measurement clock's zero
+    transaction_id: int
+    label: str | None = None  # the far end as the summaries name it, instead of its address
+
+
+@dataclass(frozen=True)
 class Exchange:
     """One connection attempt: the connect, the handshake (tls only), the protocol's first exchange (when asked
-    for), its events, and its packets if captured."""
+    for), its events, and its packets if captured (`packets` now, or `flow` to read them later)."""
 
     connect: TCPConnect
     handshake: TLSHandshake | None = None
     events: tuple[NetworkEvent, ...] = ()
     packets: tuple[PacketSummary, ...] = ()
     app: AppExchange | None = None
+    flow: Flow | None = None
 
 
 @dataclass(frozen=True)
 class Lookup:
-    """One DNS question over UDP: every answer received, and the packets that carried them if captured."""
+    """One DNS question over UDP: every answer received, and the packets that carried them if captured (`packets`
+    now, or `flow` to read them later)."""
 
     queries: tuple[DNSQuery, ...]
     packets: tuple[PacketSummary, ...] = ()
+    flow: Flow | None = None
 
 
 # Awaited right after the connect (whether it worked or not), before anything is sent: how measure.py holds back
@@ -139,6 +162,10 @@ class Network(Protocol):
         host: str | None = None,
     ) -> Transfer: ...
 
+    async def packets(self, flows: Sequence[Flow]) -> list[tuple[PacketSummary, ...]]:
+        """The captured packets of each flow an operation returned (empty where nothing was captured)."""
+        ...
+
 
 class SystemNetwork:
     """The real network, with a bound on open sockets so a run of a thousand endpoints cannot exhaust them."""
@@ -180,6 +207,7 @@ class SystemNetwork:
 
         bound: list[int] = []
         await self._watch(server)
+        since = time.time()
         async with self._sockets, _until_answered(self._in_flight(server, port, tags)) as answered:
             records = await dns.query_udp(
                 server,
@@ -200,8 +228,8 @@ class SystemNetwork:
                 on_first_answer=answered,
             )
         # Summaries name the resolver as the records do (`label`): never the system resolver's own address.
-        packets = await self._packets("udp", bound[0] if bound else None, server, port, clock, transaction_id, label)
-        return Lookup(records, packets)
+        flow = self._flow("udp", bound[0] if bound else None, server, port, since, clock, transaction_id, label)
+        return Lookup(records, flow=flow)
 
     def _in_flight(self, server: str, port: int, tags: tuple[str, ...]) -> asyncio.Semaphore | None:
         """The bound on unanswered queries to a resolver: a burst of thousands overflows a home router's queue,
@@ -238,6 +266,7 @@ class SystemNetwork:
 
         await self._watch(ip)
         app = None
+        since = time.time()
         async with self._sockets:
             record, sock, local_port = await tcp.connect(
                 ip, port, timeout=self.timeout, clock=clock, transaction_id=transaction_id, tags=tags
@@ -264,8 +293,7 @@ class SystemNetwork:
                             await asyncio.sleep(LINGER_AFTER_FAILURE)
         if connected is not None:
             await connected()
-        packets = await self._packets("tcp", local_port, ip, port, clock, transaction_id)
-        return Exchange(record, packets=packets, app=app)
+        return Exchange(record, app=app, flow=self._flow("tcp", local_port, ip, port, since, clock, transaction_id))
 
     async def tls(
         self,
@@ -286,6 +314,7 @@ class SystemNetwork:
             context = self._handshake_contexts[ca] = self._trust.handshake_context(ca)
 
         await self._watch(ip)
+        since = time.time()
         async with self._sockets:
             connect, sock, local_port = await tcp.connect(
                 ip, port, timeout=self.timeout, clock=clock, transaction_id=transaction_id, tags=tags
@@ -293,8 +322,7 @@ class SystemNetwork:
             if connected is not None:
                 await connected()
             if sock is None:
-                packets = await self._packets("tcp", local_port, ip, port, clock, transaction_id)
-                return Exchange(connect, packets=packets)
+                return Exchange(connect, flow=self._flow("tcp", local_port, ip, port, since, clock, transaction_id))
             with sock:
                 address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
                 async with self._handshakes:
@@ -311,8 +339,8 @@ class SystemNetwork:
                     )
                 if self._capture is not None and handshake.failure in _CLOSED_BY_PEER:
                     await asyncio.sleep(LINGER_AFTER_FAILURE)
-        packets = await self._packets("tcp", local_port, ip, port, clock, transaction_id)
-        return Exchange(connect, handshake, events, packets)
+        flow = self._flow("tcp", local_port, ip, port, since, clock, transaction_id)
+        return Exchange(connect, handshake, events, flow=flow)
 
     async def transfer(
         self,
@@ -358,25 +386,30 @@ class SystemNetwork:
         if capture is not None and not capture.watching(address):
             await asyncio.to_thread(capture.watch, address)
 
-    async def _packets(
+    def _flow(
         self,
         proto: Transport,
         local_port: int | None,
         remote: str,
         port: int,
+        since: float,
         clock: Clock,
         transaction_id: int,
         label: str | None = None,
-    ) -> tuple[PacketSummary, ...]:
+    ) -> Flow | None:
         if self._capture is None or local_port is None:
-            return ()
-        await asyncio.sleep(CAPTURE_SETTLE)
+            return None
+        now = time.time()
+        return Flow(proto, local_port, remote, port, since, now + CAPTURE_SETTLE, now - clock(), transaction_id, label)
+
+    async def packets(self, flows: Sequence[Flow]) -> list[tuple[PacketSummary, ...]]:
+        """Read the flows' packets in one request, in a thread (the capture process answers once it has read
+        what it holds), after the last of them has settled."""
         capture = self._capture
-        return await asyncio.to_thread(
-            lambda: capture.flow(
-                proto, local_port, remote, port, clock=clock, transaction_id=transaction_id, label=label
-            )
-        )
+        if capture is None or not flows:
+            return [() for _ in flows]
+        await asyncio.sleep(max(0.0, max(f.until for f in flows) - time.time()))
+        return await asyncio.to_thread(capture.flows, flows)
 
 
 @contextlib.asynccontextmanager

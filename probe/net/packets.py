@@ -18,9 +18,10 @@ _ETHERNET_LIKE = {1, 772}  # ARPHRD_ETHER, ARPHRD_LOOPBACK
 _TCP_FLAGS = "FSRPAUEC"  # bit 0 first: FIN, SYN, RST, PSH, ACK, URG, ECE, CWR (scapy's letters)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Seen:
-    """What is kept of one packet: never a payload, never anything of another flow."""
+    """What is kept of one packet: never a payload, never anything of another flow. Slotted: a large run keeps
+    tens of thousands of them, and sends them from the capture process to the probe."""
 
     at: float  # epoch seconds, from the kernel's timestamp
     src: str

@@ -116,6 +116,8 @@ FROZEN = Flow(stall_after=16_000)
 
 def past(**script: object) -> Script:
     return Script(resolver=PAST_GENUINE, doh=PAST_GENUINE, **script)  # type: ignore[arg-type]
+
+
 def _per_family(hosts: tuple[str, ...], ipv4: str, ipv6: str) -> dict[str, dict[str, str]]:
     return {h: {"ipv4": ipv4, "ipv6": ipv6} for h in hosts}
 
