@@ -47,6 +47,11 @@ def program(addresses: Iterable[bytes]) -> bytes:
     return code.encode()
 
 
+def any_address() -> bytes:
+    """The filter that leaves the addresses to the capture process: what `program` gives for too many."""
+    return _filter(None, None).encode()
+
+
 def accept_nothing() -> bytes:
     """The filter before any address is watched."""
     code = _Assembler()

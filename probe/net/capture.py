@@ -113,9 +113,9 @@ class Capture:
         self._watched.add(address)
 
     def flows(self, flows: Sequence[Flow]) -> list[tuple[PacketSummary, ...]]:
-        """The summaries of each flow's packets, timed on its measurement's clock, in one request. `label`
-        replaces the far end's address in the summaries (the system resolver's address is private: it may name a
-        LAN box)."""
+        """The summaries of each flow's packets, timed on its measurement's clock, a few hundred flows a request.
+        A flow's `label` replaces the far end's address in its summaries (the system resolver's address is
+        private: it may name a LAN box)."""
         out: list[tuple[PacketSummary, ...]] = []
         for start in range(0, len(flows), _FLOWS_AT_ONCE):  # a bounded batch: the memory of a large run is the goal
             batch = flows[start : start + _FLOWS_AT_ONCE]
@@ -187,7 +187,8 @@ def _serve(conn: Any) -> None:
     except OSError as exc:
         conn.send(("error", f"{exc.__class__.__name__}: {exc}"))
         return
-    kernel = _attach(raw, bpf.accept_nothing())
+    program = bpf.accept_nothing()
+    kernel = _attach(raw, program)
     _drain(raw)  # what arrived before the filter did
     watched: set[bytes] = set()
     flows: dict[tuple[str, str, int, int], list[Seen]] = {}  # (proto, remote, remote port, local port)
@@ -206,7 +207,9 @@ def _serve(conn: Any) -> None:
                 message = conn.recv()
                 if message[0] == "watch":
                     watched.add(ipaddress.ip_address(message[1]).packed)
-                    kernel = kernel and _attach(raw, bpf.program(watched))
+                    if kernel and program != bpf.any_address():  # past that, more addresses change nothing
+                        program = bpf.program(watched)
+                        kernel = _attach(raw, program)
                     conn.send(True)
                 elif message[0] == "flows":
                     conn.send([[p for p in flows.get(k[:4], ()) if k[4] <= p.at <= k[5]] for k in message[1]])
