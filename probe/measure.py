@@ -42,8 +42,9 @@ from probe.model import (
     TLSHandshake,
     Transfer,
 )
-from probe.net import Flow, Network
+from probe.net import Network
 from probe.net.clock import Clock, relative_clock
+from probe.net.flow import Flow
 
 CONTROL_SNI = "example.org"  # OONI's control SNI (ts-024): a benign name almost no censor filters
 RUN_TRANSFER_BUDGET = 4 * 1024 * 1024  # bytes a whole run may read in transfers (issue 16: "say 4 MiB in all")

@@ -40,9 +40,9 @@ from probe.model import (
     TransferSample,
 )
 from probe.net import Connected, Exchange, Lookup
-from probe.net import Flow as CapturedFlow
 from probe.net.clock import Clock
 from probe.net.dns import Question
+from probe.net.flow import Flow as CapturedFlow
 from probe.net.helper import HelperAnswer
 from probe.runner import HelperFetch
 

@@ -27,6 +27,7 @@ from probe.model import (
     Transport,
 )
 from probe.net.clock import Clock
+from probe.net.flow import Flow
 
 if TYPE_CHECKING:  # the implementations import httpx, dnspython, cryptography: load them when used
     import ssl
@@ -52,24 +53,6 @@ CAPTURE_SETTLE = 0.05
 # A transfer's reading may take this many operation timeouts: 64 KiB at 140 kbit/s (a throttled path) takes about
 # 4 s, so a throttled transfer still yields its throughput in the lab (2 s timeout) and the field (5 s).
 TRANSFER_DEADLINE = 3
-
-
-@dataclass(frozen=True)
-class Flow:
-    """A captured flow whose packets are read later (`Network.packets`), with many others, once a phase of the run
-    is over: read per connection, the capture's round trips and the summaries' making sat on the event loop's path,
-    and a run of a thousand endpoints fell behind its own timeouts (issue 15). The packets are those between
-    `since` and `until` (epoch seconds): a local port comes back in a long run, the same flow key with it."""
-
-    proto: Transport
-    local_port: int
-    remote: str
-    remote_port: int
-    since: float
-    until: float
-    zero: float  # epoch time of the measurement clock's zero
-    transaction_id: int
-    label: str | None = None  # the far end as the summaries name it, instead of its address
 
 
 @dataclass(frozen=True)

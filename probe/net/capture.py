@@ -32,14 +32,12 @@ import struct
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from probe.model import PacketSummary
 from probe.net import bpf
+from probe.net.flow import Flow
 from probe.net.packets import Seen, read_frame
-
-if TYPE_CHECKING:
-    from probe.net import Flow
 
 _ETH_P_ALL = 0x0003  # every protocol (linux/if_ether.h)
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # kernel receive time, as a struct timespec

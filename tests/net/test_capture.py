@@ -12,7 +12,7 @@ from tests.netns import empty_netns
 
 SCRIPT = r"""
 import json, socket, subprocess, time
-from probe.net import Flow
+from probe.net.flow import Flow
 from probe.net.capture import Capture
 
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
