@@ -135,7 +135,8 @@ def test_no_network_exits_3_and_still_writes_the_offline_result_file(empty_netns
     assert summary["vantage"] == {"status": "offline", "probe_cc": "ZZ", "probe_asn": "AS0", "helper": "unreachable"}
     assert summary["endpoints"] and {e["verdict"] for e in summary["endpoints"]} == {"inconclusive"}
     for endpoint in summary["endpoints"]:
-        assert set(endpoint) == {"service", "host", "port", "protocol", "verdict", "confidence", "evidence"}
+        assert set(endpoint) == {"service", "host", "port", "protocol", "verdict", "confidence", "evidence", "families"}
+        assert endpoint["families"] == {}  # nothing of either address family was measured (issue 15)
     assert {s["status"] for s in summary["services"]} == {"inconclusive"}
     lines = Path(summary["result_file"]).read_text().splitlines()
     assert len(lines) == len(summary["endpoints"])
