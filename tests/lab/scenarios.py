@@ -607,12 +607,14 @@ FIELD: tuple[Scenario, ...] = (
                 share=(0.3, 0.7),
             ),
             Check(
-                "some KakaoTalk handshakes fail, most complete",
+                # TCP retransmits through the loss: all 20 complete in some runs (upper bound 95% failed 1 run in
+                # about 20), so this proves the path usable; the DNS check above proves the loss.
+                "most KakaoTalk handshakes complete through the loss",
                 "tls",
                 KAKAO_TLS,
                 "ok",
                 repeat=20,
-                share=(0.2, 0.95),
+                share=(0.2, 1.0),
                 timeout=LONG_TIMEOUT,
             ),
         ),
