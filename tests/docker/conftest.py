@@ -19,6 +19,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
         yield Image(tag, build_image(tag, tmp_path_factory.mktemp("docker-build")))
     finally:
         docker("image", "rm", "--force", tag, check=False)
+        # Each build of a changed tree adds its layers to BuildKit's cache: keep it from growing run after run.
+        docker("builder", "prune", "--force", "--keep-storage", "1GB", check=False)
 
 
 @pytest.fixture

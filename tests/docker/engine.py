@@ -56,7 +56,7 @@ def unavailable() -> str | None:
         return "the Docker tests need Docker (Debian's docker.io); ./scripts/test as root installs and starts it"
     try:
         answered = docker("version", "--format", "{{.Server.Version}}", timeout=30, check=False)
-    except subprocess.TimeoutExpired:
+    except (OSError, subprocess.TimeoutExpired):
         answered = None
     if answered is None or answered.returncode != 0:
         return f"no Docker daemon answers {command}; ./scripts/test as root starts one"
