@@ -161,7 +161,7 @@ class Volumes:
 def run(
     image: Image, volumes: Volumes | None, *args: str, caps: tuple[str, ...] = (), hostname: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`docker run` the image offline with every capability dropped but `caps`, as the README shows."""
+    """`docker run` the image offline with every capability dropped but `caps`, as docs/volunteer.md shows."""
     options = ["--rm", "--init", "--network", "none", "--cap-drop", "ALL", *(f"--cap-add={cap}" for cap in caps)]
     options += volumes.mounts if volumes is not None else []
     options += ["--hostname", hostname] if hostname else []
