@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 # Docker's own CLI from Debian's docker.io has BuildKit built in (build secrets need it); newer CLIs need the buildx
 # plugin for it and, without the plugin, fall back to the legacy builder, which has no secrets.
@@ -135,6 +137,8 @@ def build_image(tag: str, folder: Path) -> str:
 
 
 UID = 10001  # the image's user (Dockerfile: useradd --uid 10001)
+# Every Docker test in one pytest-xdist worker: the image is built once per worker (a session fixture).
+GROUP = pytest.mark.xdist_group("tests/docker")
 
 
 @dataclass(frozen=True)
@@ -159,13 +163,29 @@ class Volumes:
 
 
 def run(
-    image: Image, volumes: Volumes | None, *args: str, caps: tuple[str, ...] = (), hostname: str | None = None
+    image: Image,
+    volumes: Volumes | None,
+    *args: str,
+    caps: tuple[str, ...] = (),
+    hostname: str | None = None,
+    network: str = "none",
+    mounts: tuple[str, ...] = (),
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """`docker run` the image offline with every capability dropped but `caps`, as docs/volunteer.md shows."""
-    options = ["--rm", "--init", "--network", "none", "--cap-drop", "ALL", *(f"--cap-add={cap}" for cap in caps)]
+    """`docker run` the image with every capability dropped but `caps`, as docs/volunteer.md shows; offline unless
+    `network` names another container's namespace (the lab's client, tests/docker/test_lab.py)."""
+    options = ["--rm", "--init", "--network", network, "--cap-drop", "ALL", *(f"--cap-add={cap}" for cap in caps)]
     options += volumes.mounts if volumes is not None else []
+    options += [a for mount in mounts for a in ("-v", mount)]
     options += ["--hostname", hostname] if hostname else []
-    return docker("run", *options, image.tag, *args, check=False, timeout=120)
+    return docker("run", *options, image.tag, *args, check=False, timeout=timeout)
+
+
+def init(image: Image, volumes: Volumes) -> None:
+    """`probe init` as a volunteer runs it once: consent recorded, results kept local, the key made in the volume."""
+    done = run(image, volumes, "init", "--accept-risks", "--no-upload")
+    assert done.returncode == 0, done.stderr
+    assert "Consent recorded in /var/lib/probe/" in done.stdout
 
 
 def inspect(name: str) -> dict[str, Any]:

@@ -16,17 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests import privacy
-from tests.docker.engine import UID, Image, Volumes, cli, docker, inspect, run
+from tests.docker.engine import GROUP, ROOT, UID, Image, Volumes, base_name, cli, docker, init, inspect, run
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, GROUP]
 
 SECRET_KEY_MAGIC = b"RWQAAEIy"  # base64 of a minisign secret key's "Ed", no KDF, "B2": probe.key's second line
-
-
-def init(image: Image, volumes: Volumes) -> None:
-    done = run(image, volumes, "init", "--accept-risks", "--no-upload")
-    assert done.returncode == 0, done.stderr
-    assert "Consent recorded in /var/lib/probe/" in done.stdout
 
 
 def results(volumes: Volumes) -> list[Path]:
@@ -53,6 +47,23 @@ def check_signed(volumes: Volumes, image: Image, files: list[Path]) -> None:
 def capture_states(path: Path) -> set[str]:
     lines = path.read_text().splitlines()
     return {json.loads(line)["test_keys"]["controls"]["packet_capture"] for line in lines}
+
+
+def test_the_base_is_kept_while_its_inputs_are_the_same(image: Image) -> None:
+    """scripts/docker-base, run again, keeps the base the image was built on; with another input (a mirror, here one
+    that cannot be read) it makes a new one, and a failed attempt leaves the kept one as it was. An official image
+    (no inputs label) is kept whatever the inputs."""
+    command = cli()
+    assert command is not None
+    script = str(ROOT / "scripts" / "docker-base")
+    base = inspect(base_name())
+    ours = (base["Config"]["Labels"] or {}).get("org.probe.base-inputs") is not None
+    again = subprocess.run([script, command], capture_output=True, text=True, timeout=60, check=False)
+    assert (again.returncode, again.stdout.strip()) == (0, base_name()), again.stderr
+    other = {**os.environ, "PROBE_DEBIAN_MIRROR": "file:///nonexistent/debian"}
+    changed = subprocess.run([script, command], env=other, capture_output=True, text=True, timeout=60, check=False)
+    assert changed.returncode == (1 if ours else 0), changed.stdout + changed.stderr
+    assert inspect(base_name())["Id"] == base["Id"]
 
 
 def test_help_names_the_command_probe(image: Image) -> None:
@@ -132,7 +143,7 @@ def test_schedule_loop_stops_cleanly_on_docker_stop(image: Image, volumes: Volum
         assert "a run every 10m" in logs.stderr and "Traceback" not in logs.stderr
         check_signed(volumes, image, results(volumes))
     finally:
-        docker("rm", "--force", name, check=False)
+        docker("rm", "--force", "--volumes", name, check=False)  # and the image's anonymous volumes
 
 
 def wait_for_run(name: str) -> list[tuple[str, str]]:

@@ -42,6 +42,7 @@ from tests.lab.netns import (
     LabCommandError,
     add_namespace,
     address,
+    attach_namespace,
     delete_namespace,
     mac,
     neighbour,
@@ -69,6 +70,8 @@ class Lab:
     control_sni: str
     python: str  # the interpreter (the project's venv) for the injectors and the raw client
     prefix: str = field(default_factory=lambda: f"plab{os.getpid()}")
+    # The client namespace is this process's own (a container's: tests/docker/test_lab.py) instead of a new one.
+    client_pid: int | None = None
     pki: LabPKI | None = None
     _servers: dict[str, servers.Server] = field(default_factory=dict)
 
@@ -107,7 +110,10 @@ class Lab:
         www = self.folder / "www"
         www.mkdir(parents=True, exist_ok=True)
         (www / "payload.bin").write_bytes(os.urandom(servers.PAYLOAD_BYTES))  # incompressible
-        add_namespace(self.client_ns)
+        if self.client_pid is None:
+            add_namespace(self.client_ns)
+        else:
+            attach_namespace(self.client_ns, self.client_pid)
         add_namespace(self.server_ns)
         # Every query to a port where nothing listens gets its ICMP port unreachable at once (no rate limit), so
         # "a host that runs no DNS server" looks the same to every probe query, however many arrive together.

@@ -31,6 +31,12 @@ def add_namespace(name: str) -> None:
     run(["ip", "link", "set", "lo", "up"], ns=name)
 
 
+def attach_namespace(name: str, pid: int) -> None:
+    """Name the network namespace process `pid` lives in (a container's), as `ip netns add` would a new one."""
+    run(["ip", "netns", "attach", name, str(pid)])
+    run(["ip", "link", "set", "lo", "up"], ns=name)
+
+
 def delete_namespace(name: str) -> None:
     """Remove a namespace (and with it every interface inside); quiet when it is already gone."""
     run(["ip", "netns", "delete", name], check=False)

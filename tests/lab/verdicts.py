@@ -107,7 +107,11 @@ def run_probe(
 ) -> ProbeRun:
     """`probe run --json` in the client namespace; fails (not a mismatch) when it crashed or printed no JSON."""
     argv = probe_argv(lab, results_dir, capture=capture, scenario=scenario)
-    done = lab.in_client(argv, env=probe_env(home), timeout=180)
+    return finished(argv, lab.in_client(argv, env=probe_env(home), timeout=180))
+
+
+def finished(argv: list[str], done: subprocess.CompletedProcess[str]) -> ProbeRun:
+    """The run `argv` made (here or in a container); fails (not a mismatch) when it crashed or printed no JSON."""
     if done.returncode not in (0, 3):
         raise AssertionError(f"probe run crashed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     try:

@@ -1,6 +1,7 @@
-"""The Dockerfile (no Docker engine here, so it is read, not built): slim base, installs the package the way the
-volunteers' guide (docs/volunteer.md) does, runs as a non-root user, keeps state and results on volumes; the entrypoint
-grants packet capture only with NET_RAW (its shell logic runs here, under dash, against fake /proc status files)."""
+"""The Dockerfile read as text, in seconds and without Docker (tests/docker builds and runs it): slim base,
+installs the package the way the volunteers' guide (docs/volunteer.md) does, runs as a non-root user, keeps state
+and results on volumes; the entrypoint grants packet capture only with NET_RAW (its shell logic runs here, under
+dash, against fake /proc status files)."""
 
 from __future__ import annotations
 
