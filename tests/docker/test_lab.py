@@ -16,6 +16,7 @@ from probe.measure import CONTROL_SNI
 from tests.docker.engine import GROUP, Image, Volumes, docker, init, run
 from tests.lab import selftest
 from tests.lab.lab import Lab
+from tests.lab.netns import attach_namespace
 from tests.lab.plan import LabPlan
 from tests.lab.scenarios import SCENARIOS
 from tests.lab.verdicts import check, finished, probe_argv
@@ -25,24 +26,44 @@ pytestmark = [pytest.mark.docker, pytest.mark.lab, pytest.mark.slow, GROUP]
 LAB_CA = "/run/lab-ca.pem"  # where the container sees the lab CA
 
 
+class Client:
+    """Idle containers of the image (offline, every capability dropped), a new one each time the lab makes its
+    client namespace (a fresh one with every censor): the newest one's namespace is the client's."""
+
+    def __init__(self, image: Image) -> None:
+        self.image = image
+        self.made = 0
+        self.current: str | None = None
+
+    def __call__(self, namespace: str) -> None:
+        self.remove()
+        self.made += 1
+        self.current = f"probe-test-{os.getpid()}-client-{self.made}"
+        options = ["--name", self.current, "--network", "none", "--cap-drop", "ALL", "--entrypoint", "sleep"]
+        docker("run", "--detach", *options, self.image.tag, "infinity")
+        attach_namespace(namespace, int(docker("inspect", "--format", "{{.State.Pid}}", self.current).stdout))
+
+    def remove(self) -> None:
+        if self.current is not None:
+            docker("rm", "--force", "--volumes", self.current, check=False)  # and the image's anonymous volumes
+            self.current = None
+
+
 @pytest.fixture(scope="module")
-def holder(image: Image) -> Iterator[str]:
-    """An idle container of the image, offline until the lab wires its namespace: the lab's client."""
-    name = f"probe-test-{os.getpid()}-client"
+def client(image: Image) -> Iterator[Client]:
+    made = Client(image)
     try:
-        options = ["--name", name, "--network", "none", "--cap-drop", "ALL", "--entrypoint", "sleep"]
-        docker("run", "--detach", *options, image.tag, "infinity")
-        yield name
+        yield made
     finally:
-        docker("rm", "--force", "--volumes", name, check=False)  # and the image's anonymous volumes
+        made.remove()
 
 
 @pytest.fixture(scope="module")
-def lab(holder: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """A lab (its own prefix) whose client namespace is the holder container's."""
+def lab(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A lab (its own prefix) whose client namespace is always a container's."""
     plan = LabPlan.from_targets(targets.load())  # the lists the image bundles: the same working tree
-    made = Lab(tmp_path_factory.mktemp("docker-lab"), plan, CONTROL_SNI, sys.executable, prefix=f"pdkr{os.getpid()}")
-    made.client_pid = int(docker("inspect", "--format", "{{.State.Pid}}", holder).stdout)
+    folder = tmp_path_factory.mktemp("docker-lab")
+    made = Lab(folder, plan, CONTROL_SNI, sys.executable, prefix=f"pdkr{os.getpid()}", new_client=client)
     try:
         made.build()
         yield made
@@ -51,7 +72,7 @@ def lab(holder: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 @pytest.mark.parametrize("name", ["clean", "tls_sni_reset"])
-def test_the_container_in_the_lab(image: Image, holder: str, lab: Lab, volumes: Volumes, name: str) -> None:
+def test_the_container_in_the_lab(image: Image, client: Client, lab: Lab, volumes: Volumes, name: str) -> None:
     """The censor proves itself, then `probe run --json` in a container beside the client's gets every verdict,
     the vantage status and the exit code the scenario expects, with the lab's resolver and CA mounted in."""
     scenario = next(s for s in SCENARIOS if s.name == name)
@@ -64,7 +85,13 @@ def test_the_container_in_the_lab(image: Image, holder: str, lab: Lab, volumes: 
     mounts = (f"{lab.pki.ca_file}:{LAB_CA}:ro", f"{lab.resolv_conf}:/etc/resolv.conf:ro")
     with lab.censor(scenario.censor):
         done = run(
-            image, volumes, *argv[1:], caps=("NET_RAW",), network=f"container:{holder}", mounts=mounts, timeout=180
+            image,
+            volumes,
+            *argv[1:],
+            caps=("NET_RAW",),
+            network=f"container:{client.current}",
+            mounts=mounts,
+            timeout=180,
         )
     outcome = finished(argv, done)
     assert outcome.summary["result_file"].startswith("/results/"), outcome.summary

@@ -17,7 +17,7 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +42,6 @@ from tests.lab.netns import (
     LabCommandError,
     add_namespace,
     address,
-    attach_namespace,
     delete_namespace,
     mac,
     neighbour,
@@ -70,8 +69,9 @@ class Lab:
     control_sni: str
     python: str  # the interpreter (the project's venv) for the injectors and the raw client
     prefix: str = field(default_factory=lambda: f"plab{os.getpid()}")
-    # The client namespace is this process's own (a container's: tests/docker/test_lab.py) instead of a new one.
-    client_pid: int | None = None
+    # Makes the client namespace of that name, new with every censor: a plain one, or a container's
+    # (tests/docker/test_lab.py names a new container's namespace with `ip netns attach`).
+    new_client: Callable[[str], None] = add_namespace
     pki: LabPKI | None = None
     _servers: dict[str, servers.Server] = field(default_factory=dict)
 
@@ -110,10 +110,7 @@ class Lab:
         www = self.folder / "www"
         www.mkdir(parents=True, exist_ok=True)
         (www / "payload.bin").write_bytes(os.urandom(servers.PAYLOAD_BYTES))  # incompressible
-        if self.client_pid is None:
-            add_namespace(self.client_ns)
-        else:
-            attach_namespace(self.client_ns, self.client_pid)
+        self.new_client(self.client_ns)
         add_namespace(self.server_ns)
         # Every query to a port where nothing listens gets its ICMP port unreachable at once (no rate limit), so
         # "a host that runs no DNS server" looks the same to every probe query, however many arrive together.
@@ -256,7 +253,7 @@ class Lab:
         # tls_residual_blocking's `recent` lists: every LINE connection of its run dropped). Sockets of a deleted
         # namespace live on there, without a link, until they give up.
         delete_namespace(self.client_ns)
-        add_namespace(self.client_ns)
+        self.new_client(self.client_ns)
         add_namespace(ns)
         sysctl(
             ns,
