@@ -40,6 +40,8 @@ class Client:
         self.made += 1
         self.current = f"probe-test-{os.getpid()}-client-{self.made}"
         options = ["--name", self.current, "--network", "none", "--cap-drop", "ALL", "--entrypoint", "sleep"]
+        # The lab is dual-stack; Docker turns IPv6 off in a container without a network of its own.
+        options += ["--sysctl", "net.ipv6.conf.all.disable_ipv6=0", "--sysctl", "net.ipv6.conf.default.disable_ipv6=0"]
         docker("run", "--detach", *options, self.image.tag, "infinity")
         attach_namespace(namespace, int(docker("inspect", "--format", "{{.State.Pid}}", self.current).stdout))
 
