@@ -4,6 +4,7 @@ probe on the host does, every capability dropped but NET_RAW (capture on), one c
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Iterator
@@ -11,13 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from probe import targets
 from probe.measure import CONTROL_SNI
 from tests.docker.engine import GROUP, Image, Volumes, docker, init, run
 from tests.lab import selftest
 from tests.lab.lab import Lab
 from tests.lab.netns import attach_namespace
-from tests.lab.plan import LabPlan
+from tests.lab.plan import LabPlan, lab_targets
 from tests.lab.scenarios import SCENARIOS
 from tests.lab.verdicts import check, finished, probe_argv
 
@@ -63,7 +63,7 @@ def client(image: Image) -> Iterator[Client]:
 @pytest.fixture(scope="module")
 def lab(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """A lab (its own prefix) whose client namespace is always a container's."""
-    plan = LabPlan.from_targets(targets.load())  # the lists the image bundles: the same working tree
+    plan = LabPlan.from_targets(lab_targets())  # the lists the image bundles (the same working tree), the lab's own
     folder = tmp_path_factory.mktemp("docker-lab")
     made = Lab(folder, plan, CONTROL_SNI, sys.executable, prefix=f"pdkr{os.getpid()}", new_client=client)
     try:
@@ -84,7 +84,15 @@ def test_the_container_in_the_lab(image: Image, client: Client, lab: Lab, volume
     assert report.passed, report.text
     init(image, volumes)
     argv = [LAB_CA if a == str(lab.pki.ca_file) else a for a in probe_argv(lab, Path("/results"), scenario=scenario)]
-    mounts = (f"{lab.pki.ca_file}:{LAB_CA}:ro", f"{lab.resolv_conf}:/etc/resolv.conf:ro")
+    # The lists and anchors the lab's command line names (the bundled ones, the lab's own list, the lab's stand-in
+    # for Signal's CA) at the same paths in the container, read-only.
+    files = [a for flag, a in itertools.pairwise(argv) if flag == "--targets"]
+    files += [a.split("=", 1)[1] for flag, a in itertools.pairwise(argv) if flag == "--anchor"]
+    mounts = (
+        f"{lab.pki.ca_file}:{LAB_CA}:ro",
+        f"{lab.resolv_conf}:/etc/resolv.conf:ro",
+        *(f"{f}:{f}:ro" for f in dict.fromkeys(files)),
+    )
     with lab.censor(scenario.censor):
         done = run(
             image,
