@@ -30,6 +30,7 @@ CONTROL_DOH = "control_doh"
 LATE_RESPONSE = "late_response"
 TARGET = "target"
 CONTROL_SNI = "control_sni"
+FAMILIES = ("ipv4", "ipv6")
 _SERVICE = re.compile(r"[a-z0-9][a-z0-9_\-]{0,39}")
 
 
@@ -89,6 +90,13 @@ def schema() -> Any:
             ("vantage", pa.string()),
             ("vantage_captive_portal", pa.bool_()),
             ("vantage_overloaded", pa.bool_()),
+            # The endpoint judged over each address family alone (test_keys.families): NULL where it has no
+            # address of that family, and in rows from result files made before issue 15.
+            *(
+                (f"{family}_{part}", pa.string())
+                for family in FAMILIES
+                for part in ("verdict", "confidence", "rule_id")
+            ),
             *controls.schema_fields(),
         ]
     )
@@ -262,6 +270,7 @@ def measurement_row(line: dict[str, Any], probe_id: str, sha: str, number: int) 
         **controls.columns(line),
     }
     row.update(_vantage(keys.get("controls")))
+    row.update(_families(keys.get("families")))
     return service, row
 
 
@@ -273,6 +282,18 @@ def _vantage(controls: Any) -> dict[str, Any]:
         "vantage_captive_portal": _bool(controls.get("captive_portal")),
         "vantage_overloaded": _bool(controls.get("overloaded")),
     }
+
+
+def _families(families: Any) -> dict[str, str | None]:
+    families = families if isinstance(families, dict) else {}
+    out: dict[str, str | None] = {}
+    for family in FAMILIES:
+        judged = families.get(family)
+        judged = judged if isinstance(judged, dict) else {}
+        for part in ("verdict", "confidence", "rule_id"):
+            value = judged.get(part)
+            out[f"{family}_{part}"] = value if isinstance(value, str) else None
+    return out
 
 
 def _bool(value: Any) -> bool | None:

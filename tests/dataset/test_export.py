@@ -40,8 +40,9 @@ def test_export_of_uploaded_files_is_queryable_with_duckdb(
         make_file(secret, "clean"),
         make_file(secret, "dns_injection_two_answers", YESTERDAY),
         make_file(other, "tcp_blackhole"),
+        make_file(other, "ipv4_blackhole_ipv6_works"),
     ]
-    for signed, key in zip(uploads, (secret, secret, other), strict=True):
+    for signed, key in zip(uploads, (secret, secret, other, other), strict=True):
         assert put(collector.url, signed, key.public_key()).status_code == 201
     # A second file that repeats a measurement (same probe, same measurement id) adds no row.
     lines = make_lines("clean")
@@ -88,6 +89,15 @@ def test_export_of_uploaded_files_is_queryable_with_duckdb(
     assert "tcp.timeout" in by_verdict
     [(connected,)] = _query(out, "SELECT count(*) FROM measurements WHERE verdict = 'ok' AND tcp_connected")
     assert connected > 0
+    # Each address family's verdict has columns of its own: LINE's IPv4 blackholed while its IPv6 works.
+    families = _query(
+        out,
+        "SELECT host, verdict, ipv4_verdict, ipv4_rule_id, ipv6_verdict FROM measurements "
+        "WHERE host = 'legy.line-apps.com' AND ipv6_verdict IS NOT NULL",
+    )
+    assert families and all(v == "ok" and v4 == "tcp.timeout" and r4 and v6 == "ok" for _, v, v4, r4, v6 in families)
+    [(older,)] = _query(out, "SELECT count(*) FROM measurements WHERE ipv4_verdict IS NULL")
+    assert older > 0  # the golden files made before issue 15 have no families
 
 
 def test_export_into_the_store_and_again_is_the_same(collector: Collector, secret: SecretKey, tmp_path: Path) -> None:
