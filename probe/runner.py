@@ -10,16 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import io
 import ipaddress
 import resource
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from probe import analysis, atomicfile, jsonlines, report, trim, wire
+from probe import analysis, atomicfile, report, trim, wire
 from probe.analysis import VantageFacts
 from probe.measure import ByteBudget, Plan, TransferPlan, measure_many, recheck
 from probe.model import (
@@ -315,20 +314,19 @@ def write(
         annotations=dict(config.annotations),
     )
     controls = {**vantage.as_dict(), "packet_capture": capture}
-    # One line at a time into one buffer: the whole run as JSON-ready dicts, or as a list of lines to join, would
-    # add the file's size again (or more) to the run's peak memory.
-    buffer = io.BytesIO()
-    sizes = []
-    for m, v in zip(measured, verdicts, strict=True):
-        line = report.measurement(m, v, run_info, controls)
-        for query in line["test_keys"]["queries"]:  # a DoH resolver as --resolver's: no LAN address, no password
+    pairs = list(zip(measured, verdicts, strict=True))
+
+    def line(index: int) -> dict[str, Any]:
+        m, v = pairs[index]
+        made = report.measurement(m, v, run_info, controls)
+        for query in made["test_keys"]["queries"]:  # a DoH resolver as --resolver's: no LAN address, no password
             if query["engine"] == "doh":
                 query["resolver_address"] = doh_label(query["resolver_address"])
-        sizes.append(buffer.write(jsonlines.canonical_line(line)))
-    data = buffer.getvalue()
-    del buffer
-    # Under the collector's limits whatever the network sent (a flood of answers, huge chains): probe.trim.
-    data = trim.fit(data, sizes)
+        return made
+
+    # Line by line, under the collector's limits whatever the network sent (a flood of answers, huge chains):
+    # probe.trim. Neither the run as JSON-ready dicts nor the file as measured is ever held whole.
+    data = trim.encode(line, len(pairs))
     path = atomicfile.result_path(config.results_dir, start, run_info.report_id)
     files: list[tuple[Path, bytes]] = []
     signature_path = None

@@ -12,6 +12,7 @@ certificate chains of all but one handshake. Each line says what it lost in `tes
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -25,19 +26,29 @@ FILE_LIMIT = 7 * 1024 * 1024
 LINE_LIMIT = 3 * 512 * 1024
 
 
-def fit(data: bytes, sizes: Sequence[int], file_limit: int = FILE_LIMIT, line_limit: int = LINE_LIMIT) -> bytes:
-    """`data`, the lines of a result file (of `sizes` bytes each), with the lines over their share shrunk. Only the
-    largest lines are touched: every line may have up to the same share, and lines under it keep all they hold."""
+def encode(make_line: Callable[[int], dict[str, Any]], count: int, file_limit: int = FILE_LIMIT,
+           line_limit: int = LINE_LIMIT) -> bytes:  # fmt: skip
+    """The result file of `count` lines, `make_line(i)` making the i-th, with the lines over their share shrunk.
+    Only the largest lines are touched: every line may have up to the same share, and lines under it keep all they
+    hold. A line that may have to be cut is made again rather than kept (`make_line` is called once or twice for
+    it): the file as measured, which a hostile network or a thousand endpoints with capture swell to tens of MB,
+    never sits in memory whole, only what is written."""
+    floor = min(line_limit, file_limit // max(1, count))  # the least share there can be: lines this small stay whole
+    sizes: list[int] = []
+    kept: list[bytes | None] = []
+    for index in range(count):
+        encoded = jsonlines.canonical_line(make_line(index))
+        sizes.append(len(encoded))
+        kept.append(encoded if len(encoded) <= floor else None)
     level = _level(sizes, file_limit, line_limit)
-    if max(sizes, default=0) <= level:
-        return data
-    out = []
-    start = 0
-    for size in sizes:
-        line = data[start : start + size]
-        start += size
-        out.append(line if size <= level else _shrink(json.loads(line), level))
-    return b"".join(out)
+    out = io.BytesIO()
+    for index, (size, line) in enumerate(zip(sizes, kept, strict=True)):
+        if line is None:
+            made = make_line(index)
+            out.write(_shrink(made, size, level) if size > level else jsonlines.canonical_line(made))
+        else:
+            out.write(line)
+    return out.getvalue()
 
 
 def _level(sizes: Sequence[int], file_limit: int, line_limit: int) -> int:
@@ -53,25 +64,37 @@ def _level(sizes: Sequence[int], file_limit: int, line_limit: int) -> int:
     return line_limit
 
 
-def _shrink(line: dict[str, Any], limit: int) -> bytes:
-    """The line with records left out until it is at most `limit` bytes, or nothing more can go: at each step the
-    kind that takes the most room gives up what the excess asks (all of it for a kind that goes whole)."""
+def _shrink(line: dict[str, Any], size: int, limit: int) -> bytes:
+    """The line with records left out until it is at most `limit` bytes, or nothing more can go: the kind that
+    takes the most room gives up what the excess asks (all of it for a kind that goes whole), then the next
+    largest while the bytes freed fall short. What a cut frees is estimated from the kind's size, so the line is
+    encoded once per round rather than once per cut (at 1000 endpoints with capture, most lines are cut). `size`:
+    the line's encoded size as it came."""
     keys = line["test_keys"]
     dropped: Counter[str] = Counter(keys.get("dropped") or {})
-    while True:
-        if dropped:
-            keys["dropped"] = dict(sorted(dropped.items()))
-        data = jsonlines.canonical_line(line)
-        if len(data) <= limit:
-            return data
-        cuts = [cut for cut in _cuts(keys) if cut[0] > 0]
+    data = b""
+    while size > limit:
+        cuts = sorted((cut for cut in _cuts(keys) if cut[0] > 0), key=lambda c: c[0], reverse=True)
         if not cuts:
-            return data
-        size, kind, cut = max(cuts, key=lambda c: c[0])
-        dropped[kind] += cut(len(data) - limit, size)
+            break
+        excess = size - limit + _DROPPED_ROOM
+        for taken, kind, cut in cuts:
+            gone, freed = cut(excess, taken)
+            dropped[kind] += gone
+            excess -= freed
+            if excess <= 0:
+                break
+        keys["dropped"] = dict(sorted(dropped.items()))
+        data = jsonlines.canonical_line(line)
+        size = len(data)
+    return data or jsonlines.canonical_line(line)
 
 
-Cut = tuple[int, str, Callable[[int, int], int]]  # (bytes the kind takes; kind; cut(excess, size) -> count gone)
+# Room for the `dropped` counts a cut adds to the line, so that one round is usually enough.
+_DROPPED_ROOM = 128
+
+Cut = tuple[int, str, Callable[[int, int], tuple[int, int]]]  # (bytes the kind takes; kind; cut(excess, size)
+# -> (records gone, about how many bytes that freed))
 
 
 def _cuts(keys: dict[str, Any]) -> list[Cut]:
@@ -80,33 +103,36 @@ def _cuts(keys: dict[str, Any]) -> list[Cut]:
     raw = [q for q in queries if q.get("raw_response")]
     chains = [h for h in keys.get("tls_handshakes") or [] if h.get("peer_certificates")]
 
-    def tail(records: list[Any], excess: int, size: int) -> int:
-        """How many records at the end of `records` (of `size` bytes in all) free about `excess` bytes."""
-        return min(len(records), 1 + excess * len(records) // max(1, size))
+    def tail(records: list[Any], excess: int, size: int) -> tuple[int, int]:
+        """How many records at the end of `records` (of `size` bytes in all) free about `excess` bytes, and
+        about how many bytes they take."""
+        gone = min(len(records), 1 + excess * len(records) // max(1, size))
+        return gone, size * gone // max(1, len(records))
 
-    def from_end(name: str) -> Callable[[int, int], int]:
-        def cut(excess: int, size: int) -> int:
+    def from_end(name: str) -> Callable[[int, int], tuple[int, int]]:
+        def cut(excess: int, size: int) -> tuple[int, int]:
             records = keys[name]
-            gone = tail(records, excess, size)
+            gone, freed = tail(records, excess, size)
             del records[len(records) - gone :]
-            return gone
+            return gone, freed
 
         return cut
 
-    def late_answers(excess: int, size: int) -> int:
-        gone = {id(q) for q in late[len(late) - tail(late, excess, size) :]}
+    def late_answers(excess: int, size: int) -> tuple[int, int]:
+        count, freed = tail(late, excess, size)
+        gone = {id(q) for q in late[len(late) - count :]}
         keys["queries"] = [q for q in queries if id(q) not in gone]
-        return len(gone)
+        return len(gone), freed
 
-    def raw_responses(excess: int, size: int) -> int:
+    def raw_responses(excess: int, size: int) -> tuple[int, int]:
         for query in raw:
             query["raw_response"] = None  # the parsed answers stay
-        return len(raw)
+        return len(raw), size
 
-    def chains_but_one(excess: int, size: int) -> int:
+    def chains_but_one(excess: int, size: int) -> tuple[int, int]:
         for handshake in chains[1:]:
             handshake["peer_certificates"] = None
-        return len(chains) - 1
+        return len(chains) - 1, size
 
     return [
         (_size(keys.get("packets")), "packets", from_end("packets")),

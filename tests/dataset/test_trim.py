@@ -36,20 +36,23 @@ def swollen(lines: list[dict[str, Any]], factor: int) -> list[dict[str, Any]]:
     return out
 
 
-def sizes_of(lines: list[dict[str, Any]]) -> tuple[bytes, list[int]]:
-    encoded = [jsonlines.canonical_line(line) for line in lines]
-    return b"".join(encoded), [len(line) for line in encoded]
+def encoded(lines: list[dict[str, Any]]) -> bytes:
+    return jsonlines.encode_lines(lines)
+
+
+def trimmed(lines: list[dict[str, Any]]) -> bytes:
+    """The file as a run writes it: each line made from what was measured (here a copy, as the cuts change it)."""
+    return trim.encode(lambda index: copy.deepcopy(lines[index]), len(lines))
 
 
 def test_a_swollen_file_is_trimmed_under_the_limits_saying_what_went(
     collector: Collector, secret: SecretKey, tmp_path: Path
 ) -> None:
     lines = swollen(make_lines("dns_injection_two_answers_captured"), factor=80)
-    data, sizes = sizes_of(lines)
-    assert len(data) > DEFAULT_MAX_BYTES  # what the collector refused for good
-    trimmed = trim.fit(data, sizes)
-    assert len(trimmed) <= trim.FILE_LIMIT < DEFAULT_MAX_BYTES
-    kept = [json.loads(line) for line in trimmed.splitlines()]
+    assert len(encoded(lines)) > DEFAULT_MAX_BYTES  # what the collector refused for good
+    data = trimmed(lines)
+    assert len(data) <= trim.FILE_LIMIT < DEFAULT_MAX_BYTES
+    kept = [json.loads(line) for line in data.splitlines()]
     assert len(kept) == len(lines)
     assert sum("dropped" in line["test_keys"] for line in kept) >= len(lines) // 2
     for before, after in zip(lines, kept, strict=True):
@@ -62,19 +65,34 @@ def test_a_swollen_file_is_trimmed_under_the_limits_saying_what_went(
         assert dropped and all(isinstance(n, int) and n > 0 for n in dropped.values())
         if "packets" in dropped:
             assert len(after["test_keys"]["packets"]) + dropped["packets"] == len(before["test_keys"]["packets"])
-    response = put(collector.url, sign_bytes(trimmed, secret, "run.jsonl"), secret.public_key())
+    response = put(collector.url, sign_bytes(data, secret, "run.jsonl"), secret.public_key())
     assert response.status_code == 201, response.text
 
 
 def test_a_file_within_the_limits_is_left_alone() -> None:
-    data, sizes = sizes_of(make_lines("dns_injection_two_answers_captured"))
-    assert trim.fit(data, sizes) is data
+    lines = make_lines("dns_injection_two_answers_captured")
+    assert trimmed(lines) == encoded(lines)
 
 
 def test_only_the_lines_over_their_share_are_touched() -> None:
     lines = make_lines("clean")
     lines[0] = swollen([lines[0]], factor=2000)[0]
-    data, sizes = sizes_of(lines)
-    trimmed = trim.fit(data, sizes)
-    assert trimmed.splitlines()[1:] == data.splitlines()[1:]
-    assert "dropped" in json.loads(trimmed.splitlines()[0])["test_keys"]
+    data = trimmed(lines)
+    assert data.splitlines()[1:] == encoded(lines).splitlines()[1:]
+    assert "dropped" in json.loads(data.splitlines()[0])["test_keys"]
+
+
+def test_a_line_that_may_be_cut_is_made_again_not_kept() -> None:
+    """Only lines over the least share a line can have (the file limit over the line count) are made twice: the
+    file as measured is never held whole, and a run of ordinary lines pays for one encoding only."""
+    lines = make_lines("clean")
+    lines[0] = swollen([lines[0]], factor=2000)[0]
+    made: list[int] = []
+
+    def line(index: int) -> dict[str, Any]:
+        made.append(index)
+        return copy.deepcopy(lines[index])
+
+    data = trim.encode(line, len(lines))
+    assert sorted(made) == [0, *range(len(lines))]
+    assert data.splitlines()[1:] == encoded(lines).splitlines()[1:]
