@@ -776,6 +776,32 @@ def tls_stall(f: EndpointFacts) -> Evidence | None:
     )
 
 
+# A run whose control tries failed at this rate or more (VantageFacts.loss: two failures in some thirty tries) is on
+# a path that loses packets: there a TCP transfer's retransmission timeouts (0.2 s, doubling) stop one transfer for
+# seconds or slow it tenfold beside another as a matter of chance (bench.lossy at 30% loss: a tls.throttled in 1
+# of 20 runs before this rule).
+LOSSY_TRANSFERS = 0.05
+
+
+def vantage_lossy_transfer(f: EndpointFacts) -> Evidence | None:
+    """Transfers that would read stalled or throttled, in a run whose controls' own tries failed this often."""
+    loss = f.vantage.loss
+    if loss is None or loss < LOSSY_TRANSFERS:
+        return None
+    if tls_stall(f) is not None:
+        what = "stopped for good while the control SNI's beside them completed"
+    elif tls_throttled(f) is not None:
+        what = "ran at a tenth or less of the control SNI's throughput beside them"
+    else:
+        return None
+    v = f.vantage
+    return (
+        f"every transfer of {_transfer_where(f.transfer_pairs)} with SNI {f.target.server_name} {what}, but "
+        f"{v.control_try_failures} of {v.control_tries} tries to the control endpoints failed in this run: on a "
+        "path that loses packets this often, retransmission timeouts stop or slow a transfer by chance",
+    )
+
+
 def transfer_stall_any_sni(f: EndpointFacts) -> Evidence | None:
     """Target and control transfers both stopped: the address freezes every connection (by address, as Russia
     froze foreign hosting in 2025), or the server is broken; one vantage point cannot tell which."""
@@ -1027,6 +1053,8 @@ RULES: tuple[Rule, ...] = (
          "Connected, then the first message is closed; no control to contrast."),
     Rule("app.unexpected", Verdict.INCONCLUSIVE, Confidence.LOW, app_unexpected,
          "The first message got another protocol's answer: no known blocking signature, worth a look."),
+    Rule("vantage.lossy_transfer", Verdict.INCONCLUSIVE, Confidence.LOW, vantage_lossy_transfer,
+         "A transfer stalled or slow beside the control SNI's, on a path whose control tries fail: chance."),
     Rule("tls.stall.control_completes", Verdict.TLS_STALL, Confidence.MEDIUM, tls_stall,
          "Every transfer with the target SNI stops for good while the control SNI's beside it completes."),
     Rule("transfer.stall_any_sni", Verdict.INCONCLUSIVE, Confidence.LOW, transfer_stall_any_sni,

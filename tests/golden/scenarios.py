@@ -379,6 +379,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         past(flows={(WEB_IP, WEB): [FROZEN, Flow(), Flow()]}), {}, {}, PAST_HANDSHAKE,
     ),
     Scenario(
+        "trap_throttle_lossy_path",
+        "Every transfer with the web SNI runs at a tenth of the control SNI's, but one control try in four fails: on "
+        "a path that loses packets, retransmission timeouts slow a transfer by chance. Inconclusive.",
+        past(flows={(WEB_IP, WEB): THROTTLED}, connect={"198.51.100.1": ["timeout", "ok", "ok", "ok"]}),
+        {WEB: "inconclusive"}, {}, PAST_HANDSHAKE,
+    ),
+    Scenario(
+        "trap_stall_lossy_path",
+        "Every transfer with the web SNI stops after 16 KB while the control SNI's complete, but one control try in "
+        "four fails: a lossy path can stop a transfer for seconds. Inconclusive.",
+        past(flows={(WEB_IP, WEB): FROZEN}, connect={"198.51.100.1": ["timeout", "ok", "ok", "ok"]}),
+        {WEB: "inconclusive"}, {}, PAST_HANDSHAKE,
+    ),
+    Scenario(
         "trap_transfer_no_answer",
         "The web server never answers the target's request (its session tickets, 500 bytes, then nothing: a slow "
         "page), while the control SNI gets a short error page at once. A server that does not answer is not a "

@@ -86,7 +86,7 @@ PINNED_RULE_IDS = (
     # issue 16
     "app.reset.injected", "app.reset.controls_ok", "app.reset.no_control", "app.timeout.controls_ok",
     "app.timeout.no_control", "app.closed.controls_ok", "app.closed.no_control", "app.unexpected",
-    "tls.stall.control_completes", "transfer.stall_any_sni", "tls.throttled.control_faster",
+    "vantage.lossy_transfer", "tls.stall.control_completes", "transfer.stall_any_sni", "tls.throttled.control_faster",
     # issue 15: one address family judged alone
     "vantage.no_family",
 )  # fmt: skip
