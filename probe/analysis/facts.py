@@ -9,7 +9,7 @@ import hashlib
 import ipaddress
 import math
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from typing import Literal
 
 from probe.analysis.vantage import VantageFacts
@@ -248,11 +248,11 @@ class AddressFacts:
         residue = set(map(id, self.residue))
         return tuple(a for a in self.tries if id(a) not in residue)
 
-    @property
+    @cached_property
     def failures(self) -> int:
         return sum(1 for a in self.counted if not a.ok)
 
-    @property
+    @cached_property
     def blocked(self) -> bool:
         """The failure repeats: at least 2 tries, and at least a third of them, failed (with the probe's plan:
         5 of 5, or 4 of the 12 it makes when tries disagree). Loss fails four of twelve about once in 10,000
@@ -265,7 +265,7 @@ class AddressFacts:
             return False
         return self.loss is None or binomial_tail(f, n, self.loss) < LOSS_ALPHA
 
-    @property
+    @cached_property
     def works(self) -> bool:
         """Not blocked, and (in a run whose controls lost tries too) at least one try worked."""
         if not self.counted or self.blocked:
@@ -700,6 +700,7 @@ def utc_seconds(text: str) -> int:
     return days * 86400 + int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
 
 
+@lru_cache(maxsize=4096)  # a run asks again for every try's address, for each family judged
 def _version(ip: str) -> int | None:
     try:
         return ipaddress.ip_address(ip).version
