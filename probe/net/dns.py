@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import dns.asyncquery
+import dns.entropy
 import dns.flags
 import dns.message
 import dns.rcode
@@ -162,7 +164,8 @@ async def query_udp(
             if on_bound is not None:
                 on_bound(sock.getsockname()[1])
             sent.append(query)
-            await loop.sock_sendall(sock, query.to_wire())
+            wire = query.to_wire()
+            await loop.sock_sendall(sock, wire)
         except OSError as exc:
             return (question.failed(classify(exc), t0, clock()),)
         deadline = t0 + timeout
@@ -182,8 +185,8 @@ async def query_udp(
                 if data is None:
                     if answered is None and clock() >= next_send:
                         next_send += resend_every
-                        sent.append(make_query(name, query_type))
-                        await _send_quietly(loop, sock, sent[-1].to_wire())
+                        sent.append(_with_new_id(query))
+                        await _send_quietly(loop, sock, sent[-1].id.to_bytes(2, "big") + wire[2:])
                     continue
                 t = clock()
                 if answered is None:
@@ -257,6 +260,15 @@ class _Receiver:
             if not self._pending.cancelled():
                 self._pending.exception()  # read, so asyncio does not log it as never retrieved
             self._pending = None
+
+
+def _with_new_id(query: dns.message.Message) -> dns.message.Message:
+    """The same query under a fresh id, for a resend. Its wire form is the first one's with the id's two bytes
+    replaced: building and rendering a query anew, hundreds of times a second under load, was most of a run's
+    DNS time at 1000 endpoints."""
+    resend = copy.copy(query)
+    resend.id = dns.entropy.random_16()
+    return resend
 
 
 async def _send_quietly(loop: asyncio.AbstractEventLoop, sock: socket.socket, wire: bytes) -> None:
