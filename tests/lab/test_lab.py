@@ -18,7 +18,7 @@ from tests.lab.netns import namespaces, run
 from tests.lab.plan import Select
 from tests.lab.scenarios import SCENARIOS, Scenario
 from tests.lab.selftest import Check
-from tests.lab.verdicts import VerdictMismatch, check, run_probe
+from tests.lab.verdicts import VerdictMismatch, check, compare, overloaded, run_probe
 
 pytestmark = pytest.mark.lab
 
@@ -181,6 +181,10 @@ def test_probe_verdicts(
         if not report.passed:
             raise CensorBroken(report.text)
         proven[scenario.name] = True
-    with lab.censor(scenario.censor):
-        outcome = run_probe(lab, tmp_path / "results", probe_home, capture=capture, scenario=scenario)
+    for attempt in (1, 2):
+        with lab.censor(scenario.censor):
+            outcome = run_probe(lab, tmp_path / f"results-{attempt}", probe_home, capture=capture, scenario=scenario)
+        if attempt == 1 and compare(scenario, lab, outcome) and overloaded(outcome):
+            continue  # the probe said the machine was too busy for it to keep time: once more, then judge
+        break
     check(scenario, lab, outcome)
