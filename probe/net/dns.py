@@ -264,8 +264,8 @@ class _Receiver:
 
 def _with_new_id(query: dns.message.Message) -> dns.message.Message:
     """The same query under a fresh id, for a resend. Its wire form is the first one's with the id's two bytes
-    replaced: building and rendering a query anew, hundreds of times a second under load, was most of a run's
-    DNS time at 1000 endpoints."""
+    replaced: building and rendering a query anew, hundreds of times a second under load, took about a fifth of a
+    run's UDP DNS time at 1000 endpoints."""
     resend = copy.copy(query)
     resend.id = dns.entropy.random_16()
     return resend
