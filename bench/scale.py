@@ -123,8 +123,7 @@ def main() -> None:
                         argv = probe_argv(
                             lab, folder / "results", capture=capture, target_files=[folder / "bench.toml"]
                         )
-                        argv += ["--timeout", f"{args.timeout:g}"]
-                        argv += ["--no-controls"]
+                        argv += ["--timeout", f"{args.timeout:g}", "--no-controls"]
                         runs = []
                         for _ in range(args.runs):
                             m = measure(lab, argv, probe_env(home), dead)
