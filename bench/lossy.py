@@ -1,7 +1,8 @@
 """Loss and delay are not censorship: how often does the probe call blocking on a bad but uncensored path?
 
 Runs the lab's `trap_lossy_path` (30% of packets dropped each way) and `trap_delayed_path` (every packet 0.4-0.8 s
-late each way) scenarios, at --timeout 3, N times each (default 20), every bundled endpoint each time, and prints per
+late each way) scenarios, at --timeout 3, N times each (default 20), every endpoint of the bundled lists and of the
+lab's own list (a data centre that answers MTProto's first message, a slow web server) each time, and prints per
 scenario: the runs, the endpoints judged (those the lab serves), the false blocks (a blocking verdict for an
 uncensored endpoint; goal 0), and the share that came out `inconclusive` (goal: under 10% at 30% loss).
 
@@ -25,10 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from probe import targets
 from probe.measure import CONTROL_SNI
 from tests.lab.lab import Lab
-from tests.lab.plan import LabPlan
+from tests.lab.plan import LabPlan, lab_targets
 from tests.lab.scenarios import by_name, expected_verdicts
 from tests.lab.verdicts import prepare_home, run_probe
 
@@ -59,7 +59,8 @@ def main() -> None:
         folder = Path(tmp)
         home = folder / "home"
         prepare_home(home)
-        lab = Lab(folder / "lab", LabPlan.from_targets(targets.load()), CONTROL_SNI, sys.executable)
+        # The lists a lab run measures (the bundled ones and the lab's own: its MTProto data centre, its slow server)
+        lab = Lab(folder / "lab", LabPlan.from_targets(lab_targets()), CONTROL_SNI, sys.executable)
         try:
             lab.build()
             for name in args.scenarios:
