@@ -16,7 +16,7 @@ import httpx
 from probe.failures import Failure, TooLarge, classify
 from probe.model import DNSQuery
 from probe.net.clock import Clock
-from probe.net.dns import Question, make_query
+from probe.net.dns import Query, Question, make_query
 
 # Public DoH services reachable by address, each certificate carrying the address as a SAN.
 DEFAULT_DOH = (
@@ -84,12 +84,11 @@ class DoHClient:
         tags: tuple[str, ...] = (),
     ) -> DNSQuery:
         """POST one query to `url`; the record's failure says what went wrong, if anything."""
-        query = make_query(name, query_type)
-        query.id = 0  # RFC 8484 section 4.1: id 0 keeps HTTP caches friendly
+        query = make_query(name, query_type, query_id=0)  # RFC 8484 section 4.1: id 0 keeps HTTP caches friendly
         async with self._in_flight:
             return await self._query(url, query, Question("doh", url, name, query_type, transaction_id, tags), clock)
 
-    async def _query(self, url: str, query: dns.message.QueryMessage, question: Question, clock: Clock) -> DNSQuery:
+    async def _query(self, url: str, query: Query, question: Question, clock: Clock) -> DNSQuery:
         t0 = clock()
         contact = self._first_contact.get(url)
         first = contact is None
@@ -115,7 +114,7 @@ class DoHClient:
     async def _exchange(
         self,
         url: str,
-        query: dns.message.QueryMessage,
+        query: Query,
         question: Question,
         clock: Clock,
         t0: float,
@@ -126,7 +125,7 @@ class DoHClient:
             # One deadline for the whole exchange: a server that sends its answer a byte at a time kept a run
             # alive for minutes under httpx's per-read timeout (issue 21).
             async with asyncio.timeout(self._timeout):
-                status, wire = await self._post(url, query.to_wire())
+                status, wire = await self._post(url, query.wire)
             if status != 200:
                 return question.failed(Failure.HTTP_UNEXPECTED_STATUS_CODE.value, t0, clock())
             message = dns.message.from_wire(wire)
@@ -138,7 +137,7 @@ class DoHClient:
         finally:
             if contact is not None and not contact.done():
                 contact.set_result(None)
-        if not query.is_response(message):
+        if not query.answered_by(message):
             return question.failed(Failure.DNS_REPLY_WITH_WRONG_QUERY_ID.value, t0, clock())
         return question.answered(message, wire, t0, clock())
 

@@ -39,7 +39,7 @@ def _query(name: str, query_type: str = "A", to: str = addr.SYSTEM_RESOLVER) -> 
     from scapy.layers.inet import IP, UDP
     from scapy.layers.l2 import Ether
 
-    wire = make_query(name, query_type).to_wire()  # the probe's own query (EDNS included)
+    wire = make_query(name, query_type).wire  # the probe's own query (EDNS included)
     return bytes(Ether() / IP(src=addr.CLIENT, dst=to) / UDP(sport=40000, dport=53) / wire)
 
 
@@ -47,7 +47,7 @@ def _response(name: str) -> bytes:
     from scapy.layers.inet import IP, UDP
     from scapy.layers.l2 import Ether
 
-    query = make_query(name, "A")
+    query = make_query(name, "A").message()
     answer = dns.message.make_response(query)
     answer.answer.append(dns.rrset.from_text(query.question[0].name, 300, "IN", "A", "203.0.113.9"))
     return bytes(
