@@ -81,10 +81,10 @@ def make_query(name: str, query_type: str, query_id: int | None = None) -> Query
     """The query for `name`/`query_type`, under `query_id` (a random one if None)."""
     qname = dns.name.from_text(name)
     rdtype = dns.rdatatype.RdataType.make(query_type)
-    header = struct.pack(
-        "!HHHHHH", dns.entropy.random_16() if query_id is None else query_id, dns.flags.RD, 1, 0, 0, 1
-    )
-    question = qname.to_wire() + struct.pack("!HH", rdtype, dns.rdataclass.IN)
+    header = struct.pack("!HHHHHH", dns.entropy.random_16() if query_id is None else query_id, dns.flags.RD, 1, 0, 0, 1)
+    wire_name = qname.to_wire()  # bytes (None only when writing into a file)
+    assert wire_name is not None
+    question = wire_name + struct.pack("!HH", rdtype, dns.rdataclass.IN)
     opt = b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, EDNS_PAYLOAD, 0, 0)  # root name, no options
     return Query(qname, rdtype, header + question + opt)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.parse
+from dataclasses import dataclass, field
 from types import TracebackType
 
 import dns.message
@@ -17,6 +19,7 @@ from probe.failures import Failure, TooLarge, classify
 from probe.model import DNSQuery
 from probe.net.clock import Clock
 from probe.net.dns import Query, Question, make_query
+from probe.net.http2 import Connection, NotHTTP2, Refused
 
 # Public DoH services reachable by address, each certificate carrying the address as a SAN.
 DEFAULT_DOH = (
@@ -36,10 +39,44 @@ MAX_BODY = 65535
 # together behind a lost segment on a lossy path), the URL is taken as stalled for the run.
 STALLED_AFTER = 16
 STALLED_TIMEOUTS = 3
+# A request refused by a connection that is going away (GOAWAY, REFUSED_STREAM) is sent again on a new one, so often.
+_SENDS = 3
+# No compression: a compressed body would be inflated before its size could be checked.
+_HEADERS = [(b"accept", b"application/dns-message"), (b"content-type", b"application/dns-message"),
+            (b"accept-encoding", b"identity")]  # fmt: skip
+
+
+@dataclass
+class _Origin:
+    """One DoH URL's HTTP/2 connection (probe.net.http2), or the word that its server wants httpx's HTTP/1.1."""
+
+    host: str
+    port: int
+    authority: str
+    path: str
+    http1: bool = False
+    connection: Connection | None = None
+    connect_failed: bool = False  # the last attempt to connect failed (or ran out of time)
+    retired: list[Connection] = field(default_factory=list)  # closed at the end: their last answers may be due
+    opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def of(cls, url: str) -> _Origin:
+        parts = urllib.parse.urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            port = parts.port or 443
+        except ValueError:
+            port = 0
+        origin = cls(parts.hostname or "", port, parts.netloc.rpartition("@")[2], path)
+        # Anything unusual (not https, user info, no host) goes to httpx, which says what is wrong with it.
+        origin.http1 = parts.scheme != "https" or not origin.host or "@" in parts.netloc or not port
+        return origin
 
 
 class DoHClient:
-    """One HTTP/2 connection pool per run, shared by every DoH query.
+    """The DoH queries of a run: one HTTP/2 connection per DoH URL (probe.net.http2), shared by every query to
+    it; httpx for a server that speaks only HTTP/1.1.
 
     The first query to a server goes alone: HTTP/2 queues every other request for that origin behind the one
     connection being opened, so a server that does not answer (DoH is often blocked where it matters) would
@@ -49,6 +86,9 @@ class DoHClient:
     """
 
     def __init__(self, context: ssl.SSLContext, timeout: float) -> None:
+        context.set_alpn_protocols(["h2", "http/1.1"])  # HTTP/2 (RFC 8484 section 5.2), HTTP/1.1 for httpx
+        self._context = context
+        self._origins: dict[str, _Origin] = {}
         self._timeout = timeout  # for the whole request, the answer's body included (httpx's is per read)
         self._first_contact: dict[str, asyncio.Future[str | None]] = {}
         # Per URL: queries timed out in a row, and the loop time at which the first of them was sent.
@@ -71,6 +111,8 @@ class DoHClient:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        connections = [c for o in self._origins.values() for c in (*o.retired, o.connection) if c is not None]
+        await asyncio.gather(*(c.close() for c in connections))
         await self._client.aclose()
 
     async def query(
@@ -132,7 +174,9 @@ class DoHClient:
         except Exception as exc:  # httpx, h2, ssl, dnspython: every error is data for the control
             failure = classify(exc)
             if contact is not None:
-                contact.set_result(failure if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) else None)
+                connecting = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                unreachable = connecting or self._origin(url).connect_failed
+                contact.set_result(failure if unreachable else None)
             return question.failed(failure, t0, clock())
         finally:
             if contact is not None and not contact.done():
@@ -142,7 +186,48 @@ class DoHClient:
         return question.answered(message, wire, t0, clock())
 
     async def _post(self, url: str, wire: bytes) -> tuple[int, bytes]:
-        """(status, body) of one POST, reading at most MAX_BODY bytes of the body (TooLarge beyond)."""
+        """(status, body) of one POST, reading at most MAX_BODY bytes of the body (TooLarge beyond): over HTTP/2
+        by probe.net.http2, or by httpx where the server would not speak HTTP/2."""
+        origin = self._origin(url)
+        for _ in range(_SENDS):
+            if origin.http1:
+                break
+            try:
+                connection = await self._connection(origin)
+                return await connection.post(origin.authority, origin.path, _HEADERS, wire, MAX_BODY)
+            except NotHTTP2:
+                origin.http1 = True
+            except Refused:
+                continue
+        else:
+            raise Refused("the server refused the query on every connection")
+        return await self._post_http1(url, wire)
+
+    def _origin(self, url: str) -> _Origin:
+        origin = self._origins.get(url)
+        if origin is None:
+            origin = self._origins[url] = _Origin.of(url)
+        return origin
+
+    async def _connection(self, origin: _Origin) -> Connection:
+        """The origin's open connection, or a new one (one query at a time opens it, the others wait for it)."""
+        async with origin.opening:
+            if origin.connection is not None and origin.connection.usable:
+                return origin.connection
+            if origin.connection is not None:
+                origin.retired.append(origin.connection)
+                origin.connection = None
+            try:
+                origin.connection = await Connection.open(origin.host, origin.port, self._context)
+            except NotHTTP2:
+                raise
+            except BaseException:  # refused, reset, invalid certificate, or the query's deadline while connecting
+                origin.connect_failed = True
+                raise
+            origin.connect_failed = False
+            return origin.connection
+
+    async def _post_http1(self, url: str, wire: bytes) -> tuple[int, bytes]:
         headers = {"content-type": _MEDIA_TYPE}
         async with self._client.stream("POST", url, content=wire, headers=headers) as response:
             if response.status_code != 200:

@@ -77,6 +77,76 @@ def answering(mode: str, content_type: bytes = b"application/dns-message"):  # t
     return handle
 
 
+def answering_h2(mode: str, answer_first: int = 0):  # type: ignore[no-untyped-def]
+    """A connection handler that speaks HTTP/2 (offer it with `server_context(folder, ("h2",))`): `answer`
+    answers every DNS query; `trickle` sends a 200 whose body comes a byte every TRICKLE_EVERY seconds; `huge` a
+    200 of HUGE_BODY bytes as fast as the client's flow control lets it; `goaway` answers the first
+    `answer_first` streams and then says GOAWAY, leaving the later ones unprocessed; `silent` takes every request
+    and answers none."""
+    import dns.message
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.exceptions
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+        conn.initiate_connection()
+        bodies: dict[int, bytes] = {}
+        answered = 0
+        tasks: list[asyncio.Task[None]] = []
+
+        def flush() -> None:
+            writer.write(conn.data_to_send())
+
+        async def slow(stream_id: int, size: int, every: float) -> None:
+            conn.send_headers(stream_id, [(b":status", b"200"), (b"content-type", b"application/dns-message")])
+            flush()
+            sent = 0
+            while sent < size:
+                chunk = min(size - sent, 1 if every else 16384, conn.local_flow_control_window(stream_id))
+                if chunk <= 0:
+                    await asyncio.sleep(0.01)  # the client's window is shut: wait for its WINDOW_UPDATE
+                    continue
+                conn.send_data(stream_id, b"\0" * chunk)
+                flush()
+                await writer.drain()
+                sent += chunk
+                await asyncio.sleep(every)
+
+        with contextlib.suppress(ConnectionError, ssl.SSLError, OSError, h2.exceptions.H2Error):
+            flush()
+            while data := await reader.read(65536):
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.DataReceived):
+                        conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                        bodies[event.stream_id] = bodies.get(event.stream_id, b"") + event.data
+                    if not isinstance(event, h2.events.StreamEnded) or mode == "silent":
+                        continue
+                    stream_id = event.stream_id
+                    if mode in ("trickle", "huge"):
+                        size, every = (HUGE_BODY, 0.0) if mode == "huge" else (100_000, TRICKLE_EVERY)
+                        tasks.append(asyncio.create_task(slow(stream_id, size, every)))
+                        continue
+                    if mode == "goaway" and answered >= answer_first:
+                        conn.close_connection(last_stream_id=stream_id - 2)  # this one and later: not processed
+                        break
+                    answered += 1
+                    wire = dns.message.make_response(dns.message.from_wire(bodies.pop(stream_id))).to_wire()
+                    headers = [(b":status", b"200"), (b"content-type", b"application/dns-message"),
+                               (b"content-length", b"%d" % len(wire))]  # fmt: skip
+                    conn.send_headers(stream_id, headers)
+                    conn.send_data(stream_id, wire, end_stream=True)
+                flush()
+                if conn.state_machine.state == h2.connection.ConnectionState.CLOSED:
+                    break
+        for task in tasks:
+            task.cancel()
+        writer.close()
+
+    return handle
+
+
 async def serve_forever(mode: str, port: int, certs: Path) -> None:
     context = None if mode == "http-trickle" else server_context(certs)
     handler = answering("trickle" if mode == "http-trickle" else mode, b"application/json")

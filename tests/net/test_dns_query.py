@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dns.flags
 import dns.message
+import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
 import dns.rrset
 import pytest
 
@@ -45,10 +48,11 @@ def _responses(query: dns.message.Message) -> list[dns.message.Message]:
         elif change in ("name", "case", "type", "class"):
             q = r.question[0]
             name = {"name": "other.example.", "case": q.name.to_text().upper()}.get(change, q.name)
-            r.question = [dns.rrset.RRset(dns.name.from_text(str(name)), "CH" if change == "class" else q.rdclass,
-                                          "AAAA" if change == "type" else q.rdtype)]  # fmt: skip
+            rdclass = dns.rdataclass.CH if change == "class" else q.rdclass
+            rdtype = dns.rdatatype.AAAA if change == "type" else q.rdtype
+            r.question = [dns.rrset.RRset(dns.name.from_text(str(name)), rdclass, rdtype)]
         else:
-            r.question.append(dns.rrset.RRset(dns.name.from_text("other.example."), "IN", "A"))
+            r.question.append(dns.rrset.RRset(dns.name.from_text("other.example."), dns.rdataclass.IN, dns.rdatatype.A))
         out.append(r)
     for rcode in (dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
         r = dns.message.make_response(query)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import dns.message
 
-from probe.model import Tag
+from probe.model import DNSQuery, Tag
 from probe.net import tcp, tls
 from probe.net.certs import TrustStore
 from probe.net.clock import relative_clock
 from probe.net.dns import MAX_ANSWERS, query_udp
 from probe.net.doh import MAX_BODY, STALLED_AFTER, STALLED_TIMEOUTS, DoHClient
-from tests.net.hostile import answering, certificates, read_request, server_context
+from tests.net.hostile import answering, answering_h2, certificates, read_request, server_context
 from tests.net.test_dns_udp import Responder, answer, ask
 
 TIMEOUT = 1.0
@@ -75,7 +75,9 @@ async def test_a_doh_server_that_stalls_every_query_is_given_up_for_the_run(tmp_
     asked = queries - sum(Tag.NOT_SENT.value in r.tags for r in records)
     assert STALLED_AFTER <= 32  # a round of 32 in flight counts enough timeouts: the time decides
     assert asked <= 1 + 32 * STALLED_TIMEOUTS < queries, f"{asked} of {queries} sent to a server that answers none"
-    assert sent <= asked  # (a connection counts once its handshake is done: under load, not every one got there)
+    # (a connection counts once its handshake is done: under load, not every one got there; one more is the
+    # HTTP/2 attempt, which this HTTP/1.1-only server turned down)
+    assert sent <= asked + 1
 
 
 async def test_a_burst_of_timeouts_on_a_path_that_recovers_gives_nothing_up(tmp_path: Path) -> None:
@@ -115,6 +117,60 @@ async def test_a_burst_of_timeouts_on_a_path_that_recovers_gives_nothing_up(tmp_
     timed_out = sum(r.failure == "generic_timeout_error" for r in records)
     assert 16 < timed_out <= held  # (a connection opened for a request given up before it was sent holds none)
     assert sum(r.raw_response is not None for r in records) == queries - timed_out
+
+
+async def ask_h2(folder: Path, mode: str, queries: int, answer_first: int = 0) -> tuple[list[DNSQuery], int]:
+    """The records of `queries` DoH queries at once to an HTTP/2 server that answers as `mode` says
+    (tests.net.hostile.answering_h2), and how many connections the client opened."""
+    ca = certificates(folder)
+    handle = answering_h2(mode, answer_first)
+    connections = 0
+
+    async def counting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await handle(reader, writer)
+
+    server = await asyncio.start_server(counting, "127.0.0.1", 0, ssl=server_context(folder, ("h2",)))
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/dns-query"
+    async with server, DoHClient(TrustStore([ca], system=False).ssl_context(), TIMEOUT) as client:
+        records = await asyncio.gather(*(
+            client.query(url, f"host{n}.example", "A", clock=relative_clock(), transaction_id=n)
+            for n in range(queries)
+        ))  # fmt: skip
+    return list(records), connections
+
+
+async def test_doh_over_http2_answers_every_query_on_one_connection(tmp_path: Path) -> None:
+    records, connections = await ask_h2(tmp_path, "answer", 100)
+    assert [r.failure for r in records] == ["dns_no_answer"] * 100  # answered (an empty answer), not failed
+    assert all(r.raw_response for r in records)
+    assert connections == 1
+
+
+async def test_doh_over_http2_sends_again_what_a_departing_server_left_unprocessed(tmp_path: Path) -> None:
+    """A server may close a connection at any time with GOAWAY (RFC 9113 section 6.8): the requests it did not
+    process are sent again on a new connection, not reported as failures."""
+    records, connections = await ask_h2(tmp_path, "goaway", 40, answer_first=16)
+    assert all(r.raw_response for r in records), [r.failure for r in records if not r.raw_response]
+    assert connections == 3
+
+
+async def test_doh_over_http2_trickled_or_huge_answers_end_at_the_deadline_or_the_cap(tmp_path: Path) -> None:
+    started = time.monotonic()
+    records, _ = await ask_h2(tmp_path / "trickle", "trickle", 3)
+    assert [r.failure for r in records] == ["generic_timeout_error"] * 3
+    assert time.monotonic() - started < 2 * TIMEOUT + 1.0  # the first query goes alone, the other two after it
+    records, _ = await ask_h2(tmp_path / "huge", "huge", 3)
+    assert [r.failure for r in records] == ["response_too_large"] * 3, f"read past {MAX_BODY} bytes"
+
+
+async def test_a_silent_http2_doh_server_is_given_up_for_the_run(tmp_path: Path) -> None:
+    records, connections = await ask_h2(tmp_path, "silent", 200)
+    assert all(r.failure == "generic_timeout_error" for r in records)
+    asked = 200 - sum(Tag.NOT_SENT.value in r.tags for r in records)
+    assert asked <= 1 + 32 * STALLED_TIMEOUTS < 200, f"{asked} of 200 sent to a server that answers none"
+    assert connections == 1
 
 
 async def test_a_flood_of_answers_to_one_query_is_cut_and_says_so() -> None:
