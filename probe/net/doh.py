@@ -96,6 +96,8 @@ class DoHClient:
         # Requests in flight at once: httpcore scans its whole queue for each one, so thousands queued at once
         # cost seconds of CPU (and a DoH service should not see a flood from one volunteer anyway).
         self._in_flight = asyncio.Semaphore(32)
+        # For servers that chose HTTP/1.1 over the HTTP/2 offered (_post). With http2=True httpx offers both in the
+        # shared context's ALPN (httpcore sets it at each connect), so a connection to another URL still offers h2.
         self._client = httpx.AsyncClient(
             http2=True,
             verify=context,

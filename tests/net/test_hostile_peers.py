@@ -173,6 +173,39 @@ async def test_a_silent_http2_doh_server_is_given_up_for_the_run(tmp_path: Path)
     assert connections == 1
 
 
+async def test_a_doh_server_that_speaks_only_http1_is_asked_over_http1_and_leaves_http2_to_the_others(
+    tmp_path: Path,
+) -> None:
+    ca = certificates(tmp_path)
+    h2_connections = 0
+    h2_handle = answering_h2("answer")
+
+    async def counting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal h2_connections
+        h2_connections += 1
+        await h2_handle(reader, writer)
+
+    async def http1(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, OSError):
+            while True:
+                wire = dns.message.make_response(dns.message.from_wire(await read_request(reader))).to_wire()
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\nContent-Length: %d\r\n\r\n"
+                writer.write(head % len(wire) + wire)
+                await writer.drain()
+        writer.close()
+
+    one = await asyncio.start_server(http1, "127.0.0.1", 0, ssl=server_context(tmp_path))
+    two = await asyncio.start_server(counting, "127.0.0.1", 0, ssl=server_context(tmp_path, ("h2",)))
+    urls = [f"https://127.0.0.1:{s.sockets[0].getsockname()[1]}/dns-query" for s in (one, two)]
+    async with one, two, DoHClient(TrustStore([ca], system=False).ssl_context(), TIMEOUT) as client:
+        records = await asyncio.gather(*(
+            client.query(urls[n % 2], f"host{n}.example", "A", clock=relative_clock(), transaction_id=n)
+            for n in range(40)
+        ))  # fmt: skip
+    assert all(r.raw_response for r in records), [r.failure for r in records]
+    assert h2_connections == 1
+
+
 async def test_a_flood_of_answers_to_one_query_is_cut_and_says_so() -> None:
     def reply(query: dns.message.Message, nth: int) -> list[tuple[float, bytes]]:
         return [(0.0, answer(query, f"203.0.113.{n % 250 + 1}")) for n in range(500)] if nth == 1 else []
