@@ -143,5 +143,15 @@ def _cuts(keys: dict[str, Any]) -> list[Cut]:
     ]
 
 
-def _size(value: object) -> int:
-    return len(json.dumps(value, separators=(",", ":"))) if value else 0
+# Records of a kind encoded to estimate its size: a cut is an estimate anyway and the line is measured again after
+# it, while encoding every record of every kind cost a fifth of the file's making at 1000 endpoints with capture.
+_SAMPLE = 16
+
+
+def _size(records: list[Any] | None) -> int:
+    """About how many bytes `records` take as JSON: exact for a few, else from an even sample of them."""
+    if not records:
+        return 0
+    sample = records[:: max(1, len(records) // _SAMPLE)]
+    sampled = sum(len(json.dumps(r, separators=(",", ":"))) + 1 for r in sample)  # each with its comma
+    return 1 + sampled * len(records) // len(sample)

@@ -93,8 +93,8 @@ class DoHClient:
         self._first_contact: dict[str, asyncio.Future[str | None]] = {}
         # Per URL: queries timed out in a row, and the loop time at which the first of them was sent.
         self._timeouts_in_a_row: dict[str, tuple[int, float]] = {}
-        # Requests in flight at once: httpcore scans its whole queue for each one, so thousands queued at once
-        # cost seconds of CPU (and a DoH service should not see a flood from one volunteer anyway).
+        # Requests in flight at once: a DoH service should not see a flood from one volunteer (and httpx, for an
+        # HTTP/1.1 server, scans its whole queue for each request: thousands queued at once cost seconds of CPU).
         self._in_flight = asyncio.Semaphore(32)
         # For servers that chose HTTP/1.1 over the HTTP/2 offered (_post). With http2=True httpx offers both in the
         # shared context's ALPN (httpcore sets it at each connect), so a connection to another URL still offers h2.
@@ -216,9 +216,9 @@ class DoHClient:
         async with origin.opening:
             if origin.connection is not None and origin.connection.usable:
                 return origin.connection
-            if origin.connection is not None:
-                origin.retired.append(origin.connection)
-                origin.connection = None
+            # One going away may still be answering what it took; a failed one needs nothing more.
+            origin.retired = [c for c in (*origin.retired, origin.connection) if c is not None and not c.closed]
+            origin.connection = None
             try:
                 origin.connection = await Connection.open(origin.host, origin.port, self._context)
             except NotHTTP2:

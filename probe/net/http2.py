@@ -72,7 +72,13 @@ class Connection:
 
     @property
     def usable(self) -> bool:
+        """Takes new requests."""
         return self._failed is None and not self._going_away
+
+    @property
+    def closed(self) -> bool:
+        """Has failed or was closed: no request on it is waiting any more."""
+        return self._failed is not None
 
     async def post(self, authority: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes, cap: int
                    ) -> tuple[int, bytes]:  # fmt: skip

@@ -7,6 +7,7 @@ so its label is `system`; a named resolver that is not globally routable is `[pr
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import urllib.parse
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ def _split_host_port(text: str) -> tuple[str, int]:
 _LOCAL_SUFFIXES = (".local", ".lan", ".home", ".home.arpa", ".internal", ".intranet", ".localdomain", ".corp")
 
 
+@functools.lru_cache(maxsize=64)  # asked for every DoH record of a result file: some 2,000 at 1000 endpoints
 def doh_label(url: str) -> str:
     """How result files name a DoH resolver: its URL without credentials (`user:password@`, a query string, a
     fragment), and with `[private]` for a host that only a local network knows (an address that is not globally
