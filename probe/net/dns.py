@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import ipaddress
 import socket
@@ -279,33 +280,58 @@ class _Receiver:
     A `sock_recv` cancelled by its timeout in the very turn of the event loop that read its datagram drops the
     datagram: the cancellation wins over the result. On a loaded machine the loop wakes late, with the answers
     and the resend timer due together, and the first answer, an injector's, was lost that way: the genuine one
-    was taken for the only one and a DNS injection judged `ok` (lab: dns_injection_two_answers). So one receive
-    stays pending from one wait to the next, and a wait that times out leaves it be.
+    was taken for the only one and a DNS injection judged `ok` (lab: dns_injection_two_answers). So the socket's
+    reader callback queues every datagram (and error) as it comes, and a wait only looks at the queue: a timeout
+    loses nothing. It is also a fifth of the CPU of a receive future and asyncio.wait per wait, which at a thousand
+    endpoints (some 3,000 queries, each waiting a dozen times) was a sixth of the DNS phase.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
         self._loop = loop
         self._sock = sock
-        self._pending: asyncio.Future[bytes] | None = None
+        self._queue: collections.deque[bytes | OSError] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        # Everything waiting in the socket: at most its receive buffer, and `next` empties the queue without
+        # yielding to the loop, so a flood cannot pile up here.
+        while True:
+            try:
+                self._queue.append(self._sock.recv(65535))
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # ICMP port unreachable and friends, reported on the connected socket
+                self._queue.append(exc)
+                break
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def next(self, timeout: float) -> bytes | None:
         """The next datagram, or None once `timeout` seconds have passed; raises the socket's error (ICMP)."""
-        if self._pending is None:
-            self._pending = asyncio.ensure_future(self._loop.sock_recv(self._sock, 65535))
-        done, _ = await asyncio.wait((self._pending,), timeout=timeout)
-        if not done:
-            return None
-        received, self._pending = self._pending, None
-        return received.result()
+        if not self._queue:
+            waiter = self._waiter = self._loop.create_future()
+            timer = self._loop.call_later(timeout, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            if not self._queue:
+                return None
+        item = self._queue.popleft()
+        if isinstance(item, OSError):
+            raise item
+        return item
 
     async def close(self) -> None:
-        """Stop the pending receive, and wait until it has let go of the socket (before the socket is closed)."""
-        if self._pending is not None:
-            self._pending.cancel()
-            await asyncio.wait((self._pending,))
-            if not self._pending.cancelled():
-                self._pending.exception()  # read, so asyncio does not log it as never retrieved
-            self._pending = None
+        """Stop reading (before the socket is closed)."""
+        self._loop.remove_reader(self._sock.fileno())
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _send_quietly(loop: asyncio.AbstractEventLoop, sock: socket.socket, wire: bytes) -> None:

@@ -11,17 +11,17 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Container
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Linux link types (include/uapi/linux/if_arp.h) whose frames start with a 14-byte Ethernet header
 _ETHERNET_LIKE = {1, 772}  # ARPHRD_ETHER, ARPHRD_LOOPBACK
 _TCP_FLAGS = "FSRPAUEC"  # bit 0 first: FIN, SYN, RST, PSH, ACK, URG, ECE, CWR (scapy's letters)
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """What is kept of one packet: never a payload, never anything of another flow. Slotted: a large run keeps
-    tens of thousands of them, and sends them from the capture process to the probe."""
+class Seen(NamedTuple):
+    """What is kept of one packet: never a payload, never anything of another flow. A tuple: a large run keeps
+    tens of thousands of them and sends them from the capture process to the probe, and a tuple is unpickled at
+    once where a frozen dataclass is set field by field (0.7 s of a 1000-endpoint run's end)."""
 
     at: float  # epoch seconds, from the kernel's timestamp
     src: str
