@@ -57,9 +57,13 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
 
 def answering(mode: str, content_type: bytes = b"application/dns-message"):  # type: ignore[no-untyped-def]
     """A connection handler: `trickle` sends a 200 whose body comes a byte every TRICKLE_EVERY seconds; `huge`
-    sends a 200 announcing and sending HUGE_BODY bytes as fast as the client reads."""
+    sends a 200 announcing and sending HUGE_BODY bytes as fast as the client reads; `answer` answers each DNS
+    query, one request after another on the connection (keep-alive)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if mode == "answer":
+            await answer_over_http1(reader, writer)
+            return
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
             await read_request(reader)
             size = HUGE_BODY if mode == "huge" else 100_000
@@ -75,6 +79,19 @@ def answering(mode: str, content_type: bytes = b"application/dns-message"):  # t
         writer.close()
 
     return handle
+
+
+async def answer_over_http1(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answer every DNS query on an HTTP/1.1 connection until the client closes it."""
+    import dns.message
+
+    with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
+        while True:
+            wire = dns.message.make_response(dns.message.from_wire(await read_request(reader))).to_wire()
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\nContent-Length: %d\r\n\r\n"
+            writer.write(head % len(wire) + wire)
+            await writer.drain()
+    writer.close()
 
 
 def answering_h2(mode: str, answer_first: int = 0):  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from probe.net.certs import TrustStore
 from probe.net.clock import relative_clock
 from probe.net.dns import MAX_ANSWERS, query_udp
 from probe.net.doh import MAX_BODY, STALLED_AFTER, STALLED_TIMEOUTS, DoHClient
-from tests.net.hostile import answering, answering_h2, certificates, read_request, server_context
+from tests.net.hostile import answer_over_http1, answering, answering_h2, certificates, server_context
 from tests.net.test_dns_udp import Responder, answer, ask
 
 TIMEOUT = 1.0
@@ -92,16 +92,7 @@ async def test_a_burst_of_timeouts_on_a_path_that_recovers_gives_nothing_up(tmp_
     async def recovering(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal connections
         connections += 1
-        if connections <= held:
-            await trickle(reader, writer)
-            return
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, OSError):
-            while True:  # keep-alive: one request after another on this connection
-                wire = dns.message.make_response(dns.message.from_wire(await read_request(reader))).to_wire()
-                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\nContent-Length: %d\r\n\r\n"
-                writer.write(head % len(wire) + wire)
-                await writer.drain()
-        writer.close()
+        await (trickle if connections <= held else answer_over_http1)(reader, writer)
 
     server = await asyncio.start_server(recovering, "127.0.0.1", 0, ssl=server_context(tmp_path))
     url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/dns-query"
@@ -185,16 +176,7 @@ async def test_a_doh_server_that_speaks_only_http1_is_asked_over_http1_and_leave
         h2_connections += 1
         await h2_handle(reader, writer)
 
-    async def http1(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, OSError):
-            while True:
-                wire = dns.message.make_response(dns.message.from_wire(await read_request(reader))).to_wire()
-                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\nContent-Length: %d\r\n\r\n"
-                writer.write(head % len(wire) + wire)
-                await writer.drain()
-        writer.close()
-
-    one = await asyncio.start_server(http1, "127.0.0.1", 0, ssl=server_context(tmp_path))
+    one = await asyncio.start_server(answer_over_http1, "127.0.0.1", 0, ssl=server_context(tmp_path))
     two = await asyncio.start_server(counting, "127.0.0.1", 0, ssl=server_context(tmp_path, ("h2",)))
     urls = [f"https://127.0.0.1:{s.sockets[0].getsockname()[1]}/dns-query" for s in (one, two)]
     async with one, two, DoHClient(TrustStore([ca], system=False).ssl_context(), TIMEOUT) as client:
