@@ -112,6 +112,7 @@ PAST_WITH_IDS = tuple(t.model_copy(update={"id": f"{t.service}.{t.host.split('.'
 WEB_IP = "203.0.113.30"
 THROTTLED = Flow(rate=17_500.0)  # 140 kbit/s
 FROZEN = Flow(stall_after=16_000)
+LOSSY_CONTROL = {"198.51.100.1": ["timeout", "ok", "ok", "ok"]}  # one control try in four fails: a lossy path
 
 
 def past(**script: object) -> Script:
@@ -382,14 +383,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         "trap_throttle_lossy_path",
         "Every transfer with the web SNI runs at a tenth of the control SNI's, but one control try in four fails: on "
         "a path that loses packets, retransmission timeouts slow a transfer by chance. Inconclusive.",
-        past(flows={(WEB_IP, WEB): THROTTLED}, connect={"198.51.100.1": ["timeout", "ok", "ok", "ok"]}),
+        past(flows={(WEB_IP, WEB): THROTTLED}, connect=LOSSY_CONTROL),
         {WEB: "inconclusive"}, {}, PAST_HANDSHAKE,
     ),
     Scenario(
         "trap_stall_lossy_path",
         "Every transfer with the web SNI stops after 16 KB while the control SNI's complete, but one control try in "
         "four fails: a lossy path can stop a transfer for seconds. Inconclusive.",
-        past(flows={(WEB_IP, WEB): FROZEN}, connect={"198.51.100.1": ["timeout", "ok", "ok", "ok"]}),
+        past(flows={(WEB_IP, WEB): FROZEN}, connect=LOSSY_CONTROL),
         {WEB: "inconclusive"}, {}, PAST_HANDSHAKE,
     ),
     Scenario(
